@@ -1,0 +1,93 @@
+/**
+ * `npm start`: DynamoDB Local (data under .local/), table, demo seed, keys in .local/keys.json, the API,
+ * docs and portal on PORT, and the scheduled jobs on timers. Ctrl-C stops everything.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { serve } from '@hono/node-server';
+import { parseConfig } from '../shared/config.ts';
+import { seedDemo, type DemoKeys } from '../shared/seed.ts';
+import { createDocumentClient, ensureTable } from '../shared/store/db.ts';
+import { createSystem } from '../shared/system.ts';
+import { answers, startDynamoDbLocal, type LocalDynamo } from './dynamodb-local.ts';
+
+const LOCAL_DIR = resolve('.local');
+const KEYS_FILE = resolve(LOCAL_DIR, 'keys.json');
+const DYNAMO_PORT = Number(process.env.DYNAMODB_LOCAL_PORT ?? 8000);
+
+async function main() {
+  const config = parseConfig(process.env);
+  mkdirSync(resolve(LOCAL_DIR, 'dynamodb'), { recursive: true });
+
+  let dynamo: LocalDynamo | undefined;
+  let endpoint = config.DYNAMODB_ENDPOINT;
+  if (!endpoint) {
+    endpoint = `http://127.0.0.1:${DYNAMO_PORT}`;
+    if (await answers(endpoint)) {
+      console.log(`Reusing the DynamoDB already answering on ${endpoint}`);
+    } else {
+      console.log(`Starting DynamoDB Local on ${endpoint} (data in .local/dynamodb)…`);
+      dynamo = await startDynamoDbLocal({ port: DYNAMO_PORT, dbPath: resolve(LOCAL_DIR, 'dynamodb') });
+    }
+  }
+
+  const doc = createDocumentClient({ endpoint, region: config.AWS_REGION });
+  const db = { doc, table: config.TABLE_NAME };
+  await ensureTable(doc, db.table);
+  const previous: Partial<DemoKeys> = existsSync(KEYS_FILE) ? JSON.parse(readFileSync(KEYS_FILE, 'utf8')) : {};
+  const keys = await seedDemo(db, new Date(), previous);
+  writeFileSync(KEYS_FILE, `${JSON.stringify(keys, null, 2)}\n`, { mode: 0o600 });
+
+  const system = createSystem({ config: { ...config, DYNAMODB_ENDPOINT: endpoint }, db });
+  const server = serve({ fetch: system.app.fetch, port: config.PORT, hostname: '0.0.0.0' });
+
+  let ticking = false;
+  const timer = setInterval(async () => {
+    if (ticking) return;
+    ticking = true;
+    try {
+      await system.runScheduledTick();
+    } catch (error) {
+      console.error('scheduled jobs failed', error);
+    } finally {
+      ticking = false;
+    }
+  }, config.SWEEP_INTERVAL_MS);
+
+  const base = `http://localhost:${config.PORT}`;
+  console.log(`
+GPU Market is running.
+  API        ${base}/v1   (health: ${base}/healthz)
+  Docs       ${base}/docs (OpenAPI: ${base}/openapi.json)
+  Portal     ${base}/
+  Table      ${db.table} at ${endpoint}
+
+Demo API keys (also in .local/keys.json):
+${Object.entries(keys)
+  .map(([name, key]) => `  ${name.padEnd(10)} ${key}`)
+  .join('\n')}
+
+Try: curl -H "Authorization: Bearer ${keys.customer}" ${base}/v1/pools
+Press Ctrl-C to stop.
+`);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping…`);
+    clearInterval(timer);
+    server.close();
+    await dynamo?.stop();
+    doc.destroy();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGHUP', () => void shutdown('SIGHUP'));
+}
+
+main().catch((error) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});

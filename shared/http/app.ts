@@ -1,0 +1,116 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { Scalar } from '@scalar/hono-api-reference';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { randomUUID } from 'node:crypto';
+import { DomainError, type FieldError } from '#domain/errors.ts';
+import { authenticate } from './auth.ts';
+import type { AppDeps, AppEnv, AppModule } from './context.ts';
+import { idempotency } from './idempotency.ts';
+import { problemBody, problemResponse } from './problem.ts';
+import { registerAvailabilityRoutes } from './routes/availability.ts';
+import { registerCatalogRoutes } from './routes/catalog.ts';
+import { registerEventRoutes } from './routes/events.ts';
+import { registerHealthRoutes } from './routes/health.ts';
+import { registerQuoteRoutes } from './routes/quotes.ts';
+import { registerReservationRoutes } from './routes/reservations.ts';
+
+export const DEFAULT_MAX_BODY_BYTES = 1_048_576;
+
+/** zod issue path → `a.b[0].c`, the field the client must fix. */
+function pathOf(path: readonly PropertyKey[], target: string): string {
+  const joined = path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '');
+  return joined || target;
+}
+
+export const coreModule: AppModule = {
+  name: 'booking',
+  register(app) {
+    registerHealthRoutes(app);
+    registerCatalogRoutes(app);
+    registerAvailabilityRoutes(app);
+    registerQuoteRoutes(app);
+    registerReservationRoutes(app);
+    registerEventRoutes(app);
+  },
+};
+
+/** The whole HTTP API (and, through modules, the portal). Tests build it with their own deps. */
+export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
+  const modules = [coreModule, ...(deps.modules ?? [])];
+  const publicPaths = new Set(modules.flatMap((m) => m.publicPaths ?? []));
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) {
+        const errors: FieldError[] = result.error.issues.map((i) => ({ path: pathOf(i.path, result.target), message: i.message }));
+        const names = [...new Set(errors.map((e) => e.path))].join(', ');
+        throw new DomainError('validation_failed', `Invalid ${result.target}: ${names}`, { errors });
+      }
+    },
+  });
+
+  app.use('*', async (c, next) => {
+    c.set('deps', deps);
+    c.set('principal', null);
+    const requestId = c.req.header('x-request-id')?.slice(0, 100) || randomUUID();
+    c.set('requestId', requestId);
+    await next();
+    c.header('x-request-id', requestId);
+  });
+
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+      onError: () => {
+        throw new DomainError('payload_too_large', `Request bodies are limited to ${deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES} bytes`);
+      },
+    }),
+  );
+  app.use('/v1/*', async (c, next) => (publicPaths.has(c.req.path) ? next() : authenticate(c, next)));
+  app.use('/v1/*', idempotency);
+
+  for (const m of modules) m.register(app, deps);
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'ApiKey', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'API key, e.g. `gm_live_…`',
+  });
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'GPU Market API',
+      version: '1.0.0',
+      description:
+        'Reserve GPU capacity at Valence–Rovaltain, Marseille and Grand Est: catalog, availability, quotes, reservations, usage, invoices and webhooks. Errors are RFC 9457 problem details.',
+    },
+    servers: [{ url: '/' }],
+  });
+  app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'GPU Market API reference' }));
+
+  app.notFound((c) => problemResponse(problemBody('not_found', `No route for ${c.req.method} ${c.req.path}`, { requestId: c.get('requestId') })));
+
+  app.onError((error, c) => {
+    const requestId = c.get('requestId');
+    if (error instanceof DomainError) {
+      const headers: Record<string, string> = error.retryAfterSeconds ? { 'retry-after': String(error.retryAfterSeconds) } : {};
+      if (error.status >= 500) deps.logger.warn('request failed', { requestId, code: error.code, detail: error.message });
+      return problemResponse(problemBody(error.code, error.message, { errors: error.errors, requestId }), headers);
+    }
+    if (error instanceof HTTPException && error.status < 500) {
+      if (error.status === 400) {
+        return problemResponse(
+          problemBody('malformed_json', 'The request body is not valid JSON', { errors: [{ path: 'body', message: 'malformed JSON' }], requestId }),
+        );
+      }
+      if (error.status === 413) return problemResponse(problemBody('payload_too_large', 'Request body too large', { requestId }));
+      if (error.status === 415) return problemResponse(problemBody('unsupported_media_type', 'Send JSON with content-type application/json', { requestId }));
+      return problemResponse(problemBody('unprocessable', error.message || 'Request rejected', { requestId }));
+    }
+    deps.logger.error('unhandled error', { requestId, error: error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error) });
+    return problemResponse(problemBody('internal', `Something went wrong on our side; quote request id ${requestId} to support`, { requestId }));
+  });
+
+  return app;
+}

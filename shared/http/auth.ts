@@ -1,0 +1,38 @@
+import type { MiddlewareHandler } from 'hono';
+import { DomainError } from '#domain/errors.ts';
+import type { Principal, Role } from '#domain/principal.ts';
+import { principalForKey } from '#store/orgs.ts';
+import type { AppEnv } from './context.ts';
+
+const BEARER = /^Bearer\s+([A-Za-z0-9_\-.]{8,200})\s*$/;
+
+/** Resolves `Authorization: Bearer <key>` to a principal; 401 without a valid, unrevoked key. */
+export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const header = c.req.header('authorization');
+  if (!header) throw new DomainError('unauthenticated', 'Send your API key as `Authorization: Bearer <key>`');
+  const match = BEARER.exec(header);
+  const principal = match ? await principalForKey(c.get('deps').db, match[1]!) : null;
+  if (!principal) throw new DomainError('unauthenticated', 'The API key is invalid or revoked');
+  c.set('principal', principal);
+  await next();
+};
+
+export function principalOf(c: { get(key: 'principal'): Principal | null }): Principal {
+  const p = c.get('principal');
+  if (!p) throw new DomainError('unauthenticated', 'Send your API key as `Authorization: Bearer <key>`');
+  return p;
+}
+
+/** 403 unless the caller has one of the roles (and, with `orgAdmin`, is an admin of its org). */
+export function requireRole(roles: Role[], options: { orgAdmin?: boolean } = {}): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const p = principalOf(c);
+    if (!roles.includes(p.role)) {
+      throw new DomainError('forbidden', `This operation is for ${roles.join(' or ')} keys; this key is a ${p.role} key`);
+    }
+    if (options.orgAdmin && p.role === 'customer' && p.orgRole !== 'admin') {
+      throw new DomainError('forbidden', 'This operation is for org admins');
+    }
+    await next();
+  };
+}

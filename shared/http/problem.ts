@@ -1,0 +1,63 @@
+/** RFC 9457 problem details, generated from the one error-code table in shared/domain/errors.ts. */
+import { z } from '@hono/zod-openapi';
+import { ERROR_CODES, type ErrorCode, type FieldError } from '#domain/errors.ts';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+export const problemType = (code: ErrorCode): string => `https://gpu-market.example/problems/${code.replaceAll('_', '-')}`;
+
+export const ProblemSchema = z
+  .object({
+    type: z.string().openapi({ example: problemType('capacity_unavailable') }),
+    title: z.string().openapi({ example: ERROR_CODES.capacity_unavailable.title }),
+    status: z.number().int().openapi({ example: 409 }),
+    detail: z.string().openapi({ example: 'Only 8 GPUs are free in every hour of that window' }),
+    instance: z.string().optional(),
+    requestId: z.string().optional(),
+    errors: z
+      .array(z.object({ path: z.string().openapi({ example: 'gpus' }), message: z.string() }))
+      .optional()
+      .openapi({ description: 'Field errors: the path of each offending field and what is wrong with it' }),
+  })
+  .openapi('Problem');
+
+export type Problem = z.infer<typeof ProblemSchema>;
+
+export function problemBody(code: ErrorCode, detail: string, extra: { errors?: FieldError[] | undefined; instance?: string; requestId?: string } = {}): Problem {
+  const { status, title } = ERROR_CODES[code];
+  return {
+    type: problemType(code),
+    title,
+    status,
+    detail,
+    ...(extra.instance ? { instance: extra.instance } : {}),
+    ...(extra.requestId ? { requestId: extra.requestId } : {}),
+    ...(extra.errors && extra.errors.length > 0 ? { errors: extra.errors } : {}),
+  };
+}
+
+export function problemResponse(problem: Problem, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(problem), {
+    status: problem.status,
+    headers: { 'content-type': PROBLEM_CONTENT_TYPE, ...headers },
+  });
+}
+
+/** OpenAPI responses for the given error codes, to spread into a route's `responses`. */
+export function errorResponses(...codes: ErrorCode[]) {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of codes) {
+    const s = ERROR_CODES[code].status;
+    byStatus.set(s, [...(byStatus.get(s) ?? []), code]);
+  }
+  const out: Record<number, { description: string; content: Record<string, { schema: typeof ProblemSchema }> }> = {};
+  for (const [status, list] of byStatus) {
+    out[status] = {
+      description: list.map((c) => `${ERROR_CODES[c].title} (${problemType(c)})`).join('; '),
+      content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemSchema } },
+    };
+  }
+  return out;
+}
+
+/** Errors every authenticated route can answer. */
+export const COMMON_ERRORS: ErrorCode[] = ['validation_failed', 'unauthenticated', 'forbidden', 'rate_limited', 'internal'];

@@ -1,0 +1,54 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { availability } from '../../services/availability.ts';
+import type { App } from '../context.ts';
+import { COMMON_ERRORS, errorResponses } from '../problem.ts';
+import { Slug, Timestamp } from '../schemas.ts';
+
+const SlotSchema = z.object({ start: z.string(), end: z.string(), available: z.number().int().openapi({ description: 'GPUs free in every hour of the slot' }) });
+const AvailabilitySchema = z
+  .object({
+    start: z.string(),
+    end: z.string(),
+    granularity: z.enum(['hour', 'day']),
+    pools: z.array(
+      z.object({
+        poolId: z.string(),
+        site: z.string(),
+        gpuType: z.string(),
+        capacity: z.number().int(),
+        minAvailable: z.number().int().openapi({ description: 'GPUs free in every hour of the whole window' }),
+        slots: z.array(SlotSchema),
+      }),
+    ),
+  })
+  .openapi('Availability');
+
+const route = createRoute({
+  method: 'get',
+  path: '/v1/availability',
+  operationId: 'getAvailability',
+  tags: ['Catalog'],
+  summary: 'Free GPUs per pool and hour or day (windows up to 365 days)',
+  security: [{ ApiKey: [] }],
+  request: {
+    query: z.object({
+      site: Slug('valence-rovaltain').optional(),
+      gpuType: Slug('h100-sxm-80gb').optional(),
+      start: Timestamp,
+      end: Timestamp.openapi({ example: '2026-12-08T08:00:00Z' }),
+      granularity: z.enum(['hour', 'day']).default('hour'),
+    }),
+  },
+  responses: {
+    200: { description: 'Availability', content: { 'application/json': { schema: AvailabilitySchema } } },
+    ...errorResponses(...COMMON_ERRORS),
+  },
+});
+
+export function registerAvailabilityRoutes(app: App) {
+  app.openapi(route, async (c) => {
+    const q = c.req.valid('query');
+    const result = await availability(c.get('deps'), { ...q, start: new Date(q.start), end: new Date(q.end) });
+    return c.json(result, 200);
+  });
+}

@@ -1,0 +1,88 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { Pool } from '#domain/catalog.ts';
+import { eur } from '#domain/money.ts';
+import { notFound } from '#domain/errors.ts';
+import type { App } from '../context.ts';
+import { COMMON_ERRORS, errorResponses } from '../problem.ts';
+import { GpuTypeSchema, PoolSchema, SiteSchema, Slug } from '../schemas.ts';
+
+const security = [{ ApiKey: [] }];
+const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
+
+export const toApiPool = (p: Pool): z.infer<typeof PoolSchema> => ({
+  id: p.id,
+  site: p.site,
+  gpuType: p.gpuType,
+  totalGpus: p.totalGpus,
+  gpusPerNode: p.gpusPerNode,
+  minGpus: p.minGpus,
+  stepGpus: p.stepGpus,
+  onDemandRate: p.onDemandRate,
+  reservedRate: eur(p.priceBook.reservedRatePerGpuHour),
+  durationDiscounts: p.priceBook.durationTiers,
+  leadTimeDiscounts: p.priceBook.leadTimeTiers,
+  bookableFrom: p.bookableFrom,
+});
+
+const listSites = createRoute({
+  method: 'get',
+  path: '/v1/sites',
+  operationId: 'listSites',
+  tags: ['Catalog'],
+  summary: 'Data-center sites',
+  security,
+  responses: { 200: json(z.object({ data: z.array(SiteSchema) }), 'Sites'), ...errorResponses(...COMMON_ERRORS) },
+});
+
+const getSite = createRoute({
+  method: 'get',
+  path: '/v1/sites/{id}',
+  operationId: 'getSite',
+  tags: ['Catalog'],
+  summary: 'One site',
+  security,
+  request: { params: z.object({ id: Slug('valence-rovaltain').openapi({ param: { name: 'id', in: 'path' } }) }) },
+  responses: { 200: json(SiteSchema, 'The site'), ...errorResponses(...COMMON_ERRORS, 'not_found') },
+});
+
+const listGpuTypes = createRoute({
+  method: 'get',
+  path: '/v1/gpu-types',
+  operationId: 'listGpuTypes',
+  tags: ['Catalog'],
+  summary: 'GPU types',
+  security,
+  responses: { 200: json(z.object({ data: z.array(GpuTypeSchema) }), 'GPU types'), ...errorResponses(...COMMON_ERRORS) },
+});
+
+const listPools = createRoute({
+  method: 'get',
+  path: '/v1/pools',
+  operationId: 'listPools',
+  tags: ['Catalog'],
+  summary: 'Pools with capacity and list prices',
+  security,
+  request: {
+    query: z.object({
+      site: Slug('valence-rovaltain').optional().openapi({ description: 'Filter by site id' }),
+      gpuType: Slug('h100-sxm-80gb').optional().openapi({ description: 'Filter by GPU type id' }),
+    }),
+  },
+  responses: { 200: json(z.object({ data: z.array(PoolSchema) }), 'Pools'), ...errorResponses(...COMMON_ERRORS) },
+});
+
+export function registerCatalogRoutes(app: App) {
+  app.openapi(listSites, async (c) => c.json({ data: (await c.get('deps').catalog.get()).sites }, 200));
+  app.openapi(getSite, async (c) => {
+    const { id } = c.req.valid('param');
+    const site = (await c.get('deps').catalog.get()).sites.find((s) => s.id === id);
+    if (!site) throw notFound('Site', id);
+    return c.json(site, 200);
+  });
+  app.openapi(listGpuTypes, async (c) => c.json({ data: (await c.get('deps').catalog.get()).gpuTypes }, 200));
+  app.openapi(listPools, async (c) => {
+    const { site, gpuType } = c.req.valid('query');
+    const pools = (await c.get('deps').catalog.get()).pools.filter((p) => (!site || p.site === site) && (!gpuType || p.gpuType === gpuType));
+    return c.json({ data: pools.map(toApiPool) }, 200);
+  });
+}

@@ -1,0 +1,24 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import type { App } from '../context.ts';
+import { errorResponses } from '../problem.ts';
+
+const health = createRoute({
+  method: 'get',
+  path: '/healthz',
+  operationId: 'health',
+  tags: ['Health'],
+  summary: 'The API and its table answer',
+  responses: {
+    200: { description: 'Healthy', content: { 'application/json': { schema: z.object({ status: z.literal('ok'), table: z.string(), time: z.string() }) } } },
+    ...errorResponses('internal'),
+  },
+});
+
+export function registerHealthRoutes(app: App) {
+  app.openapi(health, async (c) => {
+    const { db, clock } = c.get('deps');
+    await db.doc.send(new DescribeTableCommand({ TableName: db.table }));
+    return c.json({ status: 'ok' as const, table: db.table, time: clock().toISOString() }, 200);
+  });
+}

@@ -1,0 +1,59 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { Quote } from '#store/quotes.ts';
+import { principalOf, requireRole } from '../auth.ts';
+import type { App } from '../context.ts';
+import { COMMON_ERRORS, errorResponses } from '../problem.ts';
+import { IdempotencyHeader, QuoteSchema, Slug, Timestamp } from '../schemas.ts';
+
+export const QuoteRequestSchema = z
+  .object({
+    site: Slug('valence-rovaltain'),
+    gpuType: Slug('h100-sxm-80gb'),
+    gpus: z.number().int().positive().max(100_000).openapi({ description: 'GPUs; a multiple of the pool’s stepGpus (whole nodes)', example: 16 }),
+    start: Timestamp.openapi({ description: 'Whole UTC hour, in the future, at most 12 months ahead', example: '2026-12-01T08:00:00Z' }),
+    end: Timestamp.openapi({ description: 'Whole UTC hour; 1 hour to 365 days after start', example: '2026-12-08T08:00:00Z' }),
+  })
+  .strict()
+  .openapi('QuoteRequest');
+
+const route = createRoute({
+  method: 'post',
+  path: '/v1/quotes',
+  operationId: 'createQuote',
+  tags: ['Booking'],
+  summary: 'Price a reservation; the quote locks the price for 15 minutes',
+  security: [{ ApiKey: [] }],
+  middleware: [requireRole(['customer'])],
+  request: {
+    headers: IdempotencyHeader,
+    body: { required: true, content: { 'application/json': { schema: QuoteRequestSchema } } },
+  },
+  responses: {
+    201: { description: 'The quote', content: { 'application/json': { schema: QuoteSchema } } },
+    ...errorResponses(...COMMON_ERRORS, 'malformed_json', 'unprocessable', 'capacity_unavailable', 'idempotency_in_flight', 'idempotency_key_reused', 'payload_too_large'),
+  },
+});
+
+export const toApiQuote = (q: Quote): z.infer<typeof QuoteSchema> =>
+  QuoteSchema.parse({
+    id: q.id,
+    site: q.site,
+    gpuType: q.gpuType,
+    poolId: q.poolId,
+    gpus: q.gpus,
+    start: q.start,
+    end: q.end,
+    gpuHours: q.gpuHours,
+    unitPrice: q.unitPrice,
+    lines: q.lines.map((l) => ({ description: l.description, amount: l.amount })),
+    total: q.total,
+    expiresAt: q.expiresAt,
+    createdAt: q.createdAt,
+  });
+
+export function registerQuoteRoutes(app: App) {
+  app.openapi(route, async (c) => {
+    const quote = await c.get('deps').booking.quote(principalOf(c), c.req.valid('json'));
+    return c.json(toApiQuote(quote), 201);
+  });
+}

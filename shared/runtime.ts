@@ -1,0 +1,42 @@
+/**
+ * The composition root: builds every client and service once (per cold start, per `npm start`, per
+ * test file) and hands them down. Nothing below this reads the environment or holds a singleton.
+ */
+import { createBookingService, type ReservationBilling } from './services/booking.ts';
+import { createApp } from '#http/app.ts';
+import { consoleLogger, type AppDeps, type AppModule, type Logger } from '#http/context.ts';
+import { createCatalogCache } from '#store/catalog.ts';
+import type { Db } from '#store/db.ts';
+import type { RetryPolicy } from '#store/retry.ts';
+import { createIdGenerator, systemClock, type Clock, type IdGenerator } from './ids.ts';
+
+export interface RuntimeOptions {
+  db: Db;
+  clock?: Clock;
+  ids?: IdGenerator;
+  logger?: Logger;
+  billing?: ReservationBilling;
+  retry?: RetryPolicy;
+  modules?: AppModule[];
+  maxBodyBytes?: number;
+  catalogTtlMs?: number;
+}
+
+export function createRuntime(options: RuntimeOptions) {
+  const clock = options.clock ?? systemClock;
+  const ids = options.ids ?? createIdGenerator(clock);
+  const catalog = createCatalogCache(options.db, clock, options.catalogTtlMs ?? 30_000);
+  const booking = createBookingService({ db: options.db, clock, ids, catalog, billing: options.billing, retry: options.retry });
+  const deps: AppDeps = {
+    db: options.db,
+    clock,
+    ids,
+    catalog,
+    booking,
+    logger: options.logger ?? consoleLogger,
+    ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}),
+    modules: options.modules ?? [],
+  };
+  return { deps, app: createApp(deps) };
+}
+export type Runtime = ReturnType<typeof createRuntime>;

@@ -1,0 +1,486 @@
+/**
+ * Booking: quotes, holds, confirmations, extensions, cancellations, on-demand starts and stops, and
+ * the timed transitions. Every change is one DynamoDB transaction carrying the capacity it takes or
+ * frees, the reservation, and its outbox event; each runs in an optimistic retry loop that re-reads
+ * what it checks (docs/table-design.md).
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  BOOKING_HORIZON_HOURS,
+  MAX_LEAD_MS,
+  MAX_RESERVED_HOURS,
+  bucketsForRange,
+  minAvailable,
+  shiftHours,
+  utilizationBps,
+} from '#domain/capacity.ts';
+import { poolLabel, type Pool } from '#domain/catalog.ts';
+import { refundFor } from '#domain/cancellation.ts';
+import { DomainError, notFound } from '#domain/errors.ts';
+import { addMoney, eur } from '#domain/money.ts';
+import { priceReservation, type PriceLine } from '#domain/pricing.ts';
+import type { Principal } from '#domain/principal.ts';
+import { assertTransition, toApiReservation, type Refund, type Reservation } from '#domain/reservation.ts';
+import { HOUR_MS, epochHour, isWholeHour } from '#domain/time.ts';
+import type { Clock, IdGenerator } from '../ids.ts';
+import type { CatalogCache } from '#store/catalog.ts';
+import { bucketChecks, bucketWrites, onDemandCheck, onDemandWrite, readPoolLoad } from '#store/capacity.ts';
+import type { Db } from '#store/db.ts';
+import { outboxWrites, type EventDraft } from '#store/events.ts';
+import { getQuote, putQuote, quoteUse, type Quote } from '#store/quotes.ts';
+import { getReservation, reservationCreate, reservationReplace } from '#store/reservations.ts';
+import { transact, type TransactItem } from '#store/transact.ts';
+import { withOptimisticRetry, type RetryPolicy } from '#store/retry.ts';
+
+export const QUOTE_TTL_MS = 15 * 60_000;
+export const HOLD_TTL_MS = 15 * 60_000;
+export const ENDING_SOON_MS = HOUR_MS;
+
+/** What billing adds to a booking transaction (invoice records, credit notes) and does after it commits. */
+export interface BillingEffect {
+  items: TransactItem[];
+  events: EventDraft[];
+  invoiceId?: string;
+  afterCommit?: () => Promise<void>;
+}
+
+export interface ReservationBilling {
+  onConfirm(r: Reservation, now: Date): Promise<BillingEffect>;
+  onExtend(r: Reservation, extension: { start: string; end: string; lines: PriceLine[]; total: Reservation['price'] }, now: Date): Promise<BillingEffect>;
+  onCancel(r: Reservation, refund: Refund, now: Date): Promise<BillingEffect>;
+}
+
+export interface BookingDeps {
+  db: Db;
+  clock: Clock;
+  ids: IdGenerator;
+  catalog: CatalogCache;
+  billing?: ReservationBilling | undefined;
+  retry?: RetryPolicy | undefined;
+  /** Called after each commit (tests use it to crash between writes; metrics use it to count). */
+  onCommitted?: ((what: string) => void) | undefined;
+}
+
+export interface QuoteRequest {
+  site: string;
+  gpuType: string;
+  gpus: number;
+  start: string;
+  end: string;
+}
+
+const semantic = (path: string, message: string) => new DomainError('unprocessable', `${path}: ${message}`, { errors: [{ path, message }] });
+
+function orgOf(principal: Principal): string {
+  if (principal.role !== 'customer' || !principal.orgId) throw new DomainError('forbidden', 'Only customer keys act on reservations');
+  return principal.orgId;
+}
+
+export function createBookingService(deps: BookingDeps) {
+  const { db, clock, ids, catalog } = deps;
+
+  async function poolFor(site: string, gpuType: string): Promise<{ pool: Pool; label: string }> {
+    const c = await catalog.get();
+    if (!c.sites.some((s) => s.id === site)) throw semantic('site', `unknown site "${site}"`);
+    if (!c.gpuTypes.some((g) => g.id === gpuType)) throw semantic('gpuType', `unknown GPU type "${gpuType}"`);
+    const pool = c.pools.find((p) => p.site === site && p.gpuType === gpuType);
+    if (!pool) throw semantic('gpuType', `site "${site}" has no ${gpuType} pool`);
+    return { pool, label: poolLabel(pool, c) };
+  }
+
+  async function poolById(poolId: string): Promise<Pool> {
+    const pool = (await catalog.get()).pools.find((p) => p.id === poolId);
+    if (!pool) throw new Error(`pool ${poolId} vanished from the catalog`);
+    return pool;
+  }
+
+  function checkGpus(pool: Pool, gpus: number): void {
+    if (gpus < pool.minGpus) throw semantic('gpus', `at least ${pool.minGpus} GPUs per booking in pool ${pool.id}`);
+    if (gpus % pool.stepGpus !== 0) throw semantic('gpus', `must be a multiple of ${pool.stepGpus} (whole nodes)`);
+    if (gpus > pool.totalGpus) throw semantic('gpus', `pool ${pool.id} has ${pool.totalGpus} GPUs`);
+  }
+
+  function checkWindow(pool: Pool, start: Date, end: Date, now: Date): void {
+    if (!isWholeHour(start)) throw semantic('start', 'must be a whole UTC hour (e.g. 2026-12-01T08:00:00Z)');
+    if (!isWholeHour(end)) throw semantic('end', 'must be a whole UTC hour');
+    if (end <= start) throw semantic('end', 'must be after start');
+    const hours = (end.getTime() - start.getTime()) / HOUR_MS;
+    if (hours > MAX_RESERVED_HOURS) throw semantic('end', 'a reservation lasts at most 365 days');
+    if (start <= now) throw semantic('start', 'must be in the future');
+    if (start.getTime() - now.getTime() > MAX_LEAD_MS) throw semantic('start', 'bookings start at most 12 months ahead');
+    if (start < new Date(pool.bookableFrom)) throw semantic('start', `pool ${pool.id} is bookable from ${pool.bookableFrom}`);
+  }
+
+  /**
+   * Runs one change: `decide` reads and checks state and returns the writes; the outbox events are
+   * appended and everything commits in one transaction. Retried as a whole on lost races.
+   */
+  async function commit<T>(
+    orgId: string,
+    decide: (now: Date) => Promise<{ items: TransactItem[]; events: EventDraft[]; result: T; afterCommit?: (() => Promise<void>) | undefined } | { done: T }>,
+  ): Promise<T> {
+    let after: (() => Promise<void>) | undefined;
+    const result = await withOptimisticRetry(async () => {
+      const now = clock();
+      const decision = await decide(now);
+      if ('done' in decision) return decision.done;
+      const outbox = await outboxWrites(db, orgId, decision.events, now, ids);
+      await transact(db, [...decision.items, ...outbox.items]);
+      after = decision.afterCommit;
+      return decision.result;
+    }, deps.retry);
+    deps.onCommitted?.('commit');
+    if (after) await after();
+    return result;
+  }
+
+  /** Loads a reservation for a change; a retry of a call that already committed returns its result. */
+  async function load(orgId: string, id: string, changeId: string): Promise<{ r: Reservation; alreadyDone: boolean }> {
+    const r = await getReservation(db, orgId, id);
+    if (!r) throw notFound('Reservation', id);
+    return { r, alreadyDone: r.lastChangeId === changeId };
+  }
+
+  const changed = (r: Reservation, now: Date, changeId: string, patch: Partial<Reservation>): Reservation => ({
+    ...r,
+    ...patch,
+    updatedAt: now.toISOString(),
+    lastChangeId: changeId,
+    version: r.version + 1,
+  });
+
+  return {
+    async quote(principal: Principal, req: QuoteRequest): Promise<Quote> {
+      const orgId = orgOf(principal);
+      const { pool, label } = await poolFor(req.site, req.gpuType);
+      checkGpus(pool, req.gpus);
+      const now = clock();
+      const start = new Date(req.start);
+      const end = new Date(req.end);
+      checkWindow(pool, start, end, now);
+      const sH = epochHour(start);
+      const eH = epochHour(end);
+      const loadNow = await readPoolLoad(db, pool.id, pool.totalGpus, sH, eH);
+      const free = minAvailable(loadNow, sH, eH);
+      if (free < req.gpus) {
+        throw new DomainError('capacity_unavailable', `Only ${free} GPUs are free in every hour of that window in ${pool.id}`);
+      }
+      const priced = priceReservation({
+        poolLabel: label,
+        priceBook: pool.priceBook,
+        gpus: req.gpus,
+        start,
+        end,
+        now,
+        utilizationBps: utilizationBps(loadNow, sH, eH),
+      });
+      const q: Quote = {
+        id: ids.next('qt'),
+        orgId,
+        poolId: pool.id,
+        site: pool.site,
+        gpuType: pool.gpuType,
+        gpus: req.gpus,
+        start: start.toISOString(),
+        end: end.toISOString(),
+        lines: priced.lines,
+        total: priced.total,
+        gpuHours: priced.gpuHours,
+        unitPrice: priced.unitPrice,
+        createdAt: now.toISOString(),
+        expiresAt: new Date(now.getTime() + QUOTE_TTL_MS).toISOString(),
+      };
+      await putQuote(db, q);
+      return q;
+    },
+
+    async hold(principal: Principal, quoteId: string): Promise<Reservation> {
+      const orgId = orgOf(principal);
+      const id = ids.next('res');
+      const changeId = randomUUID();
+      return commit<Reservation>(orgId, async (now) => {
+        const existing = await getReservation(db, orgId, id);
+        if (existing) return { done: existing };
+        const found = await getQuote(db, quoteId);
+        if (!found || found.quote.orgId !== orgId) throw notFound('Quote', quoteId);
+        const q = found.quote;
+        if (found.usedBy) throw new DomainError('invalid_state', `Quote ${quoteId} was already used by reservation ${found.usedBy}`);
+        if (new Date(q.expiresAt) <= now) throw new DomainError('quote_expired', `Quote ${quoteId} expired at ${q.expiresAt}; request a new quote`);
+        const start = new Date(q.start);
+        if (start <= now) throw new DomainError('invalid_state', `The quoted window started at ${q.start}; request a new quote`);
+        const pool = await poolById(q.poolId);
+        const sH = epochHour(start);
+        const eH = epochHour(new Date(q.end));
+        const snapshot = await readPoolLoad(db, pool.id, pool.totalGpus, sH, eH);
+        const free = minAvailable(snapshot, sH, eH);
+        if (free < q.gpus) {
+          throw new DomainError('capacity_unavailable', `Only ${free} GPUs are free in every hour of that window in ${pool.id}`);
+        }
+        const r: Reservation = {
+          id,
+          orgId,
+          kind: 'reserved',
+          status: 'held',
+          poolId: pool.id,
+          site: q.site,
+          gpuType: q.gpuType,
+          gpus: q.gpus,
+          start: q.start,
+          end: q.end,
+          holdExpiresAt: new Date(now.getTime() + HOLD_TTL_MS).toISOString(),
+          quoteId,
+          price: q.total,
+          lines: q.lines,
+          invoiceId: null,
+          invoiceIds: [],
+          refund: null,
+          endingSoonNotified: false,
+          createdAt: now.toISOString(),
+          updatedAt: now.toISOString(),
+          confirmedAt: null,
+          cancelledAt: null,
+          stoppedAt: null,
+          lastChangeId: changeId,
+          version: 1,
+        };
+        return {
+          items: [
+            ...bucketWrites(db, pool.id, shiftHours(snapshot, sH, eH, q.gpus)),
+            onDemandCheck(db, snapshot),
+            quoteUse(db, quoteId, id),
+            reservationCreate(db, r),
+          ],
+          events: [{ type: 'reservation.held', data: toApiReservation(r) }],
+          result: r,
+        };
+      });
+    },
+
+    async confirm(principal: Principal, id: string): Promise<Reservation> {
+      const orgId = orgOf(principal);
+      const changeId = randomUUID();
+      return commit<Reservation>(orgId, async (now) => {
+        const { r, alreadyDone } = await load(orgId, id, changeId);
+        if (alreadyDone) return { done: r };
+        assertTransition(r, 'confirmed');
+        if (r.holdExpiresAt && new Date(r.holdExpiresAt) <= now) {
+          throw new DomainError('invalid_state', `The hold on ${id} expired at ${r.holdExpiresAt}; quote and reserve again`);
+        }
+        let next = changed(r, now, changeId, { status: 'confirmed', holdExpiresAt: null, confirmedAt: now.toISOString() });
+        const billing = deps.billing ? await deps.billing.onConfirm(next, now) : undefined;
+        if (billing?.invoiceId) next = { ...next, invoiceId: billing.invoiceId, invoiceIds: [...next.invoiceIds, billing.invoiceId] };
+        return {
+          items: [reservationReplace(db, r, next), ...(billing?.items ?? [])],
+          events: [{ type: 'reservation.confirmed', data: toApiReservation(next) }, ...(billing?.events ?? [])],
+          result: next,
+          afterCommit: billing?.afterCommit,
+        };
+      });
+    },
+
+    async extend(principal: Principal, id: string, newEndRaw: string): Promise<{ reservation: Reservation; extension: { start: string; end: string; gpuHours: number; lines: PriceLine[]; price: Reservation['price'] } }> {
+      const orgId = orgOf(principal);
+      const changeId = randomUUID();
+      const newEnd = new Date(newEndRaw);
+      type Result = Awaited<ReturnType<ReturnType<typeof createBookingService>['extend']>>;
+      let extensionOfThisCall: Result['extension'] | undefined;
+      const reservation = await commit<Reservation>(orgId, async (now) => {
+        const { r, alreadyDone } = await load(orgId, id, changeId);
+        if (alreadyDone) return { done: r };
+        if (r.kind !== 'reserved' || !['held', 'confirmed', 'active'].includes(r.status) || !r.end) {
+          throw new DomainError('invalid_state', `Reservation ${id} is ${r.status} (${r.kind}); only held, confirmed or active reserved bookings extend`);
+        }
+        if (!isWholeHour(newEnd)) throw semantic('end', 'must be a whole UTC hour');
+        const oldEnd = new Date(r.end);
+        if (newEnd <= oldEnd) throw semantic('end', `must be after the current end ${r.end}`);
+        if (oldEnd <= now) throw new DomainError('invalid_state', `Reservation ${id} already ended`);
+        const totalHours = (newEnd.getTime() - Date.parse(r.start)) / HOUR_MS;
+        if (totalHours > MAX_RESERVED_HOURS) throw semantic('end', 'a reservation lasts at most 365 days in total');
+        const pool = await poolById(r.poolId);
+        const sH = epochHour(oldEnd);
+        const eH = epochHour(newEnd);
+        const snapshot = await readPoolLoad(db, pool.id, pool.totalGpus, sH, eH);
+        const free = minAvailable(snapshot, sH, eH);
+        if (free < r.gpus) {
+          throw new DomainError('capacity_unavailable', `Only ${free} GPUs are free in every extra hour up to ${newEnd.toISOString()}`);
+        }
+        const priced = priceReservation({
+          poolLabel: poolLabel(pool, await catalog.get()),
+          priceBook: pool.priceBook,
+          gpus: r.gpus,
+          start: oldEnd,
+          end: newEnd,
+          now,
+          utilizationBps: utilizationBps(snapshot, sH, eH),
+          tierHours: totalHours,
+        });
+        const lines = priced.lines.map((l) => ({ ...l, description: `Extension ${oldEnd.toISOString()} → ${newEnd.toISOString()}: ${l.description}` }));
+        let next = changed(r, now, changeId, {
+          end: newEnd.toISOString(),
+          price: addMoney(r.price ?? eur(0), priced.total),
+          lines: [...r.lines, ...lines],
+          endingSoonNotified: false,
+        });
+        const extension = { start: oldEnd.toISOString(), end: newEnd.toISOString(), gpuHours: priced.gpuHours, lines, price: priced.total };
+        const billing = deps.billing && r.status !== 'held' ? await deps.billing.onExtend(next, { start: extension.start, end: extension.end, lines, total: priced.total }, now) : undefined;
+        if (billing?.invoiceId) next = { ...next, invoiceIds: [...next.invoiceIds, billing.invoiceId] };
+        extensionOfThisCall = extension;
+        return {
+          items: [...bucketWrites(db, pool.id, shiftHours(snapshot, sH, eH, r.gpus)), onDemandCheck(db, snapshot), reservationReplace(db, r, next), ...(billing?.items ?? [])],
+          events: [{ type: 'reservation.extended', data: { ...toApiReservation(next), extension } }, ...(billing?.events ?? [])],
+          result: next,
+          afterCommit: billing?.afterCommit,
+        };
+      });
+      if (!extensionOfThisCall) throw new DomainError('internal', 'extension committed without its details');
+      return { reservation, extension: extensionOfThisCall };
+    },
+
+    async cancel(principal: Principal, id: string): Promise<Reservation> {
+      const orgId = orgOf(principal);
+      const changeId = randomUUID();
+      return commit<Reservation>(orgId, async (now) => {
+        const { r, alreadyDone } = await load(orgId, id, changeId);
+        if (alreadyDone) return { done: r };
+        assertTransition(r, 'cancelled');
+        if (r.status === 'confirmed' && new Date(r.start) <= now) {
+          throw new DomainError('invalid_state', `Reservation ${id} has started; it can no longer be cancelled`);
+        }
+        const refund: Refund =
+          r.status === 'held'
+            ? { percent: 100, amount: eur(0), rule: 'Hold released before confirmation: nothing was charged' }
+            : refundFor({ paid: r.price ?? eur(0), start: new Date(r.start), now });
+        const pool = await poolById(r.poolId);
+        const sH = epochHour(new Date(r.start));
+        const eH = epochHour(new Date(r.end!));
+        const snapshot = await readPoolLoad(db, pool.id, pool.totalGpus, sH, eH);
+        const next = changed(r, now, changeId, { status: 'cancelled', holdExpiresAt: null, cancelledAt: now.toISOString(), refund });
+        const billing = deps.billing && r.status === 'confirmed' ? await deps.billing.onCancel(next, refund, now) : undefined;
+        return {
+          items: [...bucketWrites(db, pool.id, shiftHours(snapshot, sH, eH, -r.gpus)), reservationReplace(db, r, next), ...(billing?.items ?? [])],
+          events: [{ type: 'reservation.cancelled', data: toApiReservation(next) }, ...(billing?.events ?? [])],
+          result: next,
+          afterCommit: billing?.afterCommit,
+        };
+      });
+    },
+
+    async startOnDemand(principal: Principal, req: { site: string; gpuType: string; gpus: number }): Promise<Reservation> {
+      const orgId = orgOf(principal);
+      const { pool } = await poolFor(req.site, req.gpuType);
+      checkGpus(pool, req.gpus);
+      const id = ids.next('res');
+      const changeId = randomUUID();
+      return commit<Reservation>(orgId, async (now) => {
+        const existing = await getReservation(db, orgId, id);
+        if (existing) return { done: existing };
+        if (now < new Date(pool.bookableFrom)) throw semantic('gpuType', `pool ${pool.id} opens ${pool.bookableFrom}`);
+        const sH = epochHour(now);
+        const eH = sH + BOOKING_HORIZON_HOURS;
+        const snapshot = await readPoolLoad(db, pool.id, pool.totalGpus, sH, eH);
+        const free = minAvailable(snapshot, sH, eH);
+        if (free < req.gpus) {
+          throw new DomainError(
+            'capacity_unavailable',
+            `On-demand needs ${req.gpus} GPUs free in every hour of the booking horizon; only ${free} are in ${pool.id}`,
+          );
+        }
+        const r: Reservation = {
+          id,
+          orgId,
+          kind: 'on_demand',
+          status: 'active',
+          poolId: pool.id,
+          site: pool.site,
+          gpuType: pool.gpuType,
+          gpus: req.gpus,
+          start: now.toISOString(),
+          end: null,
+          holdExpiresAt: null,
+          quoteId: null,
+          price: null,
+          lines: [],
+          invoiceId: null,
+          invoiceIds: [],
+          refund: null,
+          endingSoonNotified: false,
+          createdAt: now.toISOString(),
+          updatedAt: now.toISOString(),
+          confirmedAt: null,
+          cancelledAt: null,
+          stoppedAt: null,
+          lastChangeId: changeId,
+          version: 1,
+        };
+        return {
+          items: [
+            onDemandWrite(db, snapshot, snapshot.onDemand + req.gpus),
+            ...bucketChecks(db, snapshot, bucketsForRange(sH, eH)),
+            reservationCreate(db, r),
+          ],
+          events: [{ type: 'reservation.started', data: toApiReservation(r) }],
+          result: r,
+        };
+      });
+    },
+
+    async stop(principal: Principal, id: string): Promise<Reservation> {
+      const orgId = orgOf(principal);
+      const changeId = randomUUID();
+      return commit<Reservation>(orgId, async (now) => {
+        const { r, alreadyDone } = await load(orgId, id, changeId);
+        if (alreadyDone) return { done: r };
+        assertTransition(r, 'stopped');
+        const pool = await poolById(r.poolId);
+        const snapshot = await readPoolLoad(db, pool.id, pool.totalGpus, 0, 0);
+        const next = changed(r, now, changeId, { status: 'stopped', end: now.toISOString(), stoppedAt: now.toISOString() });
+        return {
+          items: [onDemandWrite(db, snapshot, snapshot.onDemand - r.gpus), reservationReplace(db, r, next)],
+          events: [{ type: 'reservation.stopped', data: toApiReservation(next) }],
+          result: next,
+        };
+      });
+    },
+
+    /**
+     * Applies the one timed transition due for this reservation at `clock()`, if any: hold expiry,
+     * start, ending soon, completion. Safe to run concurrently with the API and with other sweepers:
+     * the version condition lets one writer win; the loser re-reads and finds nothing to do.
+     */
+    async advance(orgId: string, id: string): Promise<Reservation | null> {
+      const changeId = randomUUID();
+      return commit<Reservation | null>(orgId, async (now) => {
+        const { r, alreadyDone } = await load(orgId, id, changeId);
+        if (alreadyDone || r.kind !== 'reserved') return { done: r };
+        const at = (iso: string | null) => (iso ? new Date(iso) <= now : false);
+        if (r.status === 'held' && at(r.holdExpiresAt)) {
+          const pool = await poolById(r.poolId);
+          const sH = epochHour(new Date(r.start));
+          const eH = epochHour(new Date(r.end!));
+          const snapshot = await readPoolLoad(db, pool.id, pool.totalGpus, sH, eH);
+          const next = changed(r, now, changeId, { status: 'expired', holdExpiresAt: r.holdExpiresAt });
+          return {
+            items: [...bucketWrites(db, pool.id, shiftHours(snapshot, sH, eH, -r.gpus)), reservationReplace(db, r, next)],
+            events: [{ type: 'reservation.expired', data: toApiReservation(next) }],
+            result: next,
+          };
+        }
+        if (r.status === 'confirmed' && at(r.start)) {
+          const next = changed(r, now, changeId, { status: 'active' });
+          return { items: [reservationReplace(db, r, next)], events: [{ type: 'reservation.started', data: toApiReservation(next) }], result: next };
+        }
+        if (r.status === 'active' && at(r.end)) {
+          const next = changed(r, now, changeId, { status: 'completed', endingSoonNotified: true });
+          return { items: [reservationReplace(db, r, next)], events: [{ type: 'reservation.completed', data: toApiReservation(next) }], result: next };
+        }
+        if (r.status === 'active' && !r.endingSoonNotified && r.end && Date.parse(r.end) - now.getTime() <= ENDING_SOON_MS) {
+          const next = changed(r, now, changeId, { endingSoonNotified: true });
+          return { items: [reservationReplace(db, r, next)], events: [{ type: 'reservation.ending_soon', data: toApiReservation(next) }], result: next };
+        }
+        return { done: r };
+      });
+    },
+  };
+}
+
+export type BookingService = ReturnType<typeof createBookingService>;

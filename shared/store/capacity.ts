@@ -1,0 +1,74 @@
+import { BatchGetCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { bucketsForRange, type Bucket, type PoolLoad } from '#domain/capacity.ts';
+import type { Db } from './db.ts';
+import { keys } from './keys.ts';
+import { checkVersion, putVersioned, type TransactItem } from './transact.ts';
+
+export interface PoolSnapshot extends PoolLoad {
+  poolId: string;
+  onDemandVersion: number;
+}
+
+async function batchGetConsistent(db: Db, keyList: { pk: string; sk: string }[]): Promise<Record<string, unknown>[]> {
+  const out: Record<string, unknown>[] = [];
+  for (let i = 0; i < keyList.length; i += 100) {
+    let pending: { pk: string; sk: string }[] = keyList.slice(i, i + 100);
+    for (let round = 0; pending.length > 0; round++) {
+      const res = await db.doc.send(
+        new BatchGetCommand({ RequestItems: { [db.table]: { Keys: pending, ConsistentRead: true } } }),
+      );
+      out.push(...(res.Responses?.[db.table] ?? []));
+      pending = (res.UnprocessedKeys?.[db.table]?.Keys as { pk: string; sk: string }[] | undefined) ?? [];
+      if (pending.length > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** round)));
+    }
+  }
+  return out;
+}
+
+/**
+ * Strongly consistent read of a pool's load over [startHour, endHour): the capacity buckets the
+ * range touches and the running on-demand total. The cost grows with the window only.
+ */
+export async function readPoolLoad(db: Db, poolId: string, totalGpus: number, startHour: number, endHour: number): Promise<PoolSnapshot> {
+  const bucketIds = bucketsForRange(startHour, endHour);
+  const [items, onDemand] = await Promise.all([
+    batchGetConsistent(db, bucketIds.map((b) => keys.capacityBucket(poolId, b))),
+    db.doc.send(new GetCommand({ TableName: db.table, Key: keys.onDemandTotal(poolId), ConsistentRead: true })),
+  ]);
+  const buckets = new Map<number, Bucket>();
+  for (const item of items) {
+    const b = item as unknown as Bucket;
+    buckets.set(b.bucket, { bucket: b.bucket, used: b.used, maint: b.maint, version: b.version });
+  }
+  return {
+    poolId,
+    totalGpus,
+    buckets,
+    onDemand: Number(onDemand.Item?.gpus ?? 0),
+    onDemandVersion: Number(onDemand.Item?.version ?? 0),
+  };
+}
+
+/** Writes for buckets changed by a booking; each is conditioned on the version that was read. */
+export const bucketWrites = (db: Db, poolId: string, changed: Bucket[]): TransactItem[] =>
+  changed.map((b) =>
+    putVersioned(
+      db,
+      { ...keys.capacityBucket(poolId, b.bucket), entity: 'capacity', poolId, bucket: b.bucket, used: b.used, maint: b.maint, version: b.version + 1 },
+      b.version,
+    ),
+  );
+
+/** Assert that buckets read are unchanged (used by on-demand starts, which must fit every future hour). */
+export const bucketChecks = (db: Db, snapshot: PoolSnapshot, bucketIds: number[]): TransactItem[] =>
+  bucketIds.map((b) => checkVersion(db, keys.capacityBucket(snapshot.poolId, b), snapshot.buckets.get(b)?.version ?? 0));
+
+export const onDemandCheck = (db: Db, snapshot: PoolSnapshot): TransactItem =>
+  checkVersion(db, keys.onDemandTotal(snapshot.poolId), snapshot.onDemandVersion);
+
+export const onDemandWrite = (db: Db, snapshot: PoolSnapshot, gpus: number): TransactItem =>
+  putVersioned(
+    db,
+    { ...keys.onDemandTotal(snapshot.poolId), entity: 'onDemandTotal', poolId: snapshot.poolId, gpus, version: snapshot.onDemandVersion + 1 },
+    snapshot.onDemandVersion,
+  );

@@ -1,0 +1,32 @@
+/** The only module that knows the table's key shapes (docs/table-design.md). */
+export const pad = (n: number, width = 12): string => String(n).padStart(width, '0');
+
+export const keys = {
+  catalog: () => ({ pk: 'CATALOG' }),
+  site: (id: string) => ({ pk: 'CATALOG', sk: `SITE#${id}` }),
+  gpuType: (id: string) => ({ pk: 'CATALOG', sk: `GPUTYPE#${id}` }),
+  pool: (id: string) => ({ pk: 'CATALOG', sk: `POOL#${id}` }),
+  capacityBucket: (poolId: string, bucket: number) => ({ pk: `CAP#${poolId}#${bucket}`, sk: 'CAP' }),
+  onDemandTotal: (poolId: string) => ({ pk: `ODP#${poolId}`, sk: 'ODP' }),
+  org: (orgId: string) => ({ pk: `ORG#${orgId}`, sk: 'ORG' }),
+  orgSequence: (orgId: string) => ({ pk: `ORG#${orgId}`, sk: 'SEQ' }),
+  apiKey: (hash: string) => ({ pk: `KEY#${hash}`, sk: 'KEY' }),
+  quote: (id: string) => ({ pk: `QUOTE#${id}`, sk: 'QUOTE' }),
+  reservation: (orgId: string, id: string) => ({ pk: `ORG#${orgId}`, sk: `RES#${id}` }),
+  reservationIndex: (id: string) => ({ gsi1pk: `RES#${id}`, gsi1sk: 'RES' }),
+  due: (dueAt: string, id: string) => ({ gsi2pk: 'DUE', gsi2sk: `${dueAt}#${id}` }),
+  event: (orgId: string, seq: number) => ({ pk: `ORG#${orgId}`, sk: `EVT#${pad(seq)}` }),
+  eventIndex: (eventId: string) => ({ gsi1pk: `EVT#${eventId}`, gsi1sk: 'EVT' }),
+  idempotency: (principal: string, key: string) => ({ pk: `IDEM#${principal}#${key}`, sk: 'IDEM' }),
+  session: (id: string) => ({ pk: `SESSION#${id}`, sk: 'SESSION' }),
+} as const;
+
+export const prefixes = {
+  site: 'SITE#',
+  gpuType: 'GPUTYPE#',
+  pool: 'POOL#',
+  reservation: 'RES#',
+  event: 'EVT#',
+} as const;
+
+export const ttlAfter = (from: Date, seconds: number): number => Math.floor(from.getTime() / 1000) + seconds;

@@ -1,0 +1,75 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { Org, Principal } from '#domain/principal.ts';
+import type { Db } from './db.ts';
+import { keys } from './keys.ts';
+
+/** API keys are 160 random bits, prefixed by kind; only their SHA-256 is stored. */
+export const KEY_PREFIX: Record<Principal['role'], string> = {
+  customer: 'gm_live_',
+  finance: 'gm_fin_',
+  operator: 'gm_op_',
+  meter: 'gm_meter_',
+};
+
+export const hashApiKey = (key: string): string => createHash('sha256').update(key, 'utf8').digest('hex');
+
+export function generateApiKey(role: Principal['role']): string {
+  return `${KEY_PREFIX[role]}${randomBytes(20).toString('base64url')}`;
+}
+
+export async function putApiKey(db: Db, key: string, principal: Principal, now: Date): Promise<void> {
+  await db.doc.send(
+    new PutCommand({
+      TableName: db.table,
+      Item: {
+        ...keys.apiKey(hashApiKey(key)),
+        ...(principal.orgId ? { gsi1pk: `ORGKEYS#${principal.orgId}`, gsi1sk: now.toISOString() } : {}),
+        entity: 'apiKey',
+        principal,
+        prefix: key.slice(0, 12),
+        revoked: false,
+        createdAt: now.toISOString(),
+      },
+    }),
+  );
+}
+
+export async function principalForKey(db: Db, key: string): Promise<Principal | null> {
+  const res = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.apiKey(hashApiKey(key)) }));
+  if (!res.Item || res.Item.revoked) return null;
+  return res.Item.principal as Principal;
+}
+
+export async function revokeApiKey(db: Db, key: string): Promise<void> {
+  await db.doc.send(
+    new UpdateCommand({
+      TableName: db.table,
+      Key: keys.apiKey(hashApiKey(key)),
+      UpdateExpression: 'SET revoked = :t',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeValues: { ':t': true },
+    }),
+  );
+}
+
+export const putOrg = (db: Db, org: Org) =>
+  db.doc.send(new PutCommand({ TableName: db.table, Item: { ...keys.org(org.id), entity: 'org', org } }));
+
+export async function getOrg(db: Db, orgId: string): Promise<Org | null> {
+  const res = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.org(orgId), ConsistentRead: true }));
+  return (res.Item?.org as Org | undefined) ?? null;
+}
+
+/** Records the Stripe customer id once; a concurrent writer that set another id first wins. */
+export async function setStripeCustomerId(db: Db, orgId: string, customerId: string): Promise<void> {
+  await db.doc.send(
+    new UpdateCommand({
+      TableName: db.table,
+      Key: keys.org(orgId),
+      UpdateExpression: 'SET org.stripeCustomerId = :c',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeValues: { ':c': customerId },
+    }),
+  );
+}

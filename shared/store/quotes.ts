@@ -1,0 +1,49 @@
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import type { Money } from '#domain/money.ts';
+import type { PriceLine } from '#domain/pricing.ts';
+import type { Db } from './db.ts';
+import { keys, ttlAfter } from './keys.ts';
+import type { TransactItem } from './transact.ts';
+
+export interface Quote {
+  id: string;
+  orgId: string;
+  poolId: string;
+  site: string;
+  gpuType: string;
+  gpus: number;
+  start: string;
+  end: string;
+  lines: PriceLine[];
+  total: Money;
+  gpuHours: number;
+  unitPrice: Money;
+  createdAt: string;
+  expiresAt: string;
+}
+
+export const putQuote = (db: Db, q: Quote) =>
+  db.doc.send(
+    new PutCommand({
+      TableName: db.table,
+      Item: { ...keys.quote(q.id), entity: 'quote', quote: q, ttl: ttlAfter(new Date(q.expiresAt), 86_400) },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    }),
+  );
+
+export async function getQuote(db: Db, id: string): Promise<{ quote: Quote; usedBy: string | null } | null> {
+  const res = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.quote(id), ConsistentRead: true }));
+  if (!res.Item) return null;
+  return { quote: res.Item.quote as Quote, usedBy: (res.Item.usedBy as string | undefined) ?? null };
+}
+
+/** A quote becomes one reservation at most. */
+export const quoteUse = (db: Db, quoteId: string, reservationId: string): TransactItem => ({
+  Update: {
+    TableName: db.table,
+    Key: keys.quote(quoteId),
+    UpdateExpression: 'SET usedBy = :r',
+    ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(usedBy)',
+    ExpressionAttributeValues: { ':r': reservationId },
+  },
+});

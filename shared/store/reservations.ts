@@ -1,0 +1,89 @@
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { nextDueAt, type Reservation } from '#domain/reservation.ts';
+import type { Db } from './db.ts';
+import { decodeCursor, encodeCursor } from './cursor.ts';
+import { keys, prefixes } from './keys.ts';
+import type { TransactItem } from './transact.ts';
+
+const ENTITY = 'reservation';
+
+function toItem(r: Reservation): Record<string, unknown> {
+  const due = nextDueAt(r);
+  return {
+    ...keys.reservation(r.orgId, r.id),
+    ...keys.reservationIndex(r.id),
+    ...(due ? keys.due(new Date(due).toISOString(), r.id) : {}),
+    entity: ENTITY,
+    reservation: r,
+  };
+}
+
+const fromItem = (item: Record<string, unknown> | undefined): Reservation | null =>
+  item ? (item.reservation as Reservation) : null;
+
+/** Create: the item must not exist (a retried create that already committed is detected by the caller). */
+export const reservationCreate = (db: Db, r: Reservation): TransactItem => ({
+  Put: { TableName: db.table, Item: toItem(r), ConditionExpression: 'attribute_not_exists(pk)' },
+});
+
+/** Replace a reservation read at `previous.version`; `next.version` must be previous + 1. */
+export const reservationReplace = (db: Db, previous: Reservation, next: Reservation): TransactItem => ({
+  Put: {
+    TableName: db.table,
+    Item: toItem(next),
+    ConditionExpression: 'reservation.version = :v',
+    ExpressionAttributeValues: { ':v': previous.version },
+  },
+});
+
+export async function getReservation(db: Db, orgId: string, id: string): Promise<Reservation | null> {
+  const res = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.reservation(orgId, id), ConsistentRead: true }));
+  return fromItem(res.Item);
+}
+
+/** Look up by id alone (meters, sweeper): the index gives the org, then a consistent read gives the state. */
+export async function findReservation(db: Db, id: string): Promise<Reservation | null> {
+  const res = await db.doc.send(
+    new QueryCommand({
+      TableName: db.table,
+      IndexName: 'gsi1',
+      KeyConditionExpression: 'gsi1pk = :pk',
+      ExpressionAttributeValues: { ':pk': keys.reservationIndex(id).gsi1pk },
+    }),
+  );
+  const hit = fromItem(res.Items?.[0]);
+  return hit ? getReservation(db, hit.orgId, id) : null;
+}
+
+export async function listReservations(
+  db: Db,
+  orgId: string,
+  page: { limit: number; cursor?: string | undefined },
+): Promise<{ data: Reservation[]; nextCursor: string | null }> {
+  const pk = keys.org(orgId).pk;
+  const res = await db.doc.send(
+    new QueryCommand({
+      TableName: db.table,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': pk, ':prefix': prefixes.reservation },
+      ScanIndexForward: false,
+      Limit: page.limit,
+      ExclusiveStartKey: decodeCursor(page.cursor, { pk, sk: /^RES#/ }),
+    }),
+  );
+  return { data: (res.Items ?? []).map((i) => fromItem(i)!), nextCursor: encodeCursor(res.LastEvaluatedKey) };
+}
+
+/** Reservations whose timed transition is due at or before `now`, oldest first. */
+export async function listDue(db: Db, now: Date, limit: number): Promise<Reservation[]> {
+  const res = await db.doc.send(
+    new QueryCommand({
+      TableName: db.table,
+      IndexName: 'gsi2',
+      KeyConditionExpression: 'gsi2pk = :pk AND gsi2sk <= :now',
+      ExpressionAttributeValues: { ':pk': 'DUE', ':now': `${now.toISOString()}~` },
+      Limit: limit,
+    }),
+  );
+  return (res.Items ?? []).map((i) => fromItem(i)!);
+}
