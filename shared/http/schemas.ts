@@ -141,5 +141,5 @@ export const IdempotencyHeader = z.object({
     .min(1)
     .max(255)
     .optional()
-    .openapi({ param: { name: 'Idempotency-Key', in: 'header' }, description: 'Same key and body replays the first response; another body → 422; still running → 409. Kept 48 h.' }),
+    .openapi({ param: { name: 'idempotency-key', in: 'header' }, description: 'Same key and body replays the first response; another body → 422; still running → 409. Kept 48 h.' }),
 });

@@ -17,7 +17,7 @@ import {
 import { poolLabel, type Pool } from '#domain/catalog.ts';
 import { refundFor } from '#domain/cancellation.ts';
 import { DomainError, notFound } from '#domain/errors.ts';
-import { addMoney, eur } from '#domain/money.ts';
+import { addMoney, eur, type Money } from '#domain/money.ts';
 import { priceReservation, type PriceLine } from '#domain/pricing.ts';
 import type { Principal } from '#domain/principal.ts';
 import { assertTransition, toApiReservation, type Refund, type Reservation } from '#domain/reservation.ts';
@@ -46,7 +46,7 @@ export interface BillingEffect {
 
 export interface ReservationBilling {
   onConfirm(r: Reservation, now: Date): Promise<BillingEffect>;
-  onExtend(r: Reservation, extension: { start: string; end: string; lines: PriceLine[]; total: Reservation['price'] }, now: Date): Promise<BillingEffect>;
+  onExtend(r: Reservation, extension: { start: string; end: string; lines: PriceLine[]; total: Money }, now: Date): Promise<BillingEffect>;
   onCancel(r: Reservation, refund: Refund, now: Date): Promise<BillingEffect>;
 }
 
@@ -190,7 +190,7 @@ export function createBookingService(deps: BookingDeps) {
         createdAt: now.toISOString(),
         expiresAt: new Date(now.getTime() + QUOTE_TTL_MS).toISOString(),
       };
-      await putQuote(db, q);
+      await withOptimisticRetry(() => putQuote(db, q), deps.retry);
       return q;
     },
 
@@ -278,7 +278,7 @@ export function createBookingService(deps: BookingDeps) {
       });
     },
 
-    async extend(principal: Principal, id: string, newEndRaw: string): Promise<{ reservation: Reservation; extension: { start: string; end: string; gpuHours: number; lines: PriceLine[]; price: Reservation['price'] } }> {
+    async extend(principal: Principal, id: string, newEndRaw: string): Promise<{ reservation: Reservation; extension: { start: string; end: string; gpuHours: number; lines: PriceLine[]; price: Money } }> {
       const orgId = orgOf(principal);
       const changeId = randomUUID();
       const newEnd = new Date(newEndRaw);

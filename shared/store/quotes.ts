@@ -27,7 +27,8 @@ export const putQuote = (db: Db, q: Quote) =>
     new PutCommand({
       TableName: db.table,
       Item: { ...keys.quote(q.id), entity: 'quote', quote: q, ttl: ttlAfter(new Date(q.expiresAt), 86_400) },
-      ConditionExpression: 'attribute_not_exists(pk)',
+      // The id is fresh, so a put retried after a timeout rewrites the same quote; never one already used.
+      ConditionExpression: 'attribute_not_exists(usedBy)',
     }),
   );
 
