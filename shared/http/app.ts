@@ -12,6 +12,7 @@ import { registerAvailabilityRoutes } from './routes/availability.ts';
 import { registerCatalogRoutes } from './routes/catalog.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import { registerOperatorRoutes } from './routes/operator.ts';
 import { registerQuoteRoutes } from './routes/quotes.ts';
 import { registerReservationRoutes } from './routes/reservations.ts';
 
@@ -32,6 +33,7 @@ export const coreModule: AppModule = {
     registerQuoteRoutes(app);
     registerReservationRoutes(app);
     registerEventRoutes(app);
+    registerOperatorRoutes(app);
   },
 };
 

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Org, Principal } from '#domain/principal.ts';
 import type { Db } from './db.ts';
 import { keys } from './keys.ts';
@@ -24,7 +24,7 @@ export async function putApiKey(db: Db, key: string, principal: Principal, now: 
       TableName: db.table,
       Item: {
         ...keys.apiKey(hashApiKey(key)),
-        ...(principal.orgId ? { gsi1pk: `ORGKEYS#${principal.orgId}`, gsi1sk: now.toISOString() } : {}),
+        ...keys.apiKeyIndex(principal.keyId),
         entity: 'apiKey',
         principal,
         prefix: key.slice(0, 12),
@@ -41,20 +41,32 @@ export async function principalForKey(db: Db, key: string): Promise<Principal | 
   return res.Item.principal as Principal;
 }
 
-export async function revokeApiKey(db: Db, key: string): Promise<void> {
+/** Revokes by key id (the key itself is never stored); false when no such key exists. */
+export async function revokeApiKeyById(db: Db, keyId: string): Promise<boolean> {
+  const res = await db.doc.send(
+    new QueryCommand({
+      TableName: db.table,
+      IndexName: 'gsi1',
+      KeyConditionExpression: 'gsi1pk = :pk',
+      ExpressionAttributeValues: { ':pk': keys.apiKeyIndex(keyId).gsi1pk },
+    }),
+  );
+  const item = res.Items?.[0];
+  if (!item) return false;
   await db.doc.send(
     new UpdateCommand({
       TableName: db.table,
-      Key: keys.apiKey(hashApiKey(key)),
+      Key: { pk: String(item.pk), sk: String(item.sk) },
       UpdateExpression: 'SET revoked = :t',
       ConditionExpression: 'attribute_exists(pk)',
       ExpressionAttributeValues: { ':t': true },
     }),
   );
+  return true;
 }
 
 export const putOrg = (db: Db, org: Org) =>
-  db.doc.send(new PutCommand({ TableName: db.table, Item: { ...keys.org(org.id), entity: 'org', org } }));
+  db.doc.send(new PutCommand({ TableName: db.table, Item: { ...keys.org(org.id), ...keys.orgIndex(org.createdAt, org.id), entity: 'org', org } }));
 
 export async function getOrg(db: Db, orgId: string): Promise<Org | null> {
   const res = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.org(orgId), ConsistentRead: true }));

@@ -1,0 +1,179 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { createOperatorService } from '../../services/operator.ts';
+import { requireRole } from '../auth.ts';
+import type { App } from '../context.ts';
+import { COMMON_ERRORS, errorResponses } from '../problem.ts';
+import { IdempotencyHeader, Slug, Timestamp } from '../schemas.ts';
+
+const security = [{ ApiKey: [] }];
+const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
+const body = <T extends z.ZodTypeAny>(schema: T) => ({ required: true, content: { 'application/json': { schema } } });
+
+const MaintenanceSchema = z
+  .object({ id: z.string(), poolId: z.string(), start: z.string(), end: z.string(), gpus: z.number().int(), reason: z.string(), createdAt: z.string() })
+  .openapi('MaintenanceWindow');
+const OrgSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    country: z.string(),
+    vatNumber: z.string().nullable(),
+    billingEmail: z.string(),
+    stripeCustomerId: z.string().nullable(),
+    createdAt: z.string(),
+  })
+  .openapi('Org');
+const ApiKeySchema = z
+  .object({
+    id: z.string(),
+    key: z.string().openapi({ description: 'Shown once; only its hash is stored' }),
+    role: z.enum(['customer', 'finance', 'operator', 'meter']),
+    orgId: z.string().nullable(),
+    orgRole: z.enum(['admin', 'member']).nullable(),
+    siteId: z.string().nullable(),
+    createdAt: z.string(),
+  })
+  .openapi('ApiKey');
+const PoolParam = z.object({ id: Slug('marseille-b200').openapi({ param: { name: 'id', in: 'path' } }) });
+
+const addMaintenance = createRoute({
+  method: 'post',
+  path: '/v1/pools/{id}/maintenance',
+  operationId: 'addMaintenanceWindow',
+  tags: ['Operator'],
+  summary: 'Take GPUs out of a pool for a window (refused if booked)',
+  security,
+  middleware: [requireRole(['operator'])],
+  request: {
+    headers: IdempotencyHeader,
+    params: PoolParam,
+    body: body(
+      z
+        .object({
+          start: Timestamp,
+          end: Timestamp,
+          gpus: z.number().int().positive().max(100_000),
+          reason: z.string().min(1).max(500).openapi({ example: 'Firmware upgrade of racks 3-4' }),
+        })
+        .strict(),
+    ),
+  },
+  responses: { 201: json(MaintenanceSchema, 'The window'), ...errorResponses(...COMMON_ERRORS, 'malformed_json', 'not_found', 'unprocessable', 'capacity_unavailable') },
+});
+
+const listMaintenance = createRoute({
+  method: 'get',
+  path: '/v1/pools/{id}/maintenance',
+  operationId: 'listMaintenanceWindows',
+  tags: ['Operator'],
+  summary: 'Maintenance windows of a pool',
+  security,
+  middleware: [requireRole(['operator'])],
+  request: { params: PoolParam },
+  responses: { 200: json(z.object({ data: z.array(MaintenanceSchema) }), 'Windows'), ...errorResponses(...COMMON_ERRORS, 'not_found') },
+});
+
+const removeMaintenance = createRoute({
+  method: 'delete',
+  path: '/v1/pools/{id}/maintenance/{windowId}',
+  operationId: 'removeMaintenanceWindow',
+  tags: ['Operator'],
+  summary: 'End a maintenance window early and give its GPUs back',
+  security,
+  middleware: [requireRole(['operator'])],
+  request: { params: PoolParam.extend({ windowId: z.string().min(1).max(100).openapi({ param: { name: 'windowId', in: 'path' } }) }) },
+  responses: { 204: { description: 'Removed' }, ...errorResponses(...COMMON_ERRORS, 'not_found') },
+});
+
+const createOrg = createRoute({
+  method: 'post',
+  path: '/v1/orgs',
+  operationId: 'createOrg',
+  tags: ['Operator'],
+  summary: 'Create a customer org',
+  security,
+  middleware: [requireRole(['operator'])],
+  request: {
+    headers: IdempotencyHeader,
+    body: body(
+      z
+        .object({
+          name: z.string().min(1).max(200),
+          country: z.string().regex(/^[A-Za-z]{2}$/, 'ISO 3166-1 alpha-2 code').openapi({ example: 'FR' }),
+          vatNumber: z.string().regex(/^[A-Z]{2}[0-9A-Z+*.]{2,13}$/, 'EU VAT number, e.g. DE123456789').nullable().optional(),
+          billingEmail: z.email(),
+        })
+        .strict(),
+    ),
+  },
+  responses: { 201: json(OrgSchema, 'The org'), ...errorResponses(...COMMON_ERRORS, 'malformed_json') },
+});
+
+const listOrgs = createRoute({
+  method: 'get',
+  path: '/v1/orgs',
+  operationId: 'listOrgs',
+  tags: ['Operator'],
+  summary: 'Every org (operator and finance)',
+  security,
+  middleware: [requireRole(['operator', 'finance'])],
+  responses: { 200: json(z.object({ data: z.array(OrgSchema) }), 'Orgs'), ...errorResponses(...COMMON_ERRORS) },
+});
+
+const createKey = createRoute({
+  method: 'post',
+  path: '/v1/api-keys',
+  operationId: 'createApiKey',
+  tags: ['Operator'],
+  summary: 'Issue an API key (shown once)',
+  security,
+  middleware: [requireRole(['operator'])],
+  request: {
+    headers: IdempotencyHeader,
+    body: body(
+      z
+        .object({
+          role: z.enum(['customer', 'finance', 'operator', 'meter']),
+          orgId: z.string().max(100).optional().openapi({ description: 'Customer keys only' }),
+          orgRole: z.enum(['admin', 'member']).optional().openapi({ description: 'Customer keys only; default member' }),
+          siteId: Slug('valence-rovaltain').optional().openapi({ description: 'Meter keys only' }),
+        })
+        .strict(),
+    ),
+  },
+  responses: { 201: json(ApiKeySchema, 'The key, shown once'), ...errorResponses(...COMMON_ERRORS, 'malformed_json', 'unprocessable') },
+});
+
+const revokeKey = createRoute({
+  method: 'delete',
+  path: '/v1/api-keys/{id}',
+  operationId: 'revokeApiKey',
+  tags: ['Operator'],
+  summary: 'Revoke an API key',
+  security,
+  middleware: [requireRole(['operator'])],
+  request: { params: z.object({ id: z.string().min(1).max(100).openapi({ param: { name: 'id', in: 'path' } }) }) },
+  responses: { 204: { description: 'Revoked' }, ...errorResponses(...COMMON_ERRORS, 'not_found') },
+});
+
+export function registerOperatorRoutes(app: App) {
+  const service = (c: { get(k: 'deps'): Parameters<typeof createOperatorService>[0] }) => createOperatorService(c.get('deps'));
+  app.openapi(addMaintenance, async (c) => {
+    const w = await service(c).addMaintenance(c.req.valid('param').id, c.req.valid('json'));
+    c.get('deps').catalog.invalidate();
+    return c.json(w, 201);
+  });
+  app.openapi(listMaintenance, async (c) => c.json({ data: await service(c).listMaintenance(c.req.valid('param').id) }, 200));
+  app.openapi(removeMaintenance, async (c) => {
+    const { id, windowId } = c.req.valid('param');
+    await service(c).removeMaintenance(id, windowId);
+    return c.body(null, 204);
+  });
+  app.openapi(createOrg, async (c) => c.json(await service(c).createOrg(c.req.valid('json')), 201));
+  app.openapi(listOrgs, async (c) => c.json({ data: await service(c).listOrgs() }, 200));
+  app.openapi(createKey, async (c) => c.json(await service(c).createApiKey(c.req.valid('json')), 201));
+  app.openapi(revokeKey, async (c) => {
+    await service(c).revokeApiKey(c.req.valid('param').id);
+    return c.body(null, 204);
+  });
+}

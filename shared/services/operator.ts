@@ -1,0 +1,149 @@
+/**
+ * Operator actions: maintenance windows (which take capacity out under the same never-overbooked
+ * check as bookings), orgs and API keys.
+ */
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { minAvailable, shiftHours } from '#domain/capacity.ts';
+import { DomainError, notFound } from '#domain/errors.ts';
+import type { Org, OrgRole, Principal, Role } from '#domain/principal.ts';
+import { epochHour, isWholeHour } from '#domain/time.ts';
+import type { CatalogCache } from '#store/catalog.ts';
+import { bucketWrites, onDemandCheck, readPoolLoad } from '#store/capacity.ts';
+import type { Db } from '#store/db.ts';
+import { keys } from '#store/keys.ts';
+import { generateApiKey, getOrg, putApiKey, putOrg, revokeApiKeyById } from '#store/orgs.ts';
+import { withOptimisticRetry } from '#store/retry.ts';
+import { transact, type TransactItem } from '#store/transact.ts';
+import type { Clock, IdGenerator } from '../ids.ts';
+
+export interface MaintenanceWindow {
+  id: string;
+  poolId: string;
+  start: string;
+  end: string;
+  gpus: number;
+  reason: string;
+  createdAt: string;
+}
+
+const field = (path: string, message: string) => new DomainError('unprocessable', `${path}: ${message}`, { errors: [{ path, message }] });
+
+export function createOperatorService(deps: { db: Db; clock: Clock; ids: IdGenerator; catalog: CatalogCache }) {
+  const { db, clock, ids, catalog } = deps;
+
+  async function pool(poolId: string) {
+    const p = (await catalog.get()).pools.find((x) => x.id === poolId);
+    if (!p) throw notFound('Pool', poolId);
+    return p;
+  }
+
+  async function changeMaintenance(poolId: string, w: MaintenanceWindow, delta: number, extra: TransactItem) {
+    const p = await pool(poolId);
+    const sH = epochHour(new Date(w.start));
+    const eH = epochHour(new Date(w.end));
+    await withOptimisticRetry(async () => {
+      const snapshot = await readPoolLoad(db, p.id, p.totalGpus, sH, eH);
+      if (delta > 0 && minAvailable(snapshot, sH, eH) < delta) {
+        throw new DomainError('capacity_unavailable', `Only ${minAvailable(snapshot, sH, eH)} GPUs are free in every hour of that window; move bookings first`);
+      }
+      await transact(db, [...bucketWrites(db, p.id, shiftHours(snapshot, sH, eH, delta, 'maint')), onDemandCheck(db, snapshot), extra]);
+    });
+  }
+
+  return {
+    async addMaintenance(poolId: string, input: { start: string; end: string; gpus: number; reason: string }): Promise<MaintenanceWindow> {
+      const p = await pool(poolId);
+      const start = new Date(input.start);
+      const end = new Date(input.end);
+      if (!isWholeHour(start)) throw field('start', 'must be a whole UTC hour');
+      if (!isWholeHour(end)) throw field('end', 'must be a whole UTC hour');
+      if (end <= start) throw field('end', 'must be after start');
+      if (end <= clock()) throw field('end', 'must be in the future');
+      if (input.gpus > p.totalGpus) throw field('gpus', `pool ${p.id} has ${p.totalGpus} GPUs`);
+      const w: MaintenanceWindow = {
+        id: ids.next('mnt'),
+        poolId,
+        start: start.toISOString(),
+        end: end.toISOString(),
+        gpus: input.gpus,
+        reason: input.reason,
+        createdAt: clock().toISOString(),
+      };
+      await changeMaintenance(poolId, w, w.gpus, {
+        Put: { TableName: db.table, Item: { ...keys.maintenance(poolId, w.id), entity: 'maintenance', window: w }, ConditionExpression: 'attribute_not_exists(pk)' },
+      });
+      return w;
+    },
+
+    async listMaintenance(poolId: string): Promise<MaintenanceWindow[]> {
+      await pool(poolId);
+      const res = await db.doc.send(
+        new QueryCommand({
+          TableName: db.table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+          ExpressionAttributeValues: { ':pk': keys.maintenance(poolId, '').pk, ':p': 'MAINT#' },
+        }),
+      );
+      return (res.Items ?? []).map((i) => i.window as MaintenanceWindow);
+    },
+
+    async removeMaintenance(poolId: string, windowId: string): Promise<void> {
+      const res = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.maintenance(poolId, windowId), ConsistentRead: true }));
+      const w = res.Item?.window as MaintenanceWindow | undefined;
+      if (!w) throw notFound('Maintenance window', windowId);
+      await changeMaintenance(poolId, w, -w.gpus, {
+        Delete: { TableName: db.table, Key: keys.maintenance(poolId, windowId), ConditionExpression: 'attribute_exists(pk)' },
+      });
+    },
+
+    async createOrg(input: { name: string; country: string; vatNumber?: string | null | undefined; billingEmail: string }): Promise<Org> {
+      const org: Org = {
+        id: ids.next('org'),
+        name: input.name,
+        country: input.country.toUpperCase(),
+        vatNumber: input.vatNumber ?? null,
+        billingEmail: input.billingEmail,
+        stripeCustomerId: null,
+        createdAt: clock().toISOString(),
+      };
+      await putOrg(db, org);
+      return org;
+    },
+
+    getOrg: (orgId: string) => getOrg(db, orgId),
+
+    async listOrgs(): Promise<Org[]> {
+      const res = await db.doc.send(
+        new QueryCommand({ TableName: db.table, IndexName: 'gsi2', KeyConditionExpression: 'gsi2pk = :pk', ExpressionAttributeValues: { ':pk': 'ORGS' } }),
+      );
+      return (res.Items ?? []).map((i) => i.org as Org);
+    },
+
+    async createApiKey(input: { role: Role; orgId?: string | undefined; orgRole?: OrgRole | undefined; siteId?: string | undefined }) {
+      const c = await catalog.get();
+      if (input.role === 'customer') {
+        if (!input.orgId) throw field('orgId', 'required for customer keys');
+        if (!(await getOrg(db, input.orgId))) throw field('orgId', `unknown org ${input.orgId}`);
+      } else if (input.orgId) throw field('orgId', 'only customer keys belong to an org');
+      if (input.role === 'meter') {
+        if (!input.siteId) throw field('siteId', 'required for meter keys');
+        if (!c.sites.some((s) => s.id === input.siteId)) throw field('siteId', `unknown site ${input.siteId}`);
+      } else if (input.siteId) throw field('siteId', 'only meter keys belong to a site');
+      const principal: Principal = {
+        keyId: ids.next('key'),
+        role: input.role,
+        orgId: input.role === 'customer' ? input.orgId! : null,
+        orgRole: input.role === 'customer' ? (input.orgRole ?? 'member') : null,
+        siteId: input.role === 'meter' ? input.siteId! : null,
+      };
+      const key = generateApiKey(input.role);
+      await putApiKey(db, key, principal, clock());
+      return { ...principal, id: principal.keyId, key, createdAt: clock().toISOString() };
+    },
+
+    async revokeApiKey(keyId: string): Promise<void> {
+      if (!(await revokeApiKeyById(db, keyId))) throw notFound('API key', keyId);
+    },
+  };
+}
+export type OperatorService = ReturnType<typeof createOperatorService>;
