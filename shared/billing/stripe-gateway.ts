@@ -1,0 +1,310 @@
+/**
+ * The BillingGateway on Stripe, through the official `stripe` SDK. Every write carries an idempotency
+ * key derived from our own ids (see `stripeIdempotencyKeys`), so a job re-run after a crash between
+ * Stripe's write and our reading of its answer replays Stripe's first answer instead of creating
+ * anything twice. The SDK retries 5xx, 409, timeouts and connection errors with backoff, reusing the
+ * key; rate-limit 429s, which the SDK leaves to the caller, are retried here. See docs/stripe.md.
+ */
+import Stripe from 'stripe';
+import { EU_COUNTRIES } from '#domain/vat.ts';
+import {
+  InvalidStripeSignatureError,
+  type BillingGateway,
+  type CreateCreditNoteInput,
+  type CreateInvoiceInput,
+  type CreditNoteResult,
+  type CustomerInput,
+  type StripeInvoiceResult,
+  type StripeInvoiceStatus,
+  type StripeWebhookEvent,
+} from './gateway.ts';
+
+export interface StripeGatewayConfig {
+  secretKey: string;
+  /** `whsec_…`; without it every webhook is refused. */
+  webhookSecret?: string;
+  /** Another Stripe-speaking host, e.g. `http://127.0.0.1:12111` (a test stand-in). */
+  apiUrl?: string;
+  /** SDK retries of 5xx/409/timeouts, and our retries of rate-limit 429s. Default 3. */
+  maxNetworkRetries?: number;
+  /** Per-request timeout. Default 20 000 ms. */
+  timeoutMs?: number;
+  /** First wait before retrying a rate-limited (429) call; doubles each time, capped at 5 s. Default 500 ms. */
+  rateLimitRetryDelayMs?: number;
+  /** `days_until_due` of the invoices (sent to the billing email, paid on Stripe's hosted page). Default 30. */
+  daysUntilDue?: number;
+  /** Clock for the webhook timestamp tolerance. */
+  now?: () => Date;
+}
+
+/** Age (seconds) beyond which a signed webhook is refused, whatever its signature. */
+export const WEBHOOK_TOLERANCE_SECONDS = 300;
+
+const DEFAULT_MAX_NETWORK_RETRIES = 3;
+const DEFAULT_TIMEOUT_MS = 20_000;
+const DEFAULT_RATE_LIMIT_RETRY_DELAY_MS = 500;
+const MAX_RATE_LIMIT_RETRY_DELAY_MS = 5_000;
+const DEFAULT_DAYS_UNTIL_DUE = 30;
+
+/** Metadata marking the tax rates this system created, so it finds them again instead of creating more. */
+const TAX_RATE_MARKER = 'gpuMarketTaxRate';
+
+/** The idempotency key of every write to Stripe, derived from our ids only. */
+export const stripeIdempotencyKeys = {
+  customer: (orgId: string) => `customer-${orgId}`,
+  taxRate: (rateBps: number) => `taxrate-fr-${rateBps}`,
+  invoiceCreate: (invoiceId: string) => `inv-${invoiceId}-create`,
+  invoiceItem: (invoiceId: string, index: number) => `inv-${invoiceId}-item-${index}`,
+  invoiceFinalize: (invoiceId: string) => `inv-${invoiceId}-finalize`,
+  creditNote: (creditNoteId: string) => `cn-${creditNoteId}`,
+};
+
+const INVOICE_STATUSES: readonly StripeInvoiceStatus[] = ['draft', 'open', 'paid', 'void', 'uncollectible'];
+
+/** Stripe answered with an invoice that does not add up to what we asked for: never hand it on as if it did. */
+export class StripeInvoiceMismatchError extends Error {
+  constructor(detail: string) {
+    super(detail);
+    this.name = 'StripeInvoiceMismatchError';
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function clientAddress(apiUrl: string | undefined): Pick<Stripe.StripeConfig, 'host' | 'port' | 'protocol'> {
+  if (apiUrl === undefined) return {};
+  const url = new URL(apiUrl);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new RangeError(`apiUrl must be http(s), got ${apiUrl}`);
+  const protocol = url.protocol === 'http:' ? 'http' : 'https';
+  return { host: url.hostname, port: url.port === '' ? (protocol === 'http' ? 80 : 443) : Number(url.port), protocol };
+}
+
+function assertCents(value: number, what: string): void {
+  if (!Number.isSafeInteger(value)) throw new RangeError(`${what} must be integer cents, got ${value}`);
+}
+
+function invoiceResult(invoice: Stripe.Invoice): StripeInvoiceResult {
+  const status = INVOICE_STATUSES.find((known) => known === invoice.status);
+  if (status === undefined) throw new StripeInvoiceMismatchError(`Stripe invoice ${invoice.id} has unexpected status ${String(invoice.status)}`);
+  const tax = (invoice.total_taxes ?? []).reduce((sum, line) => sum + line.amount, 0);
+  return {
+    stripeInvoiceId: invoice.id,
+    status,
+    hostedInvoiceUrl: invoice.hosted_invoice_url ?? null,
+    pdfUrl: invoice.invoice_pdf ?? null,
+    subtotal: invoice.subtotal,
+    tax,
+    total: invoice.total,
+  };
+}
+
+function creditNoteResult(creditNote: Stripe.CreditNote): CreditNoteResult {
+  const refund = creditNote.refunds[0]?.refund;
+  return { stripeCreditNoteId: creditNote.id, refundId: refund === undefined ? null : typeof refund === 'string' ? refund : refund.id };
+}
+
+function customerTaxIds(input: CustomerInput): Stripe.CustomerCreateParams.TaxIdDatum[] | undefined {
+  const vatNumber = input.vatNumber?.trim() ?? '';
+  const country = input.country.trim().toUpperCase();
+  if (vatNumber === '' || !(EU_COUNTRIES.includes(country) || country === 'EL')) return undefined;
+  return [{ type: 'eu_vat', value: vatNumber }];
+}
+
+export function createStripeGateway(config: StripeGatewayConfig): BillingGateway {
+  const maxNetworkRetries = config.maxNetworkRetries ?? DEFAULT_MAX_NETWORK_RETRIES;
+  const rateLimitRetryDelayMs = config.rateLimitRetryDelayMs ?? DEFAULT_RATE_LIMIT_RETRY_DELAY_MS;
+  const daysUntilDue = config.daysUntilDue ?? DEFAULT_DAYS_UNTIL_DUE;
+  const now = config.now ?? (() => new Date());
+  const stripe = new Stripe(config.secretKey, {
+    apiVersion: Stripe.API_VERSION,
+    maxNetworkRetries,
+    timeout: config.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    ...clientAddress(config.apiUrl),
+  });
+
+  /** The SDK does not retry a plain rate-limit 429; Stripe saved nothing for it, so the same key is safe to send again. */
+  async function withRateLimitRetry<T>(call: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await call();
+      } catch (error) {
+        if (!(error instanceof Stripe.errors.StripeRateLimitError) || attempt >= maxNetworkRetries) throw error;
+        await sleep(Math.min(rateLimitRetryDelayMs * 2 ** attempt, MAX_RATE_LIMIT_RETRY_DELAY_MS));
+      }
+    }
+  }
+
+  const taxRateIds = new Map<number, Promise<string>>();
+
+  /** Our exclusive French VAT tax rate, found by its marker or created once (the key covers a crash mid-way). */
+  async function findOrCreateTaxRate(rateBps: number): Promise<string> {
+    const marker = `fr-${rateBps}`;
+    const found = await withRateLimitRetry(async () => {
+      for await (const rate of stripe.taxRates.list({ active: true, limit: 100 })) {
+        if (rate.metadata?.[TAX_RATE_MARKER] === marker && !rate.inclusive) return rate.id;
+      }
+      return undefined;
+    });
+    if (found !== undefined) return found;
+    const created = await withRateLimitRetry(() =>
+      stripe.taxRates.create(
+        {
+          display_name: 'TVA',
+          description: `French VAT ${rateBps / 100} %`,
+          percentage: rateBps / 100,
+          inclusive: false,
+          country: 'FR',
+          jurisdiction: 'FR',
+          tax_type: 'vat',
+          metadata: { [TAX_RATE_MARKER]: marker },
+        },
+        { idempotencyKey: stripeIdempotencyKeys.taxRate(rateBps) },
+      ),
+    );
+    return created.id;
+  }
+
+  function taxRateFor(rateBps: number): Promise<string> {
+    const known = taxRateIds.get(rateBps);
+    if (known) return known;
+    const pending = findOrCreateTaxRate(rateBps);
+    taxRateIds.set(rateBps, pending);
+    pending.catch(() => taxRateIds.delete(rateBps));
+    return pending;
+  }
+
+  /** A credit note this system already issued for `creditNoteId` on that invoice, if any. */
+  async function existingCreditNote(stripeInvoiceId: string, creditNoteId: string): Promise<Stripe.CreditNote | undefined> {
+    for await (const note of stripe.creditNotes.list({ invoice: stripeInvoiceId, limit: 100 })) {
+      if (note.metadata?.creditNoteId === creditNoteId) return note;
+    }
+    return undefined;
+  }
+
+  return {
+    async ensureCustomer(input) {
+      const taxIds = customerTaxIds(input);
+      const metadata: Record<string, string> = { orgId: input.orgId };
+      if (input.vatNumber?.trim()) metadata.vatNumber = input.vatNumber.trim();
+      const customer = await withRateLimitRetry(() =>
+        stripe.customers.create(
+          {
+            name: input.name,
+            email: input.email,
+            address: { country: input.country.trim().toUpperCase() },
+            tax_exempt: input.taxExempt,
+            ...(taxIds ? { tax_id_data: taxIds } : {}),
+            metadata,
+          },
+          { idempotencyKey: stripeIdempotencyKeys.customer(input.orgId) },
+        ),
+      );
+      return { customerId: customer.id };
+    },
+
+    async createFinalizedInvoice(input: CreateInvoiceInput) {
+      if (input.lines.length === 0) throw new RangeError('An invoice needs at least one line');
+      input.lines.forEach((line, index) => assertCents(line.amount, `lines[${index}].amount`));
+      if (!Number.isSafeInteger(input.taxRateBps) || input.taxRateBps < 0) {
+        throw new RangeError(`taxRateBps must be a non-negative integer, got ${input.taxRateBps}`);
+      }
+      const taxRates = input.taxRateBps > 0 ? [await taxRateFor(input.taxRateBps)] : [];
+      const draft = await withRateLimitRetry(() =>
+        stripe.invoices.create(
+          {
+            customer: input.customerId,
+            currency: input.currency,
+            collection_method: 'send_invoice',
+            days_until_due: daysUntilDue,
+            // Stripe must not finalize a draft we are still filling; finalize turns auto-advance on.
+            auto_advance: false,
+            pending_invoice_items_behavior: 'exclude',
+            ...(taxRates.length > 0 ? { default_tax_rates: taxRates } : {}),
+            ...(input.footer ? { footer: input.footer } : {}),
+            ...(input.description ? { description: input.description } : {}),
+            metadata: { ...input.metadata, invoiceId: input.invoiceId },
+          },
+          { idempotencyKey: stripeIdempotencyKeys.invoiceCreate(input.invoiceId) },
+        ),
+      );
+      for (const [index, line] of input.lines.entries()) {
+        await withRateLimitRetry(() =>
+          stripe.invoiceItems.create(
+            {
+              customer: input.customerId,
+              invoice: draft.id,
+              currency: input.currency,
+              amount: line.amount,
+              description: line.description,
+              metadata: { ...line.metadata, invoiceId: input.invoiceId, lineIndex: String(index) },
+            },
+            { idempotencyKey: stripeIdempotencyKeys.invoiceItem(input.invoiceId, index) },
+          ),
+        );
+      }
+      const finalized = await withRateLimitRetry(() =>
+        stripe.invoices.finalizeInvoice(
+          draft.id,
+          { auto_advance: true },
+          { idempotencyKey: stripeIdempotencyKeys.invoiceFinalize(input.invoiceId) },
+        ),
+      );
+      const expectedSubtotal = input.lines.reduce((sum, line) => sum + line.amount, 0);
+      if (finalized.subtotal !== expectedSubtotal) {
+        throw new StripeInvoiceMismatchError(
+          `Stripe invoice ${finalized.id} for ${input.invoiceId} has subtotal ${finalized.subtotal}, expected ${expectedSubtotal}`,
+        );
+      }
+      return invoiceResult(finalized);
+    },
+
+    async createCreditNote(input: CreateCreditNoteInput) {
+      assertCents(input.amount, 'amount');
+      if (input.amount <= 0) throw new RangeError(`A credit note amount must be positive, got ${input.amount}`);
+      const existing = await withRateLimitRetry(() => existingCreditNote(input.stripeInvoiceId, input.creditNoteId));
+      if (existing) return creditNoteResult(existing);
+      const invoice = await withRateLimitRetry(() => stripe.invoices.retrieve(input.stripeInvoiceId));
+      // Stripe first reduces what is still due (pre-payment); the rest must be settled as a refund or a balance credit.
+      const prePayment = Math.min(input.amount, invoice.amount_remaining);
+      const postPayment = input.amount - prePayment;
+      const settlement =
+        postPayment === 0 ? {} : input.refundIfPaid && invoice.amount_paid > 0 ? { refund_amount: postPayment } : { credit_amount: postPayment };
+      const creditNote = await withRateLimitRetry(() =>
+        stripe.creditNotes.create(
+          {
+            invoice: input.stripeInvoiceId,
+            amount: input.amount,
+            ...settlement,
+            memo: input.reason,
+            metadata: { creditNoteId: input.creditNoteId },
+          },
+          { idempotencyKey: stripeIdempotencyKeys.creditNote(input.creditNoteId) },
+        ),
+      );
+      return creditNoteResult(creditNote);
+    },
+
+    parseWebhook(rawBody: string, signatureHeader: string | undefined): StripeWebhookEvent {
+      if (config.webhookSecret === undefined || config.webhookSecret === '') throw new InvalidStripeSignatureError('not_configured');
+      if (signatureHeader === undefined || signatureHeader === '') throw new InvalidStripeSignatureError('missing_header');
+      let event: Stripe.Event;
+      try {
+        event = stripe.webhooks.constructEvent(
+          rawBody,
+          signatureHeader,
+          config.webhookSecret,
+          WEBHOOK_TOLERANCE_SECONDS,
+          undefined,
+          now().getTime(),
+        );
+      } catch (error) {
+        throw new InvalidStripeSignatureError('verification_failed', { cause: error });
+      }
+      const object: unknown = (event as { data?: { object?: unknown } }).data?.object;
+      if (typeof event.id !== 'string' || typeof event.type !== 'string' || typeof object !== 'object' || object === null) {
+        throw new InvalidStripeSignatureError('malformed_event');
+      }
+      return { id: event.id, type: event.type, created: event.created, object: object as Record<string, unknown> };
+    },
+  };
+}
