@@ -1,3 +1,4 @@
+import { Hono } from 'hono';
 import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
 import { generateEndpointSecret, signatureHeaders } from '../../shared/webhooks/signing.ts';
@@ -62,5 +63,40 @@ describe('signatureHeaders, verified with standardwebhooks exactly as a partner 
 
   it('refuses to sign without a secret', () => {
     expect(() => signatureHeaders({ msgId: 'msg_6', timestamp: new Date(), payload, secrets: [] })).toThrow(/at least one secret/);
+  });
+});
+
+describe('the partner example in docs/webhooks.md', () => {
+  function partnerApp(secret: string) {
+    const webhook = new Webhook(secret);
+    const processed: unknown[] = [];
+    const app = new Hono();
+    app.post('/webhooks/gpu-market', async (c) => {
+      const body = await c.req.text();
+      let event;
+      try {
+        event = webhook.verify(body, c.req.header());
+      } catch {
+        return c.body(null, 400);
+      }
+      processed.push(event);
+      return c.body(null, 204);
+    });
+    return { app, processed };
+  }
+
+  it('accepts a signed delivery and answers 400 to a forged one', async () => {
+    const secret = generateEndpointSecret();
+    const { app, processed } = partnerApp(secret);
+    const headers = signatureHeaders({ msgId: 'msg_7', timestamp: new Date(), payload, secrets: [secret] });
+    const post = (body: string, h: Record<string, string>) =>
+      app.request('/webhooks/gpu-market', { method: 'POST', body, headers: { 'content-type': 'application/json', ...h } });
+
+    expect((await post(payload, headers)).status).toBe(204);
+    expect(processed).toEqual([JSON.parse(payload)]);
+    expect((await post(payload.replace('res_01J', 'res_02X'), headers)).status).toBe(400);
+    const forged = signatureHeaders({ msgId: 'msg_7', timestamp: new Date(), payload, secrets: [generateEndpointSecret()] });
+    expect((await post(payload, forged)).status).toBe(400);
+    expect(processed).toHaveLength(1);
   });
 });
