@@ -173,6 +173,14 @@ export function createStripeGateway(config: StripeGatewayConfig): BillingGateway
     return pending;
   }
 
+  /** The customer this system created for the org, found by its billing email and `orgId` metadata. */
+  async function existingCustomer(orgId: string, email: string): Promise<Stripe.Customer | undefined> {
+    for await (const customer of stripe.customers.list({ email, limit: 100 })) {
+      if (customer.metadata?.orgId === orgId) return customer;
+    }
+    return undefined;
+  }
+
   /** A credit note this system already issued for `creditNoteId` on that invoice, if any. */
   async function existingCreditNote(stripeInvoiceId: string, creditNoteId: string): Promise<Stripe.CreditNote | undefined> {
     for await (const note of stripe.creditNotes.list({ invoice: stripeInvoiceId, limit: 100 })) {
@@ -183,6 +191,9 @@ export function createStripeGateway(config: StripeGatewayConfig): BillingGateway
 
   return {
     async ensureCustomer(input) {
+      // Found first (a rerun after the 24 h key window, or after the org's details changed), created otherwise.
+      const existing = await withRateLimitRetry(() => existingCustomer(input.orgId, input.email));
+      if (existing) return { customerId: existing.id };
       const taxIds = customerTaxIds(input);
       const metadata: Record<string, string> = { orgId: input.orgId };
       if (input.vatNumber?.trim()) metadata.vatNumber = input.vatNumber.trim();

@@ -97,8 +97,30 @@ describe('customers', () => {
       tax_ids: [{ type: 'eu_vat', value: 'DE123456789' }],
       metadata: { orgId: 'org_de', vatNumber: 'DE123456789' },
     });
-    expect(keysSent()).toEqual(['customer-org_de', 'customer-org_de']);
-    expect(posts().map((r) => r.replayed)).toEqual([false, true]);
+    expect(keysSent()).toEqual(['customer-org_de']);
+    expect(standIn.requests.filter((r) => r.method === 'GET').map((r) => r.query)).toEqual([
+      { email: 'rechnung@de.example', limit: '100' },
+      { email: 'rechnung@de.example', limit: '100' },
+    ]);
+  });
+
+  it('crash after Stripe created the customer: the rerun finds it; a lost answer is replayed under the same key', async () => {
+    standIn.failNext({ count: 1, mode: 'commit_then_fail', match: (r) => r.idempotencyKey === 'customer-org_de' });
+    await expect(gateway().ensureCustomer(germanCustomer)).rejects.toBeInstanceOf(Stripe.errors.StripeAPIError);
+    const rerun = await gateway().ensureCustomer(germanCustomer);
+    expect(standIn.customers().map((c) => c.id)).toEqual([rerun.customerId]);
+
+    standIn.failNext({ count: 1, mode: 'commit_then_fail', match: (r) => r.idempotencyKey === 'customer-org_fr' });
+    const retried = await gateway({ maxNetworkRetries: 1 }).ensureCustomer(frenchCustomer);
+    expect(standIn.customers().map((c) => c.id)).toEqual([rerun.customerId, retried.customerId]);
+    expect(posts().filter((r) => r.idempotencyKey === 'customer-org_fr').map((r) => r.replayed)).toEqual([false, true]);
+  });
+
+  it('another org with the same billing email gets its own customer', async () => {
+    const first = await gateway().ensureCustomer(frenchCustomer);
+    const sibling = await gateway().ensureCustomer({ ...frenchCustomer, orgId: 'org_fr_lab' });
+    expect(sibling.customerId).not.toBe(first.customerId);
+    expect(standIn.customers()).toHaveLength(2);
   });
 
   it('sends no tax id for a customer without a VAT number', async () => {
@@ -395,6 +417,55 @@ describe('credit notes', () => {
       gateway().createCreditNote({ creditNoteId: 'cn_too_much', stripeInvoiceId: invoice.stripeInvoiceId, amount: 311_255, reason: 'x', refundIfPaid: true }),
     ).rejects.toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
     expect(standIn.creditNotes()).toHaveLength(0);
+  });
+});
+
+describe('the stand-in holds to Stripe’s rules', () => {
+  const client = () => new Stripe(SECRET_KEY, { host: standIn.host, port: standIn.port, protocol: 'http', maxNetworkRetries: 0 });
+
+  it('refuses an unknown parameter before running anything, so the key stays free for the corrected request', async () => {
+    const stripe = client();
+    const params = { name: 'Typo SAS', emial: 'x@example.com' } as Stripe.CustomerCreateParams;
+    await expect(stripe.customers.create(params, { idempotencyKey: 'k1' })).rejects.toMatchObject({
+      type: 'StripeInvalidRequestError',
+      message: 'Received unknown parameter: emial',
+    });
+    const created = await stripe.customers.create({ name: 'Typo SAS', email: 'x@example.com' }, { idempotencyKey: 'k1' });
+    expect(standIn.customers().map((c) => c.id)).toEqual([created.id]);
+  });
+
+  it('replays a key with the same parameters and refuses it with others, or on another endpoint', async () => {
+    const stripe = client();
+    const first = await stripe.customers.create({ name: 'A', metadata: { a: '1', b: '2' } }, { idempotencyKey: 'k2' });
+    const replay = await stripe.customers.create({ metadata: { b: '2', a: '1' }, name: 'A' }, { idempotencyKey: 'k2' });
+    expect(replay.id).toBe(first.id);
+    await expect(stripe.customers.create({ name: 'B' }, { idempotencyKey: 'k2' })).rejects.toBeInstanceOf(Stripe.errors.StripeIdempotencyError);
+    await expect(
+      stripe.taxRates.create({ display_name: 'A', inclusive: false, percentage: 20 }, { idempotencyKey: 'k2' }),
+    ).rejects.toBeInstanceOf(Stripe.errors.StripeIdempotencyError);
+    expect(standIn.customers()).toHaveLength(1);
+    expect(standIn.taxRates()).toHaveLength(0);
+  });
+
+  it('adds items only to draft invoices, and a paid invoice cannot be refunded more than was paid', async () => {
+    const stripe = client();
+    const customer = await stripe.customers.create({ name: 'A' });
+    const draft = await stripe.invoices.create({ customer: customer.id, currency: 'eur', pending_invoice_items_behavior: 'exclude' });
+    await stripe.invoiceItems.create({ customer: customer.id, invoice: draft.id, amount: 1_000, currency: 'eur' });
+    const open = await stripe.invoices.finalizeInvoice(draft.id);
+    expect(open).toMatchObject({ status: 'open', total: 1_000, amount_due: 1_000 });
+    await expect(stripe.invoiceItems.create({ customer: customer.id, invoice: draft.id, amount: 1, currency: 'eur' })).rejects.toBeInstanceOf(
+      Stripe.errors.StripeInvalidRequestError,
+    );
+    standIn.markPaid(draft.id);
+    await expect(stripe.creditNotes.create({ invoice: draft.id, amount: 600, refund_amount: 500 })).rejects.toBeInstanceOf(
+      Stripe.errors.StripeInvalidRequestError,
+    );
+    await stripe.creditNotes.create({ invoice: draft.id, amount: 600, refund_amount: 600 });
+    await expect(stripe.creditNotes.create({ invoice: draft.id, amount: 500, refund_amount: 500 })).rejects.toBeInstanceOf(
+      Stripe.errors.StripeInvalidRequestError,
+    );
+    expect(standIn.refunds().map((r) => r.amount)).toEqual([600]);
   });
 });
 

@@ -726,6 +726,10 @@ export async function startStripeStandIn(): Promise<StripeStandIn> {
     switch (key) {
       case 'POST customers':
         return createCustomer(params);
+      case 'GET customers': {
+        const email = text(query, 'email');
+        return list([...customers.values()].filter((c) => email === undefined || c.email === email), renderCustomer, query, path);
+      }
       case 'GET customers/:id': {
         const customer = customers.get(id!);
         if (!customer) throw notFound('customer', id!);
