@@ -1,0 +1,171 @@
+/**
+ * Cold-start budget of the Lambda bundles: `npx tsx bench/cold-start.ts [--runs 20] [--only api,sweeper]`.
+ *
+ * Each entry is bundled with the esbuild options CDK's NodejsFunction uses (one definition, in
+ * infra/bundling.ts). For each bundle it reports its size and its module init time: `node bundle.mjs`
+ * (which evaluates the module, imports included, without invoking the handler) against bare
+ * `node -e ''`, alternated in the same run so both see the same machine state. Goals: API bundle
+ * at most 500 KB, init at most 2x bare node.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { gzipSync } from 'node:zlib';
+import { build } from 'esbuild';
+import { esbuildOptions, lambdaNames, repoRoot, type LambdaName } from '../infra/bundling.ts';
+
+const apiBundleGoalBytes = 500 * 1024;
+const initRatioGoal = 2;
+const exitTimeoutMs = 15_000;
+
+interface Options {
+  readonly runs: number;
+  readonly only: readonly LambdaName[];
+}
+
+interface Measurement {
+  readonly name: LambdaName;
+  readonly bytes: number;
+  readonly gzipBytes: number;
+  readonly mapBytes: number;
+  readonly initMs: number;
+  readonly bareMs: number;
+  readonly failure: string | undefined;
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  let runs = 20;
+  let only: LambdaName[] = [...lambdaNames];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = argv[i + 1];
+    if (arg === '--runs' && value !== undefined) {
+      runs = Number.parseInt(value, 10);
+      if (!Number.isInteger(runs) || runs < 3) throw new Error('--runs must be an integer >= 3');
+      i++;
+    } else if (arg === '--only' && value !== undefined) {
+      only = value.split(',').map((name) => {
+        if (!(lambdaNames as string[]).includes(name)) throw new Error(`Unknown function ${name}; known: ${lambdaNames.join(', ')}`);
+        return name as LambdaName;
+      });
+      i++;
+    } else {
+      throw new Error(`Unknown argument ${arg}. Usage: tsx bench/cold-start.ts [--runs N] [--only api,sweeper]`);
+    }
+  }
+  return { runs, only };
+}
+
+/**
+ * The environment the deployed function gets (infra/constructs/system-function.ts and its `use…`
+ * helpers), with stand-in values: nothing is contacted at import time, so none has to exist.
+ */
+function lambdaEnvironment(name: LambdaName): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    AWS_REGION: 'eu-west-3',
+    TABLE_NAME: 'gpu-market-bench',
+    STAGE: 'dev',
+    POWERTOOLS_SERVICE_NAME: name,
+    POWERTOOLS_METRICS_NAMESPACE: 'GpuMarket',
+    LOG_LEVEL: 'INFO',
+    NODE_OPTIONS: '--enable-source-maps',
+  };
+  if (name === 'api' || name === 'sweeper' || name === 'billing-close') {
+    env.STRIPE_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-3:123456789012:secret:gpu-market-bench-stripe';
+  }
+  if (name === 'outbox-dispatcher' || name === 'sweeper') {
+    env.WEBHOOK_QUEUE_URL = 'https://sqs.eu-west-3.amazonaws.com/123456789012/gpu-market-bench-webhooks';
+  }
+  return env;
+}
+
+function timeSpawn(args: readonly string[], env: NodeJS.ProcessEnv): { ms: number; failure: string | undefined } {
+  const started = performance.now();
+  const result = spawnSync(process.execPath, args, { env, encoding: 'utf8', timeout: exitTimeoutMs, stdio: ['ignore', 'ignore', 'pipe'] });
+  const ms = performance.now() - started;
+  if (result.error) {
+    const timedOut = (result.error as NodeJS.ErrnoException).code === 'ETIMEDOUT';
+    return { ms, failure: timedOut ? `did not exit within ${exitTimeoutMs} ms (something stays open at import)` : result.error.message };
+  }
+  if (result.status !== 0) return { ms, failure: `exited ${result.status}: ${result.stderr.trim().split('\n').slice(0, 3).join(' | ')}` };
+  return { ms, failure: undefined };
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+async function measure(name: LambdaName, outDir: string, runs: number): Promise<Measurement> {
+  const outfile = path.join(outDir, name, 'index.mjs');
+  await build(esbuildOptions(name, outfile));
+  const code = readFileSync(outfile);
+  const env = lambdaEnvironment(name);
+
+  const bundleTimes: number[] = [];
+  const bareTimes: number[] = [];
+  // One unmeasured run of each warms the file-system cache, as Lambda's init finds the code on local disk.
+  const warmup = timeSpawn([outfile], env);
+  timeSpawn(['-e', ''], env);
+  let failure = warmup.failure;
+  for (let i = 0; i < runs && failure === undefined; i++) {
+    const bare = timeSpawn(['-e', ''], env);
+    const bundle = timeSpawn([outfile], env);
+    failure = bundle.failure ?? bare.failure;
+    bareTimes.push(bare.ms);
+    bundleTimes.push(bundle.ms);
+  }
+  return {
+    name,
+    bytes: code.byteLength,
+    gzipBytes: gzipSync(code, { level: 9 }).byteLength,
+    mapBytes: statSync(`${outfile}.map`).size,
+    initMs: failure === undefined ? median(bundleTimes) : Number.NaN,
+    bareMs: failure === undefined ? median(bareTimes) : Number.NaN,
+    failure,
+  };
+}
+
+function kb(bytes: number): string {
+  return `${(bytes / 1024).toFixed(1)} KB`;
+}
+
+function renderTable(rows: readonly Measurement[], runs: number): string {
+  const lines = [
+    `Node ${process.version} on ${process.platform}/${process.arch}; medians of ${runs} alternated runs; NODE_OPTIONS=--enable-source-maps as in Lambda.`,
+    '',
+    '| function | bundle | gzip | source map | init (node bundle.mjs) | bare node | ratio | goals |',
+    '|---|---:|---:|---:|---:|---:|---:|---|',
+  ];
+  for (const row of rows) {
+    const ratio = row.initMs / row.bareMs;
+    const sizeOk = row.name !== 'api' || row.bytes <= apiBundleGoalBytes;
+    const ratioOk = ratio <= initRatioGoal;
+    const goals =
+      row.failure !== undefined
+        ? `import failed: ${row.failure}`
+        : [row.name === 'api' ? `size ${sizeOk ? 'met' : 'missed'} (<= 500 KB)` : undefined, `init ${ratioOk ? 'met' : 'missed'} (<= 2x)`]
+            .filter(Boolean)
+            .join(', ');
+    lines.push(
+      `| ${row.name} | ${kb(row.bytes)} | ${kb(row.gzipBytes)} | ${kb(row.mapBytes)} | ${row.initMs.toFixed(1)} ms | ${row.bareMs.toFixed(1)} ms | ${Number.isNaN(ratio) ? '-' : `${ratio.toFixed(2)}x`} | ${goals} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const outDir = path.join(repoRoot, '.bench-out', 'cold-start');
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(outDir, { recursive: true });
+  const rows: Measurement[] = [];
+  for (const name of options.only) rows.push(await measure(name, outDir, options.runs));
+  console.log(renderTable(rows, options.runs));
+  if (rows.some((row) => row.failure !== undefined)) process.exitCode = 1;
+}
+
+await main();
