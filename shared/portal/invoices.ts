@@ -1,0 +1,53 @@
+/**
+ * How the portal reads invoices. Billing owns invoices; the portal only lists them through this small
+ * port, so billing can be plugged in (createPortalModule({ invoices })) without the portal knowing its
+ * storage. Without it the portal shows an empty list.
+ */
+import type { Money } from '#domain/money.ts';
+
+export type InvoiceStatus = 'draft' | 'open' | 'paid' | 'void' | 'uncollectible';
+export const INVOICE_STATUSES: readonly InvoiceStatus[] = ['draft', 'open', 'paid', 'void', 'uncollectible'];
+
+export interface PortalInvoice {
+  id: string;
+  orgId: string;
+  /** Billing period `YYYY-MM` the invoice belongs to. */
+  period: string | null;
+  /** Set for an invoice of one reservation (its confirmation or extension). */
+  reservationId: string | null;
+  lines: { description: string; amount: Money }[];
+  subtotal: Money;
+  tax: Money;
+  total: Money;
+  status: InvoiceStatus;
+  stripeInvoiceId: string | null;
+  /** Stripe's hosted invoice page; null while Stripe is not configured. */
+  hostedInvoiceUrl: string | null;
+  pdfUrl: string | null;
+  createdAt: string;
+  /** Shown beside the invoice, e.g. that Stripe is not configured. */
+  note?: string | null;
+}
+
+export interface InvoiceFilters {
+  period?: string | undefined;
+  status?: InvoiceStatus | undefined;
+}
+
+export interface PortalInvoices {
+  /** Invoices of one org, or of every org when `orgId` is null (finance). */
+  list(orgId: string | null, filters: InvoiceFilters): Promise<PortalInvoice[]>;
+}
+
+export const noInvoices: PortalInvoices = { list: async () => [] };
+
+/** Only http(s) links to invoice pages are rendered; anything else (e.g. `javascript:`) is dropped. */
+export function safeExternalUrl(url: string | null): string | null {
+  if (!url) return null;
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === 'https:' || parsed.protocol === 'http:' ? parsed.toString() : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * The booking portal: server-rendered pages of the same app at `/` (docs/portal.md). Pages call the
+ * same services as the API (deps.booking, the availability service, the stores); invoices and usage
+ * come through small ports so billing and metering plug in without the portal knowing their storage.
+ */
+import type { AppDeps, AppModule } from '#http/context.ts';
+import { noInvoices, type PortalInvoices } from './invoices.ts';
+import { registerAuthRoutes } from './routes/auth.tsx';
+import { registerBookingRoutes } from './routes/book.tsx';
+import { registerInvoiceRoutes } from './routes/invoices.tsx';
+import { PORTAL_CSS } from './styles.ts';
+import { meteredUsage, type PortalUsage } from './usage.ts';
+
+export interface PortalOptions {
+  /** Where invoices come from (billing); defaults to none. */
+  invoices?: PortalInvoices | ((deps: AppDeps) => PortalInvoices);
+  /** Where usage charts read metered GPU-seconds; defaults to the metering aggregates in the table. */
+  usage?: PortalUsage | ((deps: AppDeps) => PortalUsage);
+}
+
+const build = <T,>(option: T | ((deps: AppDeps) => T) | undefined, deps: AppDeps, fallback: (deps: AppDeps) => T): T =>
+  option === undefined ? fallback(deps) : typeof option === 'function' ? (option as (deps: AppDeps) => T)(deps) : option;
+
+export function createPortalModule(options: PortalOptions = {}): AppModule {
+  return {
+    name: 'portal',
+    register(app, deps) {
+      app.get('/portal.css', (c) => {
+        c.header('cache-control', 'public, max-age=3600');
+        c.header('x-content-type-options', 'nosniff');
+        return c.body(PORTAL_CSS, 200, { 'content-type': 'text/css; charset=utf-8' });
+      });
+      registerAuthRoutes(app);
+      registerBookingRoutes(app, build(options.usage, deps, (d) => meteredUsage(d.db)));
+      registerInvoiceRoutes(app, build(options.invoices, deps, () => noInvoices));
+    },
+  };
+}
+
+/** The portal with its defaults (no invoices source yet, usage from the metering aggregates). */
+export const portalModule: AppModule = createPortalModule();

@@ -1,0 +1,96 @@
+/** Small building blocks shared by the portal's pages. */
+import type { Child, FC } from 'hono/jsx';
+import { formatMoney, type Money } from '#domain/money.ts';
+import { CSRF_FIELD } from '../session.ts';
+import { formatUtc } from '../format.ts';
+
+export const MoneyText: FC<{ value: Money | null | undefined }> = ({ value }) => <>{value ? formatMoney(value) : '—'}</>;
+
+export const Time: FC<{ iso: string | null | undefined }> = ({ iso }) => (iso ? <time datetime={iso}>{formatUtc(iso)}</time> : <>—</>);
+
+export const CsrfField: FC<{ token: string }> = ({ token }) => <input type="hidden" name={CSRF_FIELD} value={token} />;
+
+/** A visible error the screen reader announces; `messages` name the field they are about. */
+export const Alert: FC<{ title?: string; messages: string[] }> = ({ title, messages }) =>
+  messages.length === 0 ? null : (
+    <div class="alert" role="alert" id="form-errors">
+      {messages.length === 1 && !title ? (
+        <p>{messages[0]}</p>
+      ) : (
+        <>
+          <p>{title ?? 'Please fix the following:'}</p>
+          <ul>
+            {messages.map((m) => (
+              <li>{m}</li>
+            ))}
+          </ul>
+        </>
+      )}
+    </div>
+  );
+
+export const Notice: FC<{ children?: Child }> = ({ children }) => (
+  <div class="notice" role="status">
+    {children}
+  </div>
+);
+
+/** A labelled text field; its hint and error are tied to it with aria-describedby. */
+export const TextField: FC<{
+  id: string;
+  name: string;
+  label: string;
+  value: string;
+  hint?: string;
+  error?: string | undefined;
+  list?: string;
+  inputmode?: 'numeric' | 'text';
+  autocomplete?: string;
+  type?: 'text' | 'password';
+  placeholder?: string;
+}> = (p) => {
+  const describedBy = [p.hint ? `${p.id}-hint` : '', p.error ? `${p.id}-error` : ''].filter(Boolean).join(' ');
+  return (
+    <div class="field">
+      <label for={p.id}>{p.label}</label>
+      <input
+        type={p.type ?? 'text'}
+        id={p.id}
+        name={p.name}
+        value={p.value}
+        list={p.list}
+        inputmode={p.inputmode}
+        autocomplete={p.autocomplete ?? 'off'}
+        placeholder={p.placeholder}
+        spellcheck={false}
+        aria-describedby={describedBy || undefined}
+        aria-invalid={p.error ? 'true' : undefined}
+      />
+      {p.hint ? (
+        <p class="hint" id={`${p.id}-hint`}>
+          {p.hint}
+        </p>
+      ) : null}
+      {p.error ? (
+        <p class="hint" id={`${p.id}-error`}>
+          {`Error: ${p.error}`}
+        </p>
+      ) : null}
+    </div>
+  );
+};
+
+export const StatusBadge: FC<{ status: string }> = ({ status }) => <span class="status">{status}</span>;
+
+/** A one-button form posting to `action` with the CSRF token (plain HTML, no script). */
+export const PostButton: FC<{ action: string; csrf: string; label: string; className?: string; hidden?: Record<string, string> }> = (p) => (
+  <form method="post" action={p.action} class="inline">
+    <CsrfField token={p.csrf} />
+    {Object.entries(p.hidden ?? {}).map(([name, value]) => (
+      <input type="hidden" name={name} value={value} />
+    ))}
+    <button type="submit" class={p.className}>
+      {p.label}
+    </button>
+  </form>
+);

@@ -1,0 +1,307 @@
+import type { FC } from 'hono/jsx';
+import { sumMoney } from '#domain/money.ts';
+import { INVOICE_STATUSES, safeExternalUrl, type InvoiceStatus, type PortalInvoice } from '../invoices.ts';
+import { Alert, MoneyText, StatusBadge, Time } from './components.tsx';
+import { Layout, type Viewer } from './layout.tsx';
+
+const StripeLinks: FC<{ invoice: PortalInvoice }> = ({ invoice }) => {
+  const hosted = safeExternalUrl(invoice.hostedInvoiceUrl);
+  const pdf = safeExternalUrl(invoice.pdfUrl);
+  if (!hosted && !pdf) return <>{invoice.note ?? 'Not on Stripe yet'}</>;
+  return (
+    <>
+      {hosted ? (
+        <a href={hosted} rel="noopener noreferrer">
+          {`Pay or view ${invoice.id} on Stripe`}
+        </a>
+      ) : null}
+      {hosted && pdf ? <br /> : null}
+      {pdf ? (
+        <a href={pdf} rel="noopener noreferrer">
+          {`PDF of ${invoice.id}`}
+        </a>
+      ) : null}
+    </>
+  );
+};
+
+const forWhat = (i: PortalInvoice) => (i.reservationId ? `Reservation ${i.reservationId}` : i.period ? `Usage ${i.period}` : '—');
+
+/** A customer's own invoices. */
+export const CustomerInvoicesPage: FC<{ viewer: Viewer; invoices: PortalInvoice[] }> = ({ viewer, invoices }) => (
+  <Layout title="Invoices" viewer={viewer} current="invoices">
+    {invoices.length === 0 ? (
+      <p>No invoices yet. Confirming a reservation invoices it; on-demand usage is invoiced after each month closes.</p>
+    ) : (
+      <table>
+        <caption>Your invoices, with links to Stripe’s hosted pages</caption>
+        <thead>
+          <tr>
+            <th scope="col">Invoice</th>
+            <th scope="col">For</th>
+            <th scope="col">Issued</th>
+            <th scope="col">Status</th>
+            <th scope="col" class="num">
+              Subtotal
+            </th>
+            <th scope="col" class="num">
+              Tax
+            </th>
+            <th scope="col" class="num">
+              Total
+            </th>
+            <th scope="col">Stripe</th>
+          </tr>
+        </thead>
+        <tbody>
+          {invoices.map((i) => (
+            <tr>
+              <th scope="row">{i.id}</th>
+              <td>{forWhat(i)}</td>
+              <td>
+                <Time iso={i.createdAt} />
+              </td>
+              <td>
+                <StatusBadge status={i.status} />
+              </td>
+              <td class="num">
+                <MoneyText value={i.subtotal} />
+              </td>
+              <td class="num">
+                <MoneyText value={i.tax} />
+              </td>
+              <td class="num total">
+                <MoneyText value={i.total} />
+              </td>
+              <td>
+                <StripeLinks invoice={i} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    )}
+  </Layout>
+);
+
+export interface OrgInvoices {
+  orgId: string;
+  orgName: string;
+  invoices: PortalInvoice[];
+}
+
+/** Finance: every org's invoices of one period, the CSV export, totals by status. */
+export const FinanceInvoicesPage: FC<{ viewer: Viewer; period: string; periodInput: string; status: InvoiceStatus | null; byOrg: OrgInvoices[]; alerts: string[] }> = (p) => {
+  const all = p.byOrg.flatMap((o) => o.invoices);
+  const csvHref = `/v1/invoices/export.csv?period=${encodeURIComponent(p.period)}`;
+  return (
+    <Layout title={`Invoices for ${p.period}`} viewer={p.viewer} current="invoices">
+      <Alert messages={p.alerts} />
+      <form method="get" action="/invoices" class="inline" novalidate>
+        <span class="field">
+          <label for="period">Period</label>
+          <input type="text" id="period" name="period" value={p.periodInput} inputmode="numeric" placeholder="2026-11" aria-describedby="period-hint" autocomplete="off" />
+          <span class="hint" id="period-hint">
+            YYYY-MM (UTC month)
+          </span>
+        </span>
+        <span class="field">
+          <label for="status">Status</label>
+          <select id="status" name="status">
+            <option value="" selected={p.status === null}>
+              Any status
+            </option>
+            {INVOICE_STATUSES.map((s) => (
+              <option value={s} selected={p.status === s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </span>
+        <button type="submit">Show invoices</button>
+      </form>
+      <p>
+        <a href={csvHref} download={`invoices-${p.period}.csv`}>
+          Download CSV
+        </a>
+        {` (one row per invoice line, period ${p.period})`}
+      </p>
+      <table>
+        <caption>{`Totals for ${p.period}${p.status ? `, status ${p.status}` : ''}`}</caption>
+        <thead>
+          <tr>
+            <th scope="col">Status</th>
+            <th scope="col" class="num">
+              Invoices
+            </th>
+            <th scope="col" class="num">
+              Total
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {INVOICE_STATUSES.filter((s) => all.some((i) => i.status === s)).map((s) => {
+            const of = all.filter((i) => i.status === s);
+            return (
+              <tr>
+                <th scope="row">{s}</th>
+                <td class="num">{String(of.length)}</td>
+                <td class="num">
+                  <MoneyText value={sumMoney(of.map((i) => i.total))} />
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+        <tfoot>
+          <tr>
+            <th scope="row">All</th>
+            <td class="num">{String(all.length)}</td>
+            <td class="num total">
+              <MoneyText value={sumMoney(all.map((i) => i.total))} />
+            </td>
+          </tr>
+        </tfoot>
+      </table>
+      {p.byOrg.length === 0 ? <p>{`No invoices for ${p.period}.`}</p> : null}
+      {p.byOrg.map((o) => (
+        <section aria-labelledby={`org-${o.orgId}`}>
+          <h2 id={`org-${o.orgId}`}>{o.orgName}</h2>
+          <table>
+            <caption>{`Invoices of ${o.orgName} (${o.orgId}) for ${p.period}`}</caption>
+            <thead>
+              <tr>
+                <th scope="col">Invoice</th>
+                <th scope="col">For</th>
+                <th scope="col">Status</th>
+                <th scope="col" class="num">
+                  Subtotal
+                </th>
+                <th scope="col" class="num">
+                  Tax
+                </th>
+                <th scope="col" class="num">
+                  Total
+                </th>
+                <th scope="col">Stripe</th>
+              </tr>
+            </thead>
+            <tbody>
+              {o.invoices.map((i) => (
+                <tr>
+                  <th scope="row">{i.id}</th>
+                  <td>{forWhat(i)}</td>
+                  <td>
+                    <StatusBadge status={i.status} />
+                  </td>
+                  <td class="num">
+                    <MoneyText value={i.subtotal} />
+                  </td>
+                  <td class="num">
+                    <MoneyText value={i.tax} />
+                  </td>
+                  <td class="num">
+                    <MoneyText value={i.total} />
+                  </td>
+                  <td>
+                    <StripeLinks invoice={i} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+            <tfoot>
+              <tr>
+                <th scope="row" colspan={5}>
+                  {`Total of ${o.orgName}`}
+                </th>
+                <td class="num total">
+                  <MoneyText value={sumMoney(o.invoices.map((i) => i.total))} />
+                </td>
+                <td></td>
+              </tr>
+            </tfoot>
+          </table>
+        </section>
+      ))}
+    </Layout>
+  );
+};
+
+export interface Receivable {
+  orgId: string;
+  orgName: string;
+  open: PortalInvoice[];
+  uncollectible: PortalInvoice[];
+}
+
+/** Finance: what each org still owes (open invoices) and what was written off as uncollectible. */
+export const ReceivablesPage: FC<{ viewer: Viewer; receivables: Receivable[] }> = ({ viewer, receivables }) => {
+  const open = receivables.flatMap((r) => r.open);
+  const bad = receivables.flatMap((r) => r.uncollectible);
+  return (
+    <Layout title="Receivables" viewer={viewer} current="receivables">
+      <p>
+        {'Outstanding: '}
+        <strong>
+          <MoneyText value={sumMoney(open.map((i) => i.total))} />
+        </strong>
+        {` in ${open.length} open invoice${open.length === 1 ? '' : 's'}; uncollectible: `}
+        <MoneyText value={sumMoney(bad.map((i) => i.total))} />
+        {` in ${bad.length}.`}
+      </p>
+      {receivables.length === 0 ? (
+        <p>Nothing is owed: no open or uncollectible invoices.</p>
+      ) : (
+        <table>
+          <caption>Receivables by org</caption>
+          <thead>
+            <tr>
+              <th scope="col">Org</th>
+              <th scope="col" class="num">
+                Open invoices
+              </th>
+              <th scope="col" class="num">
+                Outstanding
+              </th>
+              <th scope="col">Oldest open since</th>
+              <th scope="col" class="num">
+                Uncollectible
+              </th>
+              <th scope="col">Open invoices</th>
+            </tr>
+          </thead>
+          <tbody>
+            {receivables.map((r) => {
+              const oldest = r.open.map((i) => i.createdAt).sort()[0] ?? null;
+              return (
+                <tr>
+                  <th scope="row">{`${r.orgName} (${r.orgId})`}</th>
+                  <td class="num">{String(r.open.length)}</td>
+                  <td class="num total">
+                    <MoneyText value={sumMoney(r.open.map((i) => i.total))} />
+                  </td>
+                  <td>
+                    <Time iso={oldest} />
+                  </td>
+                  <td class="num">
+                    <MoneyText value={sumMoney(r.uncollectible.map((i) => i.total))} />
+                  </td>
+                  <td>
+                    {r.open.length === 0
+                      ? '—'
+                      : r.open.map((i) => (
+                          <>
+                            <StripeLinks invoice={i} />
+                            <br />
+                          </>
+                        ))}
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+    </Layout>
+  );
+};

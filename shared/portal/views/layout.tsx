@@ -1,0 +1,83 @@
+/** The page frame: skip link, header with the role's navigation and Sign out, one main landmark. */
+import type { Child, FC } from 'hono/jsx';
+import type { Role } from '#domain/principal.ts';
+import { CsrfField } from './components.tsx';
+
+export interface Viewer {
+  role: Role;
+  /** e.g. "Lumière AI SAS (customer, admin)" */
+  label: string;
+  csrfToken: string;
+}
+
+export type NavKey = 'sites' | 'book' | 'reservations' | 'invoices' | 'receivables' | 'key';
+
+const NAV: Record<Role, { key: NavKey; href: string; text: string }[]> = {
+  customer: [
+    { key: 'sites', href: '/sites', text: 'Sites' },
+    { key: 'book', href: '/book', text: 'Book' },
+    { key: 'reservations', href: '/reservations', text: 'Reservations' },
+    { key: 'invoices', href: '/invoices', text: 'Invoices' },
+  ],
+  finance: [
+    { key: 'invoices', href: '/invoices', text: 'Invoices' },
+    { key: 'receivables', href: '/receivables', text: 'Receivables' },
+  ],
+  operator: [{ key: 'key', href: '/key', text: 'Your key' }],
+  meter: [{ key: 'key', href: '/key', text: 'Your key' }],
+};
+
+export const Layout: FC<{ title: string; viewer: Viewer | null; current?: NavKey; children?: Child }> = ({ title, viewer, current, children }) => (
+  <html lang="en">
+    <head>
+      <meta charset="utf-8" />
+      <meta name="viewport" content="width=device-width, initial-scale=1" />
+      <title>{`${title} · GPU Market`}</title>
+      <link rel="stylesheet" href="/portal.css" />
+    </head>
+    <body>
+      <a class="skip" href="#main">
+        Skip to main content
+      </a>
+      <header class="top">
+        <p class="brand">
+          <a href="/">GPU Market</a>
+        </p>
+        {viewer ? (
+          <>
+            <nav aria-label="Portal">
+              <ul>
+                {NAV[viewer.role].map((item) => (
+                  <li>
+                    <a href={item.href} aria-current={item.key === current ? 'page' : undefined}>
+                      {item.text}
+                    </a>
+                  </li>
+                ))}
+              </ul>
+            </nav>
+            <div class="who">
+              <span>{`Signed in as ${viewer.label}`}</span>
+              <form method="post" action="/sign-out">
+                <CsrfField token={viewer.csrfToken} />
+                <button type="submit" class="secondary">
+                  Sign out
+                </button>
+              </form>
+            </div>
+          </>
+        ) : null}
+      </header>
+      <main id="main" tabindex={-1}>
+        <h1>{title}</h1>
+        {children}
+      </main>
+      <footer>
+        <p>
+          {'Times are UTC. API reference: '}
+          <a href="/docs">GPU Market API reference</a>
+        </p>
+      </footer>
+    </body>
+  </html>
+);

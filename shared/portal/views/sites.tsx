@@ -1,0 +1,102 @@
+import type { FC } from 'hono/jsx';
+import type { Catalog, Pool } from '#domain/catalog.ts';
+import { eur } from '#domain/money.ts';
+import { formatDay } from '../format.ts';
+import { AvailabilityChart } from './charts.tsx';
+import { MoneyText, Time } from './components.tsx';
+import { Layout, type Viewer } from './layout.tsx';
+
+export interface PoolAvailability {
+  poolId: string;
+  capacity: number;
+  minAvailable: number;
+  slots: { start: string; available: number }[];
+}
+
+const gpuName = (catalog: Catalog, id: string) => catalog.gpuTypes.find((g) => g.id === id)?.name ?? id;
+
+export const SitesPage: FC<{ viewer: Viewer; catalog: Catalog; availability: PoolAvailability[]; from: string; days: number }> = ({ viewer, catalog, availability, from, days }) => (
+  <Layout title="Sites and pools" viewer={viewer} current="sites">
+    <p>{`Free GPUs per UTC day for the next ${days} days from ${formatDay(from)}. A day counts the GPUs free in every one of its hours.`}</p>
+    {catalog.sites.map((site) => {
+      const pools = catalog.pools.filter((p) => p.site === site.id);
+      return (
+        <section aria-labelledby={`site-${site.id}`}>
+          <h2 id={`site-${site.id}`}>{site.name}</h2>
+          <dl class="facts">
+            <dt>Location</dt>
+            <dd>{`${site.city}, ${site.country}`}</dd>
+            <dt>Status</dt>
+            <dd>{site.status}</dd>
+            <dt>Power</dt>
+            <dd>{`${site.powerMw} MW`}</dd>
+            <dt>Cooling</dt>
+            <dd>{site.cooling}</dd>
+            <dt>Opens</dt>
+            <dd>
+              <Time iso={site.opensAt} />
+            </dd>
+          </dl>
+          {pools.length === 0 ? (
+            <p>No GPU pools at this site yet.</p>
+          ) : (
+            <>
+              <table>
+                <caption>{`GPU pools at ${site.name}`}</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">GPU type</th>
+                    <th scope="col" class="num">
+                      Total GPUs
+                    </th>
+                    <th scope="col">Booked in</th>
+                    <th scope="col" class="num">
+                      On-demand per GPU-hour
+                    </th>
+                    <th scope="col" class="num">
+                      Reserved per GPU-hour (before discounts)
+                    </th>
+                    <th scope="col" class="num">{`Free in every hour, next ${days} days`}</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {pools.map((pool) => (
+                    <PoolRow pool={pool} catalog={catalog} availability={availability.find((a) => a.poolId === pool.id)} />
+                  ))}
+                </tbody>
+              </table>
+              {pools.map((pool) => {
+                const a = availability.find((x) => x.poolId === pool.id);
+                const name = gpuName(catalog, pool.gpuType);
+                return (
+                  <section aria-labelledby={`pool-${pool.id}`}>
+                    <h3 id={`pool-${pool.id}`}>{`${name} at ${site.name}`}</h3>
+                    {a ? <AvailabilityChart id={`avail-${pool.id}`} title={`Free ${name} GPUs at ${site.name} per day`} capacity={a.capacity} slots={a.slots} /> : null}
+                    <p>
+                      <a href={`/book?site=${encodeURIComponent(site.id)}&gpuType=${encodeURIComponent(pool.gpuType)}`}>{`Get a price for ${name} at ${site.name}`}</a>
+                    </p>
+                  </section>
+                );
+              })}
+            </>
+          )}
+        </section>
+      );
+    })}
+  </Layout>
+);
+
+const PoolRow: FC<{ pool: Pool; catalog: Catalog; availability: PoolAvailability | undefined }> = ({ pool, catalog, availability }) => (
+  <tr>
+    <th scope="row">{gpuName(catalog, pool.gpuType)}</th>
+    <td class="num">{pool.totalGpus.toLocaleString('en-US')}</td>
+    <td>{`steps of ${pool.stepGpus} GPUs (at least ${pool.minGpus}; ${pool.gpusPerNode} per node)`}</td>
+    <td class="num">
+      <MoneyText value={pool.onDemandRate} />
+    </td>
+    <td class="num">
+      <MoneyText value={eur(pool.priceBook.reservedRatePerGpuHour)} />
+    </td>
+    <td class="num">{availability ? availability.minAvailable.toLocaleString('en-US') : '—'}</td>
+  </tr>
+);
