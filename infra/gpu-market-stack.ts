@@ -19,7 +19,9 @@ export const schedules = {
   billingClose: Schedule.cron({ minute: '0', hour: '2', day: '1' }),
 } as const;
 
-export const webhookSenderTimeout = Duration.seconds(60);
+/** Sized for a batch of 10 deliveries sent one after another, each capped at 15 s by shared/webhooks/send.ts. */
+export const webhookSenderTimeout = Duration.seconds(180);
+export const webhookBatchSize = 10;
 
 export interface GpuMarketStackProps extends StackProps {
   readonly stage: StageConfig;
@@ -113,7 +115,7 @@ export class GpuMarketStack extends Stack {
     });
     webhookSender.grantTableReadWrite();
     webhookSender.lambda.addEventSource(
-      new SqsEventSource(webhookQueue, { batchSize: 10, maxBatchingWindow: Duration.seconds(1), reportBatchItemFailures: true }),
+      new SqsEventSource(webhookQueue, { batchSize: webhookBatchSize, maxBatchingWindow: Duration.seconds(1), reportBatchItemFailures: true }),
     );
 
     const sweeper = system('Sweeper', {
