@@ -43,6 +43,7 @@ button.danger { background: #fff; color: var(--bad); border-color: var(--bad); }
 .alert ul { margin: .25rem 0 0; padding-left: 1.25rem; }
 .notice { border: 2px solid var(--good); background: #f3fbf5; padding: .75rem 1rem; border-radius: 6px; margin: 1rem 0; }
 .panel { border: 1px solid var(--line); border-radius: 6px; padding: 1rem; margin: 1rem 0; }
+.panel > h2:first-child { margin-top: 0; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: .5rem 0; }
 dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; }

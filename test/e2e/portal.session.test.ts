@@ -344,7 +344,7 @@ describe('sites, invoices and finance pages', () => {
     expect(sites.status).toBe(200);
     expect(sites.text).toContain('<h2 id="site-valence-rovaltain">Valence–Rovaltain</h2>');
     expect(sites.text.match(/<svg[^>]*role="img"/g)).toHaveLength(8);
-    expect(sites.text).toContain('Free H100 SXM 80GB GPUs at Valence–Rovaltain per day: table');
+    expect(sites.text).toContain('Availability of H100 SXM 80GB at Valence–Rovaltain: free GPUs per day: table');
     expect(sites.text).toContain('<th scope="col">GPU type</th>');
     expect(sites.text).toContain('€2.49');
   });

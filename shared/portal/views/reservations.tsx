@@ -94,7 +94,7 @@ export const ReservationsPage: FC<{
               return (
                 <section aria-labelledby={`usage-${r.id}`}>
                   <h3 id={`usage-${r.id}`}>{`Usage of ${r.id} (${poolName(p.catalog, r)})`}</h3>
-                  <UsageChart id={`usage-chart-${r.id}`} title={`GPU-hours metered for ${r.id} per ${u.slotHours === 1 ? 'hour' : 'day'}`} gpus={r.gpus} slotHours={u.slotHours} slots={u.slots} />
+                  <UsageChart id={`usage-chart-${r.id}`} title={`Usage of ${r.id}: GPU-hours metered per ${u.slotHours === 1 ? 'hour' : 'day'}`} gpus={r.gpus} slotHours={u.slotHours} slots={u.slots} />
                 </section>
               );
             })

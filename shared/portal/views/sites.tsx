@@ -1,5 +1,5 @@
 import type { FC } from 'hono/jsx';
-import type { Catalog, Pool } from '#domain/catalog.ts';
+import type { Catalog, Pool, Site } from '#domain/catalog.ts';
 import { eur } from '#domain/money.ts';
 import { formatDay } from '../format.ts';
 import { AvailabilityChart } from './charts.tsx';
@@ -13,12 +13,15 @@ export interface PoolAvailability {
   slots: { start: string; available: number }[];
 }
 
+const STATUS_ORDER: Record<Site['status'], number> = { active: 0, maintenance: 1, planned: 2 };
+const bySiteStatusThenName = (a: Site, b: Site) => STATUS_ORDER[a.status] - STATUS_ORDER[b.status] || a.name.localeCompare(b.name);
+
 const gpuName = (catalog: Catalog, id: string) => catalog.gpuTypes.find((g) => g.id === id)?.name ?? id;
 
 export const SitesPage: FC<{ viewer: Viewer; catalog: Catalog; availability: PoolAvailability[]; from: string; days: number }> = ({ viewer, catalog, availability, from, days }) => (
   <Layout title="Sites and pools" viewer={viewer} current="sites">
     <p>{`Free GPUs per UTC day for the next ${days} days from ${formatDay(from)}. A day counts the GPUs free in every one of its hours.`}</p>
-    {catalog.sites.map((site) => {
+    {[...catalog.sites].sort(bySiteStatusThenName).map((site) => {
       const pools = catalog.pools.filter((p) => p.site === site.id);
       return (
         <section aria-labelledby={`site-${site.id}`}>
@@ -71,7 +74,7 @@ export const SitesPage: FC<{ viewer: Viewer; catalog: Catalog; availability: Poo
                 return (
                   <section aria-labelledby={`pool-${pool.id}`}>
                     <h3 id={`pool-${pool.id}`}>{`${name} at ${site.name}`}</h3>
-                    {a ? <AvailabilityChart id={`avail-${pool.id}`} title={`Free ${name} GPUs at ${site.name} per day`} capacity={a.capacity} slots={a.slots} /> : null}
+                    {a ? <AvailabilityChart id={`avail-${pool.id}`} title={`Availability of ${name} at ${site.name}: free GPUs per day`} capacity={a.capacity} slots={a.slots} /> : null}
                     <p>
                       <a href={`/book?site=${encodeURIComponent(site.id)}&gpuType=${encodeURIComponent(pool.gpuType)}`}>{`Get a price for ${name} at ${site.name}`}</a>
                     </p>
