@@ -290,6 +290,9 @@ export function createBookingService(deps: BookingDeps) {
         if (r.kind !== 'reserved' || !['held', 'confirmed', 'active'].includes(r.status) || !r.end) {
           throw new DomainError('invalid_state', `Reservation ${id} is ${r.status} (${r.kind}); only held, confirmed or active reserved bookings extend`);
         }
+        if (r.status === 'held' && r.holdExpiresAt && new Date(r.holdExpiresAt) <= now) {
+          throw new DomainError('invalid_state', `The hold on ${id} expired at ${r.holdExpiresAt}; quote and reserve again`);
+        }
         if (!isWholeHour(newEnd)) throw semantic('end', 'must be a whole UTC hour');
         const oldEnd = new Date(r.end);
         if (newEnd <= oldEnd) throw semantic('end', `must be after the current end ${r.end}`);
