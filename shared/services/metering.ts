@@ -1,0 +1,503 @@
+/**
+ * Metering: sites' agents report GPU usage; each event id is counted exactly once (docs/metering.md).
+ *
+ * An event is counted by ONE transaction that both claims its id (`UEV#<id>`, condition: absent) and
+ * adds its GPU-seconds to the aggregates. Either both happen or neither: there is no state in which
+ * the id is taken but the usage is missing, or the usage counted but the id free. Many events share
+ * a transaction (up to 100 items); a cancellation because some ids were already claimed marks those
+ * as duplicates and retries the rest.
+ */
+import { randomUUID } from 'node:crypto';
+import pRetry from 'p-retry';
+import { DomainError, invalidField, notFound } from '#domain/errors.ts';
+import type { Principal } from '#domain/principal.ts';
+import type { Reservation } from '#domain/reservation.ts';
+import { DAY_MS, HOUR_MS } from '#domain/time.ts';
+import type { Clock } from '../ids.ts';
+import type { Db } from '#store/db.ts';
+import { findReservation, getReservation } from '#store/reservations.ts';
+import { DEFAULT_RETRY, isTransient, type RetryPolicy } from '#store/retry.ts';
+import { MAX_TRANSACTION_ITEMS, transact, type TransactItem } from '#store/transact.ts';
+import {
+  USAGE_SHARDS,
+  claimItem,
+  claimTokenInReason,
+  existingClaims,
+  incrementItem,
+  incrementsOf,
+  readReservations,
+  reservationOrg,
+  shardOf,
+  usageByHour,
+  type AggregateIncrement,
+  type UsagePiece,
+  type UsageScope,
+} from '#store/usage.ts';
+
+export const MAX_EVENTS_PER_REQUEST = 1000;
+export const DEFAULT_TRANSACTION_CONCURRENCY = 4;
+/** Meters' clocks may run ahead: an event may end up to 5 minutes after our now. */
+export const FUTURE_TOLERANCE_MS = 5 * 60_000;
+/** Events starting more than 35 days ago are refused (claims are kept 40 days, so never re-counted). */
+export const MAX_EVENT_AGE_MS = 35 * DAY_MS;
+/** One event covers at most 24 hours: its claim and hourly counts (≤ 25 hours × 3 + 2) fit one transaction. */
+export const MAX_EVENT_DURATION_MS = 24 * HOUR_MS;
+
+/** Why an event was refused. Stable strings: meters may switch on them. */
+export const USAGE_REJECTION_REASONS = {
+  duplicate_in_batch: 'the same id appears earlier in this request with other content',
+  ends_before_start: 'end is not after start (after truncating both to whole seconds)',
+  interval_too_long: 'the interval is longer than 24 hours; split it',
+  in_future: 'end is more than 5 minutes after the server clock',
+  too_old: 'start is more than 35 days before the server clock',
+  unknown_reservation: 'no reservation has this id',
+  wrong_site: 'the reservation runs at another site than this meter key’s',
+  too_many_gpus: 'gpus exceeds the GPUs of the reservation',
+  interval_outside_reservation: 'the reservation never ran, or the interval is not within [start, end] of the reservation (end = stop time for on-demand, now while it runs)',
+} as const;
+export type UsageRejectionReason = keyof typeof USAGE_REJECTION_REASONS;
+
+export interface UsageEventInput {
+  id: string;
+  reservationId: string;
+  start: string;
+  end: string;
+  gpus: number;
+}
+
+export interface IngestResult {
+  accepted: number;
+  duplicates: number;
+  rejected: { id: string; reason: UsageRejectionReason }[];
+}
+
+/** An event with its instants truncated to whole seconds (epoch seconds). */
+interface MeteredEvent {
+  id: string;
+  reservationId: string;
+  startSec: number;
+  endSec: number;
+  gpus: number;
+}
+
+const toEvent = (e: UsageEventInput): MeteredEvent => ({
+  id: e.id,
+  reservationId: e.reservationId,
+  startSec: Math.floor(Date.parse(e.start) / 1000),
+  endSec: Math.floor(Date.parse(e.end) / 1000),
+  gpus: e.gpus,
+});
+
+const sameContent = (a: MeteredEvent, b: MeteredEvent): boolean =>
+  a.reservationId === b.reservationId && a.startSec === b.startSec && a.endSec === b.endSec && a.gpus === b.gpus;
+
+/**
+ * GPU-seconds of [startSec, endSec) × gpus in each UTC hour it touches. Exact: the pieces' seconds
+ * add up to endSec − startSec, and each piece lands in the hour it happened.
+ */
+export function splitByHour(startSec: number, endSec: number, gpus: number): { epochHour: number; gpuSeconds: number }[] {
+  const out: { epochHour: number; gpuSeconds: number }[] = [];
+  for (let hour = Math.floor(startSec / 3600); hour * 3600 < endSec; hour++) {
+    const seconds = Math.min(endSec, (hour + 1) * 3600) - Math.max(startSec, hour * 3600);
+    if (seconds > 0) out.push({ epochHour: hour, gpuSeconds: seconds * gpus });
+  }
+  return out;
+}
+
+/** Checks that need only the event and the clock. */
+export function checkEventAlone(e: MeteredEvent, now: Date): UsageRejectionReason | null {
+  if (!(e.endSec > e.startSec)) return 'ends_before_start';
+  if ((e.endSec - e.startSec) * 1000 > MAX_EVENT_DURATION_MS) return 'interval_too_long';
+  if (e.endSec * 1000 > now.getTime() + FUTURE_TOLERANCE_MS) return 'in_future';
+  if (e.startSec * 1000 < now.getTime() - MAX_EVENT_AGE_MS) return 'too_old';
+  return null;
+}
+
+const NEVER_RAN: ReadonlySet<Reservation['status']> = new Set(['held', 'expired', 'cancelled']);
+
+/** Checks against the reservation, for a meter of `meterSite`. */
+export function checkEventAgainst(e: MeteredEvent, r: Reservation | null, meterSite: string | null): UsageRejectionReason | null {
+  if (!r) return 'unknown_reservation';
+  if (r.site !== meterSite) return 'wrong_site';
+  if (e.gpus > r.gpus) return 'too_many_gpus';
+  if (NEVER_RAN.has(r.status)) return 'interval_outside_reservation';
+  const startSec = Date.parse(r.start) / 1000;
+  const endSec = r.end ? Date.parse(r.end) / 1000 : Number.POSITIVE_INFINITY;
+  if (e.startSec < startSec || e.endSec > endSec) return 'interval_outside_reservation';
+  return null;
+}
+
+/** An accepted event ready to count: its GPU-seconds per hour and the aggregates those touch. */
+interface Countable {
+  event: MeteredEvent;
+  gpuSeconds: number;
+  pieces: UsagePiece[];
+  /** Identities of the aggregate items it increments (the same for every shard). */
+  aggregateIds: string[];
+}
+
+function mergeIncrements(list: AggregateIncrement[]): AggregateIncrement[] {
+  const byId = new Map<string, AggregateIncrement>();
+  for (const inc of list) {
+    const seen = byId.get(inc.id);
+    byId.set(inc.id, seen ? { ...seen, gpuSeconds: seen.gpuSeconds + inc.gpuSeconds } : inc);
+  }
+  return [...byId.values()];
+}
+
+/**
+ * Takes events from the front of `queue` while their claims plus the DISTINCT aggregate items they
+ * touch fit in one transaction (DynamoDB allows one operation per item per transaction, so
+ * increments of the same item are merged).
+ */
+export function takeTransaction<T extends { aggregateIds: string[] }>(queue: readonly T[], maxItems = MAX_TRANSACTION_ITEMS): T[] {
+  const aggregateIds = new Set<string>();
+  const taken: T[] = [];
+  for (const c of queue) {
+    const fresh = c.aggregateIds.filter((id) => !aggregateIds.has(id)).length;
+    if (taken.length + 1 + aggregateIds.size + fresh > maxItems) break;
+    taken.push(c);
+    for (const id of c.aggregateIds) aggregateIds.add(id);
+  }
+  if (taken.length === 0 && queue.length > 0) throw new Error('one event needs more items than a transaction holds');
+  return taken;
+}
+
+interface CancellationReason {
+  Code?: string;
+  Item?: Record<string, unknown>;
+}
+
+const cancellationReasons = (error: unknown): CancellationReason[] | null =>
+  error instanceof Error && error.name === 'TransactionCanceledException'
+    ? ((error as { CancellationReasons?: CancellationReason[] }).CancellationReasons ?? null)
+    : null;
+
+/** Cancellation codes that retrying cannot fix. */
+const PERMANENT_CANCELLATIONS = new Set(['ValidationError', 'ItemCollectionSizeLimitExceeded']);
+
+async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+export interface UsageQuery {
+  reservationId?: string | undefined;
+  orgId?: string | undefined;
+  from?: string | undefined;
+  to?: string | undefined;
+  granularity: 'hour' | 'day';
+}
+
+export interface UsageReport {
+  reservationId: string | null;
+  orgId: string;
+  granularity: 'hour' | 'day';
+  from: string;
+  to: string;
+  gpuSeconds: number;
+  buckets: { start: string; gpuSeconds: number }[];
+  reservedGpuHours: number | null;
+  usedGpuHours: number;
+}
+
+/** Most buckets one read returns: 92 days of hours, or 400 days. */
+export const MAX_BUCKETS = { hour: 92 * 24, day: 400 } as const;
+const UNIT_MS = { hour: HOUR_MS, day: DAY_MS } as const;
+/** Range of an org-wide read without `from`: the last day of hours, or the last 30 days. */
+const DEFAULT_ORG_BUCKETS = { hour: 24, day: 30 } as const;
+const RESERVING: ReadonlySet<Reservation['status']> = new Set(['confirmed', 'active', 'completed']);
+
+export interface MeteringDeps {
+  db: Db;
+  clock: Clock;
+  retry?: RetryPolicy | undefined;
+  /** Transactions in flight per request (at most `shards`). */
+  transactionConcurrency?: number | undefined;
+  /** Write shards per aggregate (docs/metering.md); readers must use the same number. */
+  shards?: number | undefined;
+  /**
+   * When to look for ids already counted: `on_conflict` (default) sends the transactions at once and
+   * looks up the remaining claims after the first one that meets a duplicate; `before_commit` always
+   * reads all claims first (cheaper for batches known to be resends).
+   */
+  duplicateCheck?: 'on_conflict' | 'before_commit' | undefined;
+  /** Parallel reservation look-ups per request. */
+  lookupConcurrency?: number | undefined;
+}
+
+export function createMeteringService(deps: MeteringDeps) {
+  const { db, clock } = deps;
+  const shards = deps.shards ?? USAGE_SHARDS;
+  const policy = deps.retry ?? DEFAULT_RETRY;
+  const concurrency = deps.transactionConcurrency ?? DEFAULT_TRANSACTION_CONCURRENCY;
+
+  /** Retries throttling, conflicts and timeouts with full jitter; a budget spent answers 503. */
+  async function retryTransient<T>(attempt: () => Promise<T>): Promise<T> {
+    try {
+      return await pRetry(attempt, {
+        shouldRetry: ({ error }) => isTransient(error) || error.name === 'TransactionInProgressException',
+        retries: policy.retries,
+        minTimeout: policy.minTimeoutMs,
+        maxTimeout: policy.maxTimeoutMs,
+        factor: 1.6,
+        randomize: true,
+        maxRetryTime: policy.maxRetryTimeMs,
+      });
+    } catch (error) {
+      if (isTransient(error) || (error instanceof Error && error.name === 'TransactionInProgressException')) {
+        throw new DomainError('contention', 'Usage storage is busy; resend the whole batch (events already counted come back as duplicates)', { retryAfterSeconds: 1 });
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Commits one packed transaction, its increments on aggregate shard `shard`. A timed-out attempt
+   * is resent with the same ClientRequestToken (DynamoDB answers success without applying it twice);
+   * a claim found holding this token also proves the transaction committed. Claims held by anyone
+   * else are duplicates; the other events are handed back to be packed again.
+   */
+  async function commitTransaction(batch: Countable[], shard: number, now: Date): Promise<{ accepted: Countable[]; duplicates: Countable[]; retry: Countable[] }> {
+    const token = randomUUID();
+    const items: TransactItem[] = [
+      ...batch.map((c) =>
+        claimItem(
+          db,
+          {
+            eventId: c.event.id,
+            reservationId: c.event.reservationId,
+            start: new Date(c.event.startSec * 1000).toISOString(),
+            end: new Date(c.event.endSec * 1000).toISOString(),
+            gpus: c.event.gpus,
+            gpuSeconds: c.gpuSeconds,
+            claimToken: token,
+          },
+          now,
+        ),
+      ),
+      ...mergeIncrements(batch.flatMap((c) => c.pieces.flatMap((p) => incrementsOf(p, shard)))).map((inc) => incrementItem(db, inc)),
+    ];
+    return retryTransient(async () => {
+      try {
+        await transact(db, items, token);
+        return { accepted: batch, duplicates: [], retry: [] };
+      } catch (error) {
+        const reasons = cancellationReasons(error);
+        if (!reasons) throw error;
+        const claimed = batch.flatMap((_, i) => (reasons[i]?.Code === 'ConditionalCheckFailed' ? [i] : []));
+        if (claimed.length === 0) {
+          const permanent = reasons.find((r) => r.Code && PERMANENT_CANCELLATIONS.has(r.Code));
+          if (permanent) throw new Error(`usage transaction refused: ${permanent.Code}`);
+          throw error;
+        }
+        if (claimed.some((i) => claimTokenInReason(reasons[i]!.Item) === token)) {
+          return { accepted: batch, duplicates: [], retry: [] };
+        }
+        const taken = new Set(claimed);
+        return {
+          accepted: [],
+          duplicates: batch.filter((_, i) => taken.has(i)),
+          retry: batch.filter((_, i) => !taken.has(i)),
+        };
+      }
+    });
+  }
+
+  /**
+   * Counts the queue with up to `transactionConcurrency` transactions in flight. Each worker writes
+   * its increments to its own aggregate shard, so a request's transactions never touch the same item
+   * (they cannot conflict with each other). The first transaction that meets already-claimed ids
+   * shows the batch is (partly) a resend: the claims of the remaining events are then looked up once
+   * and the claimed ones dropped, so a resent batch costs about one cancelled transaction.
+   */
+  async function countAll(queue: Countable[], now: Date, lookedUp: boolean): Promise<{ accepted: number; duplicates: number }> {
+    const state = { rest: queue, accepted: 0, duplicates: 0, lookedUp };
+    const first = queue[0];
+    if (!first) return { accepted: 0, duplicates: 0 };
+    const base = shardOf(first.event.id, shards);
+    const worker = async (w: number) => {
+      const shard = (base + w) % shards;
+      while (state.rest.length > 0) {
+        const batch = takeTransaction(state.rest);
+        state.rest = state.rest.slice(batch.length);
+        const outcome = await commitTransaction(batch, shard, now);
+        state.accepted += outcome.accepted.length;
+        state.duplicates += outcome.duplicates.length;
+        state.rest = [...outcome.retry, ...state.rest];
+        if (outcome.duplicates.length > 0 && !state.lookedUp) {
+          state.lookedUp = true;
+          const claimed = await retryTransient(() => existingClaims(db, state.rest.map((c) => c.event.id)));
+          const before = state.rest.length;
+          state.rest = state.rest.filter((c) => !claimed.has(c.event.id));
+          state.duplicates += before - state.rest.length;
+        }
+      }
+    };
+    const settled = await Promise.allSettled(Array.from({ length: Math.min(concurrency, shards) }, (_, w) => worker(w)));
+    const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failure) throw failure.reason;
+    return { accepted: state.accepted, duplicates: state.duplicates };
+  }
+
+  /** reservation id → org id: immutable, so cached for the life of the process (bounded). */
+  const orgOfReservation = new Map<string, string>();
+  const ORG_CACHE_LIMIT = 100_000;
+
+  /** The reservations a batch refers to, read strongly consistently (their status and end matter). */
+  async function reservationsById(ids: string[]): Promise<Map<string, Reservation>> {
+    const unknown = ids.filter((id) => !orgOfReservation.has(id));
+    const orgs = await mapLimited(unknown, deps.lookupConcurrency ?? 16, (id) => retryTransient(() => reservationOrg(db, id)));
+    if (orgOfReservation.size + unknown.length > ORG_CACHE_LIMIT) orgOfReservation.clear();
+    unknown.forEach((id, i) => {
+      const orgId = orgs[i];
+      if (orgId) orgOfReservation.set(id, orgId);
+    });
+    const refs = ids.flatMap((id) => {
+      const orgId = orgOfReservation.get(id);
+      return orgId ? [{ orgId, id }] : [];
+    });
+    return retryTransient(() => readReservations(db, refs));
+  }
+
+  /** Where a reader may look: its own org (customer) or any org (finance). */
+  async function resolveTarget(principal: Principal, q: UsageQuery): Promise<{ orgId: string; reservation: Reservation | null }> {
+    if (principal.role === 'customer') {
+      const own = principal.orgId;
+      if (!own) throw new DomainError('forbidden', 'This customer key has no org');
+      if (q.orgId !== undefined && q.orgId !== own) throw notFound('Org', q.orgId);
+      if (q.reservationId === undefined) return { orgId: own, reservation: null };
+      const r = await getReservation(db, own, q.reservationId);
+      if (!r) throw notFound('Reservation', q.reservationId);
+      return { orgId: own, reservation: r };
+    }
+    if (principal.role !== 'finance') throw new DomainError('forbidden', `Usage is read by customer or finance keys; this key is a ${principal.role} key`);
+    if (q.reservationId === undefined) {
+      if (q.orgId === undefined) throw invalidField('orgId', 'required for finance keys when reservationId is not given');
+      return { orgId: q.orgId, reservation: null };
+    }
+    const r = await findReservation(db, q.reservationId);
+    if (!r || (q.orgId !== undefined && r.orgId !== q.orgId)) throw notFound('Reservation', q.reservationId);
+    return { orgId: r.orgId, reservation: r };
+  }
+
+  return {
+    /**
+     * Ingests a meter's batch: validates each event, drops ids already counted, and counts the rest
+     * exactly once. Never half-counts an event; on 503 the caller resends the whole batch.
+     */
+    async ingest(principal: Principal, input: UsageEventInput[]): Promise<IngestResult> {
+      if (principal.role !== 'meter') throw new DomainError('forbidden', `Usage is posted by meter keys; this key is a ${principal.role} key`);
+      if (input.length > MAX_EVENTS_PER_REQUEST) throw invalidField('events', `at most ${MAX_EVENTS_PER_REQUEST} events per request`);
+      const now = clock();
+      const result: IngestResult = { accepted: 0, duplicates: 0, rejected: [] };
+
+      const firstById = new Map<string, MeteredEvent>();
+      const candidates: MeteredEvent[] = [];
+      for (const raw of input) {
+        const e = toEvent(raw);
+        const first = firstById.get(e.id);
+        if (first) {
+          if (sameContent(first, e)) result.duplicates++;
+          else result.rejected.push({ id: e.id, reason: 'duplicate_in_batch' });
+          continue;
+        }
+        firstById.set(e.id, e);
+        const reason = checkEventAlone(e, now);
+        if (reason) result.rejected.push({ id: e.id, reason });
+        else candidates.push(e);
+      }
+
+      const reservations = await reservationsById([...new Set(candidates.map((e) => e.reservationId))]);
+      const valid: { event: MeteredEvent; reservation: Reservation }[] = [];
+      for (const e of candidates) {
+        const r = reservations.get(e.reservationId) ?? null;
+        const reason = checkEventAgainst(e, r, principal.siteId);
+        if (reason) result.rejected.push({ id: e.id, reason });
+        else valid.push({ event: e, reservation: r! });
+      }
+
+      const lookUpFirst = deps.duplicateCheck === 'before_commit';
+      const claimed = lookUpFirst ? await retryTransient(() => existingClaims(db, valid.map((v) => v.event.id))) : new Set<string>();
+      const queue: Countable[] = [];
+      for (const { event, reservation: r } of valid) {
+        if (claimed.has(event.id)) {
+          result.duplicates++;
+          continue;
+        }
+        const pieces = splitByHour(event.startSec, event.endSec, event.gpus).map(
+          (p): UsagePiece => ({ reservationId: r.id, orgId: r.orgId, poolId: r.poolId, onDemand: r.kind === 'on_demand', epochHour: p.epochHour, gpuSeconds: p.gpuSeconds }),
+        );
+        const aggregateIds = [...new Set(pieces.flatMap((p) => incrementsOf(p, 0).map((i) => i.id)))];
+        queue.push({ event, gpuSeconds: pieces.reduce((sum, p) => sum + p.gpuSeconds, 0), pieces, aggregateIds });
+      }
+      // Events of one reservation and hour next to each other share aggregate items: fuller transactions.
+      queue.sort((a, b) => a.event.reservationId.localeCompare(b.event.reservationId) || a.event.startSec - b.event.startSec);
+      const counted = await countAll(queue, now, lookUpFirst);
+      result.accepted += counted.accepted;
+      result.duplicates += counted.duplicates;
+      return result;
+    },
+
+    /** GPU-seconds of a reservation or an org per hour or day, with reserved vs used GPU-hours. */
+    async usage(principal: Principal, q: UsageQuery): Promise<UsageReport> {
+      const { orgId, reservation: r } = await resolveTarget(principal, q);
+      const now = clock();
+      const unit = UNIT_MS[q.granularity];
+      const floorTo = (ms: number) => Math.floor(ms / unit) * unit;
+      const ceilTo = (ms: number) => Math.ceil(ms / unit) * unit;
+
+      let toMs: number;
+      if (q.to !== undefined) toMs = ceilTo(Date.parse(q.to));
+      else if (r) toMs = ceilTo(Math.max(Date.parse(r.start), Math.min(r.end ? Date.parse(r.end) : now.getTime(), now.getTime())));
+      else toMs = ceilTo(now.getTime());
+
+      let fromMs: number;
+      if (q.from !== undefined) fromMs = floorTo(Date.parse(q.from));
+      else if (r) fromMs = Math.max(floorTo(Date.parse(r.start)), toMs - MAX_BUCKETS[q.granularity] * unit);
+      else fromMs = toMs - DEFAULT_ORG_BUCKETS[q.granularity] * unit;
+
+      if (toMs < fromMs) throw invalidField('to', 'must not be before from');
+      const count = (toMs - fromMs) / unit;
+      if (count > MAX_BUCKETS[q.granularity]) {
+        throw invalidField('from', `at most ${MAX_BUCKETS[q.granularity]} ${q.granularity} buckets per read${q.granularity === 'hour' ? '; use granularity=day or a shorter range' : ''}`);
+      }
+
+      const scope: UsageScope = r ? { kind: 'reservation', id: r.id } : { kind: 'org', id: orgId };
+      const byHour = await usageByHour(db, scope, fromMs / HOUR_MS, toMs / HOUR_MS, shards);
+      const buckets = Array.from({ length: count }, (_, i) => ({ start: new Date(fromMs + i * unit).toISOString(), gpuSeconds: 0 }));
+      let gpuSeconds = 0;
+      for (const [hour, seconds] of byHour) {
+        buckets[Math.floor((hour * HOUR_MS - fromMs) / unit)]!.gpuSeconds += seconds;
+        gpuSeconds += seconds;
+      }
+
+      let reservedGpuHours: number | null = null;
+      if (r && r.kind === 'reserved') {
+        const overlapMs = Math.max(0, Math.min(toMs, Date.parse(r.end!)) - Math.max(fromMs, Date.parse(r.start)));
+        reservedGpuHours = RESERVING.has(r.status) ? (overlapMs / HOUR_MS) * r.gpus : 0;
+      }
+      return {
+        reservationId: r?.id ?? null,
+        orgId,
+        granularity: q.granularity,
+        from: new Date(fromMs).toISOString(),
+        to: new Date(toMs).toISOString(),
+        gpuSeconds,
+        buckets,
+        reservedGpuHours,
+        usedGpuHours: Math.round(gpuSeconds / 3.6) / 1000,
+      };
+    },
+  };
+}
+
+export type MeteringService = ReturnType<typeof createMeteringService>;

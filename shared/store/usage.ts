@@ -1,0 +1,310 @@
+/**
+ * Usage metering storage (docs/metering.md): one claim item per event id and write-sharded
+ * GPU-second aggregates. This module owns the key shapes of usage items (`usageKeys`), as keys.ts
+ * does for the rest of the table; the metering service only asks for items by intent.
+ */
+import { BatchGetCommand, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { NativeAttributeValue } from '@aws-sdk/lib-dynamodb';
+import type { Reservation } from '#domain/reservation.ts';
+import { HOUR_MS } from '#domain/time.ts';
+import type { Db } from './db.ts';
+import { keys, ttlAfter } from './keys.ts';
+import type { TransactItem } from './transact.ts';
+
+/** Every aggregate is split over this many items; an event's shard is a hash of its id. */
+export const USAGE_SHARDS = 8;
+/** Claims outlive the 35-day acceptance window by 5 days (DynamoDB deletes expired items within days). */
+export const CLAIM_TTL_SECONDS = 40 * 24 * 3600;
+
+export type UsageScope = { kind: 'reservation' | 'org' | 'pool'; id: string };
+
+const SCOPE_TAG: Record<UsageScope['kind'], string> = { reservation: 'RES', org: 'ORG', pool: 'POOL' };
+
+/** `2026-11-24T10`: the UTC hour an aggregate counts, sortable as a string. */
+export const hourLabel = (epochHour: number): string => new Date(epochHour * HOUR_MS).toISOString().slice(0, 13);
+
+/**
+ * Key shapes of usage items (rows of docs/table-design.md, "Metering"):
+ * - claim `UEV#<eventId>` / `UEV`: the event id is taken; written in the same transaction as the counts.
+ * - hourly aggregate `USG#<RES|ORG|POOL>#<id>#<shard>` / `H#<YYYY-MM-DDTHH>`: GPU-seconds in that hour.
+ * - on-demand period aggregate `USG#ODU#<orgId>#<shard>` / `P#<YYYY-MM>#<poolId>`: on-demand GPU-seconds
+ *   of an org in a billing period and pool, what billing charges.
+ */
+export const usageKeys = {
+  claim: (eventId: string) => ({ pk: `UEV#${eventId}`, sk: 'UEV' }),
+  hourlyPartition: (scope: UsageScope, shard: number) => ({ pk: `USG#${SCOPE_TAG[scope.kind]}#${scope.id}#${shard}` }),
+  hourly: (scope: UsageScope, shard: number, epochHour: number) => ({
+    pk: usageKeys.hourlyPartition(scope, shard).pk,
+    sk: `H#${hourLabel(epochHour)}`,
+  }),
+  onDemandPartition: (orgId: string, shard: number) => ({ pk: `USG#ODU#${orgId}#${shard}` }),
+  onDemandPeriodPrefix: (period: string) => `P#${period}#`,
+  onDemand: (orgId: string, shard: number, period: string, poolId: string) => ({
+    pk: usageKeys.onDemandPartition(orgId, shard).pk,
+    sk: `${usageKeys.onDemandPeriodPrefix(period)}${poolId}`,
+  }),
+} as const;
+
+/** FNV-1a of the event id, modulo the shard count: stable, cheap and evenly spread. */
+export function shardOf(eventId: string, shards = USAGE_SHARDS): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < eventId.length; i++) {
+    h ^= eventId.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % shards;
+}
+
+/** What one accepted event contributes to one hour. */
+export interface UsagePiece {
+  reservationId: string;
+  orgId: string;
+  poolId: string;
+  onDemand: boolean;
+  epochHour: number;
+  gpuSeconds: number;
+}
+
+/** One counter increment: the item it lands on (opaque to callers) and the GPU-seconds added. */
+export interface AggregateIncrement {
+  /** `pk|sk`: increments with the same id land on the same item and must be merged in a transaction. */
+  id: string;
+  key: { pk: string; sk: string };
+  gpuSeconds: number;
+  attributes: Record<string, string | number>;
+}
+
+/** The items a piece increments in a shard: reservation, org and pool hour, and the on-demand period total. */
+export function incrementsOf(piece: UsagePiece, shard: number): AggregateIncrement[] {
+  const hour = hourLabel(piece.epochHour);
+  const hourly = (scope: UsageScope): AggregateIncrement => {
+    const key = usageKeys.hourly(scope, shard, piece.epochHour);
+    return {
+      id: `${key.pk}|${key.sk}`,
+      key,
+      gpuSeconds: piece.gpuSeconds,
+      attributes: { entity: 'usageHour', scope: scope.kind, scopeId: scope.id, hour, epochHour: piece.epochHour, shard },
+    };
+  };
+  const out = [
+    hourly({ kind: 'reservation', id: piece.reservationId }),
+    hourly({ kind: 'org', id: piece.orgId }),
+    hourly({ kind: 'pool', id: piece.poolId }),
+  ];
+  if (piece.onDemand) {
+    const period = hour.slice(0, 7);
+    const key = usageKeys.onDemand(piece.orgId, shard, period, piece.poolId);
+    out.push({
+      id: `${key.pk}|${key.sk}`,
+      key,
+      gpuSeconds: piece.gpuSeconds,
+      attributes: { entity: 'onDemandUsage', orgId: piece.orgId, period, poolId: piece.poolId, shard },
+    });
+  }
+  return out;
+}
+
+/** Adds GPU-seconds to an aggregate, creating it on first use (no condition: counts commute). */
+export function incrementItem(db: Db, inc: AggregateIncrement): TransactItem {
+  const names: Record<string, string> = {};
+  const values: Record<string, NativeAttributeValue> = { ':gpuSeconds': inc.gpuSeconds };
+  const sets = Object.entries(inc.attributes).map(([name, value], i) => {
+    names[`#a${i}`] = name;
+    values[`:a${i}`] = value;
+    return `#a${i} = :a${i}`;
+  });
+  return {
+    Update: {
+      TableName: db.table,
+      Key: inc.key,
+      UpdateExpression: `SET ${sets.join(', ')} ADD gpuSeconds :gpuSeconds`,
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+    },
+  };
+}
+
+export interface UsageClaim {
+  eventId: string;
+  reservationId: string;
+  start: string;
+  end: string;
+  gpus: number;
+  gpuSeconds: number;
+  /** The transaction that wrote the claim: a retry that finds its own token knows it committed. */
+  claimToken: string;
+}
+
+/**
+ * Takes an event id: fails (ConditionalCheckFailed, returning the existing claim) when the id was
+ * already counted. Kept 40 days.
+ */
+export function claimItem(db: Db, claim: UsageClaim, now: Date): TransactItem {
+  return {
+    Put: {
+      TableName: db.table,
+      Item: { ...usageKeys.claim(claim.eventId), entity: 'usageClaim', ...claim, claimedAt: now.toISOString(), ttl: ttlAfter(now, CLAIM_TTL_SECONDS) },
+      ConditionExpression: 'attribute_not_exists(pk)',
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    },
+  };
+}
+
+/**
+ * The `claimToken` of an existing claim as returned in a cancellation reason. The document client
+ * does not unmarshall errors, so the item arrives as raw attribute values (`{ S: "…" }`).
+ */
+export function claimTokenInReason(item: Record<string, unknown> | undefined): string | undefined {
+  const value = item?.claimToken;
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object' && typeof (value as { S?: unknown }).S === 'string') return (value as { S: string }).S;
+  return undefined;
+}
+
+/**
+ * Event ids among `eventIds` that are already claimed (eventually consistent: a cheap pre-filter
+ * only; the claim's condition in the transaction is what decides).
+ */
+export async function existingClaims(db: Db, eventIds: string[]): Promise<Set<string>> {
+  const found = new Set<string>();
+  const chunks: string[][] = [];
+  for (let i = 0; i < eventIds.length; i += 100) chunks.push(eventIds.slice(i, i + 100));
+  await Promise.all(
+    chunks.map(async (chunk) => {
+      let pending: Record<string, unknown>[] = chunk.map((id) => usageKeys.claim(id));
+      for (let round = 0; pending.length > 0; round++) {
+        if (round > 0) await new Promise((r) => setTimeout(r, Math.min(500, 10 * 2 ** round)));
+        const res = await db.doc.send(
+          new BatchGetCommand({ RequestItems: { [db.table]: { Keys: pending, ProjectionExpression: 'eventId' } } }),
+        );
+        for (const item of res.Responses?.[db.table] ?? []) found.add(String(item.eventId));
+        pending = res.UnprocessedKeys?.[db.table]?.Keys ?? [];
+      }
+    }),
+  );
+  return found;
+}
+
+/**
+ * The org of a reservation, from the reservation index (eventually consistent; the org of a
+ * reservation never changes, so metering caches it). null when no such reservation exists.
+ */
+export async function reservationOrg(db: Db, reservationId: string): Promise<string | null> {
+  const res = await db.doc.send(
+    new QueryCommand({
+      TableName: db.table,
+      IndexName: 'gsi1',
+      KeyConditionExpression: 'gsi1pk = :pk',
+      ExpressionAttributeValues: { ':pk': keys.reservationIndex(reservationId).gsi1pk },
+      ProjectionExpression: 'reservation.orgId',
+      Limit: 1,
+    }),
+  );
+  const orgId = (res.Items?.[0]?.reservation as { orgId?: unknown } | undefined)?.orgId;
+  return typeof orgId === 'string' ? orgId : null;
+}
+
+/** Current state of many reservations at once (strongly consistent BatchGetItem, 100 keys a call). */
+export async function readReservations(db: Db, refs: { orgId: string; id: string }[]): Promise<Map<string, Reservation>> {
+  const out = new Map<string, Reservation>();
+  const chunks: { orgId: string; id: string }[][] = [];
+  for (let i = 0; i < refs.length; i += 100) chunks.push(refs.slice(i, i + 100));
+  await Promise.all(
+    chunks.map(async (chunk) => {
+      let pending: Record<string, unknown>[] = chunk.map((r) => keys.reservation(r.orgId, r.id));
+      for (let round = 0; pending.length > 0; round++) {
+        if (round > 0) await new Promise((r) => setTimeout(r, Math.min(500, 10 * 2 ** round)));
+        const res = await db.doc.send(new BatchGetCommand({ RequestItems: { [db.table]: { Keys: pending, ConsistentRead: true } } }));
+        for (const item of res.Responses?.[db.table] ?? []) {
+          const r = item.reservation as Reservation | undefined;
+          if (r) out.set(r.id, r);
+        }
+        pending = res.UnprocessedKeys?.[db.table]?.Keys ?? [];
+      }
+    }),
+  );
+  return out;
+}
+
+export async function getClaim(db: Db, eventId: string): Promise<UsageClaim | null> {
+  const res = await db.doc.send(new GetCommand({ TableName: db.table, Key: usageKeys.claim(eventId), ConsistentRead: true }));
+  return res.Item ? (res.Item as unknown as UsageClaim) : null;
+}
+
+async function queryAll(db: Db, input: { pk: string; from: string; to: string; projection: string[] }): Promise<Record<string, unknown>[]> {
+  const out: Record<string, unknown>[] = [];
+  let cursor: Record<string, unknown> | undefined;
+  const names = Object.fromEntries(input.projection.map((p, i) => [`#p${i}`, p]));
+  do {
+    const page = await db.doc.send(
+      new QueryCommand({
+        TableName: db.table,
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+        ExpressionAttributeValues: { ':pk': input.pk, ':from': input.from, ':to': input.to },
+        ExpressionAttributeNames: names,
+        ProjectionExpression: Object.keys(names).join(', '),
+        ConsistentRead: true,
+        ExclusiveStartKey: cursor,
+      }),
+    );
+    out.push(...(page.Items ?? []));
+    cursor = page.LastEvaluatedKey;
+  } while (cursor);
+  return out;
+}
+
+const shardList = (shards: number) => Array.from({ length: shards }, (_, i) => i);
+
+/** GPU-seconds per epoch hour in [fromHour, toHour) of a reservation, org or pool, summed over shards. */
+export async function usageByHour(db: Db, scope: UsageScope, fromHour: number, toHour: number, shards = USAGE_SHARDS): Promise<Map<number, number>> {
+  const byHour = new Map<number, number>();
+  if (toHour <= fromHour) return byHour;
+  const pages = await Promise.all(
+    shardList(shards).map((shard) =>
+      queryAll(db, {
+        pk: usageKeys.hourlyPartition(scope, shard).pk,
+        from: usageKeys.hourly(scope, shard, fromHour).sk,
+        to: usageKeys.hourly(scope, shard, toHour - 1).sk,
+        projection: ['epochHour', 'gpuSeconds'],
+      }),
+    ),
+  );
+  for (const item of pages.flat()) {
+    const hour = Number(item.epochHour);
+    byHour.set(hour, (byHour.get(hour) ?? 0) + Number(item.gpuSeconds ?? 0));
+  }
+  return byHour;
+}
+
+/**
+ * On-demand GPU-seconds of an org in billing period `YYYY-MM`, per pool: what billing charges.
+ * An event that arrives after the period was invoiced still lands here (in the period it happened),
+ * so billing finds it as the difference between this figure and what it invoiced.
+ */
+export async function onDemandUsageByPool(db: Db, orgId: string, period: string, shards = USAGE_SHARDS): Promise<Map<string, number>> {
+  const prefix = usageKeys.onDemandPeriodPrefix(period);
+  const pages = await Promise.all(
+    shardList(shards).map((shard) =>
+      queryAll(db, { pk: usageKeys.onDemandPartition(orgId, shard).pk, from: prefix, to: `${prefix}\uffff`, projection: ['poolId', 'gpuSeconds'] }),
+    ),
+  );
+  const byPool = new Map<string, number>();
+  for (const item of pages.flat()) {
+    const pool = String(item.poolId);
+    byPool.set(pool, (byPool.get(pool) ?? 0) + Number(item.gpuSeconds ?? 0));
+  }
+  return byPool;
+}
+
+/**
+ * Measured utilization of a pool over epoch hours [fromHour, toHour): metered GPU-seconds divided by
+ * capacity (totalGpus × 3600 × hours), in basis points, rounded, at most 10 000. Feeds pricing.
+ */
+export async function poolUtilizationBps(db: Db, poolId: string, totalGpus: number, fromHour: number, toHour: number, shards = USAGE_SHARDS): Promise<number> {
+  if (totalGpus <= 0 || toHour <= fromHour) return 0;
+  const byHour = await usageByHour(db, { kind: 'pool', id: poolId }, fromHour, toHour, shards);
+  let measured = 0;
+  for (const seconds of byHour.values()) measured += seconds;
+  const capacity = totalGpus * 3600 * (toHour - fromHour);
+  return Math.min(10_000, Math.round((measured * 10_000) / capacity));
+}
