@@ -1,0 +1,331 @@
+/**
+ * Billing routes: invoices (customers their own, finance every org's), the CSV export, the monthly
+ * close, finance reports, and Stripe's signed webhook (public: its signature is the authentication).
+ */
+import { createRoute, z } from '@hono/zod-openapi';
+import { INVOICE_STATUSES, toApiCreditNote, toApiInvoice } from '#billing/invoices.ts';
+import type { BillingService } from '#billing/service.ts';
+import { principalOf, requireRole } from '../auth.ts';
+import type { AppModule } from '../context.ts';
+import { COMMON_ERRORS, errorResponses } from '../problem.ts';
+import { IdParam, IdempotencyHeader, MoneySchema, PageQuery, pageOf } from '../schemas.ts';
+
+const security = [{ ApiKey: [] }];
+const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
+const financeOnly = [requireRole(['finance'])];
+
+const Period = z
+  .string()
+  .regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be YYYY-MM')
+  .openapi({ description: 'Billing period: a calendar month, UTC', example: '2026-11' });
+
+const InvoiceStatusSchema = z.enum(INVOICE_STATUSES as unknown as [string, ...string[]]).openapi({
+  description: '`draft` (not sent: Stripe not configured, or not yet finalized) → `open` → `paid` | `void` | `uncollectible`',
+});
+
+const InvoiceLineSchema = z
+  .object({
+    description: z.string(),
+    amount: MoneySchema.openapi({ description: 'Excluding VAT; negative for discounts' }),
+    tax: MoneySchema.openapi({ description: 'VAT of this line, rounded half up on the line' }),
+    site: z.string().nullable(),
+    gpuType: z.string().nullable(),
+    gpuHours: z.string().nullable().openapi({ description: 'GPU-hours charged (decimal, display only); null for discount lines', example: '1344' }),
+    unitPrice: MoneySchema.nullable().openapi({ description: 'Per GPU-hour' }),
+    usagePeriod: z.string().nullable().openapi({ description: 'On-demand lines: the month the usage happened in' }),
+  })
+  .openapi('InvoiceLine');
+
+const InvoiceSchema = z
+  .object({
+    id: z.string().openapi({ example: 'inv_01jabc' }),
+    orgId: z.string(),
+    kind: z.enum(['reservation', 'extension', 'usage']),
+    reservationId: z.string().nullable(),
+    period: z.string().openapi({ example: '2026-11' }),
+    status: InvoiceStatusSchema,
+    customer: z.object({ name: z.string(), country: z.string(), vatNumber: z.string().nullable(), billingEmail: z.string() }),
+    taxTreatment: z.enum(['fr_vat', 'eu_reverse_charge', 'eu_vat', 'export_none']),
+    legalMention: z.string().nullable().openapi({ description: 'VAT mention printed on the invoice (reverse charge, export)' }),
+    lines: z.array(InvoiceLineSchema),
+    subtotal: MoneySchema,
+    tax: MoneySchema,
+    total: MoneySchema.openapi({ description: 'subtotal + tax, exactly' }),
+    creditedTotal: MoneySchema.openapi({ description: 'Credit notes issued on this invoice, VAT included' }),
+    creditNoteIds: z.array(z.string()),
+    stripeSync: z.enum(['pending', 'synced', 'not_configured', 'failed']).openapi({ description: 'Where the invoice stands with Stripe' }),
+    note: z.string().nullable().openapi({ example: 'Stripe is not configured: this invoice was not sent' }),
+    stripeInvoiceId: z.string().nullable(),
+    stripeCustomerId: z.string().nullable(),
+    hostedInvoiceUrl: z.string().nullable().openapi({ description: 'Stripe’s page where the customer pays' }),
+    pdfUrl: z.string().nullable(),
+    createdAt: z.string(),
+    finalizedAt: z.string().nullable(),
+    paidAt: z.string().nullable(),
+  })
+  .openapi('Invoice');
+
+const CreditNoteSchema = z
+  .object({
+    id: z.string().openapi({ example: 'cn_01jabc' }),
+    orgId: z.string(),
+    invoiceId: z.string(),
+    reservationId: z.string().nullable(),
+    period: z.string(),
+    reason: z.string(),
+    subtotal: MoneySchema,
+    tax: MoneySchema,
+    total: MoneySchema.openapi({ description: 'Credited to the customer, VAT included (refunded to the payment when the invoice was paid)' }),
+    status: z.enum(['pending', 'issued']),
+    stripeSync: z.enum(['pending', 'synced', 'not_configured', 'failed']),
+    note: z.string().nullable(),
+    stripeCreditNoteId: z.string().nullable(),
+    stripeRefundId: z.string().nullable(),
+    createdAt: z.string(),
+  })
+  .openapi('CreditNote');
+
+const listInvoices = createRoute({
+  method: 'get',
+  path: '/v1/invoices',
+  operationId: 'listInvoices',
+  tags: ['Billing'],
+  summary: 'Invoices, newest first: your org’s (customer) or every org’s (finance)',
+  security,
+  middleware: [requireRole(['customer', 'finance'])],
+  request: {
+    query: PageQuery.extend({
+      orgId: z.string().min(1).max(100).optional().openapi({ description: 'Finance: one org only' }),
+      period: Period.optional(),
+      status: InvoiceStatusSchema.optional(),
+    }),
+  },
+  responses: { 200: json(pageOf(InvoiceSchema, 'InvoicePage'), 'A page of invoices'), ...errorResponses(...COMMON_ERRORS, 'not_found') },
+});
+
+const exportCsv = createRoute({
+  method: 'get',
+  path: '/v1/invoices/export.csv',
+  operationId: 'exportInvoicesCsv',
+  tags: ['Billing'],
+  summary: 'Every invoice line of a period as CSV (streamed)',
+  description:
+    'One row per invoice line: invoice id, org, country, VAT number, period, description, site, GPU type, GPU-hours, unit price, amount, tax, total, currency, status, Stripe invoice id, Stripe customer id. Amounts in euros with two decimals, exact.',
+  security,
+  middleware: financeOnly,
+  request: { query: z.object({ period: Period }) },
+  responses: {
+    200: { description: 'CSV with a header row', content: { 'text/csv': { schema: z.string() } } },
+    ...errorResponses(...COMMON_ERRORS),
+  },
+});
+
+const getInvoice = createRoute({
+  method: 'get',
+  path: '/v1/invoices/{id}',
+  operationId: 'getInvoice',
+  tags: ['Billing'],
+  summary: 'One invoice with its lines and credit notes',
+  security,
+  middleware: [requireRole(['customer', 'finance'])],
+  request: { params: IdParam('Invoice', 'inv_01jabc') },
+  responses: {
+    200: json(InvoiceSchema.extend({ creditNotes: z.array(CreditNoteSchema) }).openapi('InvoiceWithCreditNotes'), 'The invoice'),
+    ...errorResponses(...COMMON_ERRORS, 'not_found'),
+  },
+});
+
+const closePeriod = createRoute({
+  method: 'post',
+  path: '/v1/billing/close',
+  operationId: 'closeBillingPeriod',
+  tags: ['Billing'],
+  summary: 'Invoice each org’s on-demand usage of a past month (idempotent)',
+  description:
+    'One invoice per org with usage: that month’s GPU-hours per pool at the on-demand rate, plus adjustment lines for usage of earlier months reported after they were invoiced. Running it again creates nothing new and returns the same invoices.',
+  security,
+  middleware: financeOnly,
+  request: { headers: IdempotencyHeader, body: { required: true, content: { 'application/json': { schema: z.object({ period: Period }).strict() } } } },
+  responses: {
+    200: json(
+      z.object({ period: z.string(), created: z.number().int().openapi({ description: 'Invoices created by this call' }), invoices: z.array(InvoiceSchema) }).openapi('BillingClose'),
+      'The period’s usage invoices',
+    ),
+    ...errorResponses(...COMMON_ERRORS, 'malformed_json', 'unprocessable', 'contention'),
+  },
+});
+
+const syncPending = createRoute({
+  method: 'post',
+  path: '/v1/billing/sync',
+  operationId: 'syncBillingWithStripe',
+  tags: ['Billing'],
+  summary: 'Finish sending to Stripe what is pending (also runs every minute)',
+  security,
+  middleware: financeOnly,
+  responses: { 200: json(z.object({ synced: z.number().int(), failed: z.number().int() }), 'What this pass did'), ...errorResponses(...COMMON_ERRORS) },
+});
+
+const Bucket = z.object({ bucket: z.enum(['0-30', '31-60', '61-90', '>90']), count: z.number().int(), amount: MoneySchema });
+const receivables = createRoute({
+  method: 'get',
+  path: '/v1/billing/receivables',
+  operationId: 'getReceivables',
+  tags: ['Billing'],
+  summary: 'Open invoices by age (days since finalized)',
+  security,
+  middleware: financeOnly,
+  responses: {
+    200: json(
+      z
+        .object({
+          asOf: z.string(),
+          total: MoneySchema,
+          buckets: z.array(Bucket),
+          invoices: z.array(
+            z.object({
+              invoiceId: z.string(),
+              orgId: z.string(),
+              customerName: z.string(),
+              period: z.string(),
+              total: MoneySchema,
+              outstanding: MoneySchema,
+              finalizedAt: z.string().nullable(),
+              ageDays: z.number().int(),
+              bucket: z.string(),
+              hostedInvoiceUrl: z.string().nullable(),
+            }),
+          ),
+        })
+        .openapi('Receivables'),
+      'Receivables',
+    ),
+    ...errorResponses(...COMMON_ERRORS),
+  },
+});
+
+const revenue = createRoute({
+  method: 'get',
+  path: '/v1/billing/revenue',
+  operationId: 'getRevenue',
+  tags: ['Billing'],
+  summary: 'Revenue of a month by site and GPU type (excluding VAT, net of credit notes, void invoices left out)',
+  security,
+  middleware: financeOnly,
+  request: { query: z.object({ period: Period }) },
+  responses: {
+    200: json(
+      z
+        .object({
+          period: z.string(),
+          currency: z.literal('EUR'),
+          rows: z.array(z.object({ site: z.string().nullable(), gpuType: z.string().nullable(), gpuHours: z.number(), invoiced: MoneySchema, credited: MoneySchema, net: MoneySchema })),
+          total: z.object({ invoiced: MoneySchema, credited: MoneySchema, net: MoneySchema }),
+        })
+        .openapi('Revenue'),
+      'Revenue',
+    ),
+    ...errorResponses(...COMMON_ERRORS),
+  },
+});
+
+const Totals = z.object({ count: z.number().int(), subtotal: MoneySchema, tax: MoneySchema, total: MoneySchema });
+const reconciliation = createRoute({
+  method: 'get',
+  path: '/v1/billing/reconciliation',
+  operationId: 'getReconciliation',
+  tags: ['Billing'],
+  summary: 'invoiced = priced reservations + metered usage − credit notes, to the cent',
+  description:
+    'Each term from its own records: invoices and credit notes of the period; priced reservations from the booking events (confirmations and extensions); metered usage invoiced by the close, recomputed from GPU-seconds; refunds from the cancellation policy. `balanced` when both sides agree and the credit notes are exactly the policy’s refunds. Amounts exclude VAT.',
+  security,
+  middleware: financeOnly,
+  request: { query: z.object({ period: Period }) },
+  responses: {
+    200: json(
+      z
+        .object({
+          period: z.string(),
+          currency: z.literal('EUR'),
+          invoices: Totals.extend({ voided: MoneySchema }),
+          creditNotes: Totals,
+          invoiced: MoneySchema.openapi({ description: 'invoices − credit notes' }),
+          pricedReservations: MoneySchema,
+          meteredUsage: MoneySchema,
+          refundsByPolicy: MoneySchema,
+          expected: MoneySchema.openapi({ description: 'pricedReservations + meteredUsage − refundsByPolicy' }),
+          difference: MoneySchema,
+          checks: z.object({ invoicesMatchPricedReservationsAndUsage: z.boolean(), creditNotesMatchPolicyRefunds: z.boolean() }),
+          balanced: z.boolean(),
+          usageAwaitingNextClose: MoneySchema.openapi({ description: 'Usage of this month metered after its close: invoiced as an adjustment by the next close' }),
+        })
+        .openapi('Reconciliation'),
+      'Reconciliation',
+    ),
+    ...errorResponses(...COMMON_ERRORS),
+  },
+});
+
+const stripeWebhook = createRoute({
+  method: 'post',
+  path: '/v1/stripe/webhook',
+  operationId: 'receiveStripeWebhook',
+  tags: ['Billing'],
+  summary: 'Stripe events (signed with STRIPE_WEBHOOK_SECRET; no API key)',
+  description:
+    'The `Stripe-Signature` header is checked on the raw body (300 s tolerance); a bad, missing or stale signature answers 400. Each event id is handled once; out-of-order events never move an invoice backwards.',
+  responses: {
+    200: json(
+      z
+        .object({
+          received: z.literal(true),
+          eventId: z.string(),
+          type: z.string(),
+          outcome: z.enum(['processed', 'duplicate', 'ignored']),
+          invoiceId: z.string().optional(),
+          creditNoteId: z.string().optional(),
+        })
+        .openapi('StripeWebhookReceipt'),
+      'Received',
+    ),
+    ...errorResponses('validation_failed', 'internal'),
+  },
+});
+
+export function billingModule(service: BillingService): AppModule {
+  return {
+    name: 'billing',
+    publicPaths: ['/v1/stripe/webhook'],
+    register(app) {
+      app.openapi(listInvoices, async (c) => {
+        const { limit, cursor, orgId, period, status } = c.req.valid('query');
+        const page = await service.invoicesFor(principalOf(c), { limit, cursor, orgId, period, status: status as (typeof INVOICE_STATUSES)[number] | undefined });
+        return c.json({ data: page.data.map((i) => InvoiceSchema.parse(toApiInvoice(i))), nextCursor: page.nextCursor }, 200);
+      });
+      app.openapi(exportCsv, async (c) => {
+        const { period } = c.req.valid('query');
+        return c.body(service.exportCsv(period), 200, {
+          'content-type': 'text/csv; charset=utf-8',
+          'content-disposition': `attachment; filename="invoices-${period}.csv"`,
+          'cache-control': 'no-store',
+        });
+      });
+      app.openapi(getInvoice, async (c) => {
+        const { invoice, creditNotes } = await service.invoiceFor(principalOf(c), c.req.valid('param').id);
+        return c.json({ ...InvoiceSchema.parse(toApiInvoice(invoice)), creditNotes: creditNotes.map((n) => CreditNoteSchema.parse(toApiCreditNote(n))) }, 200);
+      });
+      app.openapi(closePeriod, async (c) => {
+        const result = await service.closePeriod(c.req.valid('json').period);
+        return c.json({ period: result.period, created: result.created, invoices: result.invoices.map((i) => InvoiceSchema.parse(toApiInvoice(i))) }, 200);
+      });
+      app.openapi(syncPending, async (c) => c.json(await service.syncPending(), 200));
+      app.openapi(receivables, async (c) => c.json(await service.receivables(), 200));
+      app.openapi(revenue, async (c) => c.json(await service.revenue(c.req.valid('query').period), 200));
+      app.openapi(reconciliation, async (c) => c.json(await service.reconciliation(c.req.valid('query').period), 200));
+      app.openapi(stripeWebhook, async (c) => {
+        const receipt = await service.receiveStripeWebhook(await c.req.text(), c.req.header('stripe-signature'));
+        return c.json({ received: true as const, ...receipt }, 200);
+      });
+    },
+  };
+}
