@@ -3,13 +3,22 @@ import { DomainError } from '#domain/errors.ts';
 import type { Principal, Role } from '#domain/principal.ts';
 import { principalForKey } from '#store/orgs.ts';
 import type { AppEnv } from './context.ts';
+import { principalFromSessionCookie } from '#portal/session.ts';
 
 const BEARER = /^Bearer\s+([A-Za-z0-9_\-.]{8,200})\s*$/;
 
 /** Resolves `Authorization: Bearer <key>` to a principal; 401 without a valid, unrevoked key. */
 export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
   const header = c.req.header('authorization');
-  if (!header) throw new DomainError('unauthenticated', 'Send your API key as `Authorization: Bearer <key>`');
+  if (!header) {
+    // A signed-in portal user may follow plain links to read-only API resources (e.g. the CSV export).
+    // Only safe methods: writes always need the key (and so cannot be forged cross-site).
+    const deps = c.get('deps');
+    const fromSession = c.req.method === 'GET' ? await principalFromSessionCookie(deps.db, c.req.header('cookie'), deps.clock()) : null;
+    if (!fromSession) throw new DomainError('unauthenticated', 'Send your API key as `Authorization: Bearer <key>`');
+    c.set('principal', fromSession);
+    return next();
+  }
   const match = BEARER.exec(header);
   const principal = match ? await principalForKey(c.get('deps').db, match[1]!) : null;
   if (!principal) throw new DomainError('unauthenticated', 'The API key is invalid or revoked');
