@@ -1,0 +1,211 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { EVENT_TYPES, MAX_ENDPOINTS_PER_ORG, type EndpointService } from '#webhooks/endpoints.ts';
+import { principalOf, requireRole } from '../auth.ts';
+import type { App, AppModule } from '../context.ts';
+import { COMMON_ERRORS, errorResponses } from '../problem.ts';
+import { IdempotencyHeader, PageQuery, pageOf } from '../schemas.ts';
+
+const security = [{ ApiKey: [] }];
+const adminOnly = [requireRole(['customer'], { orgAdmin: true })];
+const ok = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
+const tags = ['Webhooks'];
+
+const EndpointSchema = z
+  .object({
+    id: z.string().openapi({ example: 'whe_01jabc' }),
+    url: z.string().openapi({ example: 'https://partner.example/webhooks/gpu-market' }),
+    description: z.string().nullable(),
+    events: z.array(z.string()).openapi({ description: 'Subscribed event types, or `["*"]` for all', example: ['reservation.confirmed', 'reservation.cancelled'] }),
+    status: z.enum(['enabled', 'disabled']),
+    disabledReason: z.string().nullable().openapi({ description: 'Why deliveries stopped: a 410 answer, or 5 days of failures' }),
+    disabledAt: z.string().nullable(),
+    failingSince: z.string().nullable().openapi({ description: 'First failed attempt since the last success; null while healthy' }),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .openapi('WebhookEndpoint');
+
+const SecretField = z.string().openapi({ description: 'Signing secret; shown only in this response', example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' });
+
+const CreateEndpointSchema = z
+  .object({
+    url: z.string().min(1).max(2048).openapi({ description: 'https URL that resolves to public addresses only', example: 'https://partner.example/webhooks/gpu-market' }),
+    events: z
+      .array(z.string().min(1).max(100))
+      .min(1)
+      .max(50)
+      .openapi({ description: `Event types (${EVENT_TYPES.join(', ')}) or \`["*"]\` for all`, example: ['reservation.confirmed'] }),
+    description: z.string().max(500).optional(),
+  })
+  .strict()
+  .openapi('CreateWebhookEndpoint');
+
+const AttemptSchema = z
+  .object({
+    at: z.string(),
+    responseStatus: z.number().int().nullable().openapi({ description: 'null when no HTTP answer came (timeout, network, refused address)' }),
+    latencyMs: z.number().int().nullable(),
+    error: z.string().nullable(),
+  })
+  .openapi('WebhookAttempt');
+
+const DeliverySchema = z
+  .object({
+    id: z.string().openapi({ description: 'Also the `webhook-id` header, the same on every attempt', example: 'msg_01jabc_01jdef' }),
+    endpointId: z.string(),
+    eventId: z.string(),
+    eventType: z.string().openapi({ example: 'reservation.confirmed' }),
+    status: z.enum(['pending', 'succeeded', 'failed']),
+    attemptCount: z.number().int(),
+    nextAttemptAt: z.string().nullable(),
+    lastAttemptAt: z.string().nullable(),
+    responseStatus: z.number().int().nullable().openapi({ description: 'Status of the last attempt' }),
+    latencyMs: z.number().int().nullable().openapi({ description: 'Latency of the last attempt' }),
+    error: z.string().nullable(),
+    attempts: z.array(AttemptSchema).openapi({ description: 'The latest attempts, oldest first' }),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .openapi('WebhookDelivery');
+
+const EndpointParam = z.object({ id: z.string().min(1).max(100).openapi({ param: { name: 'id', in: 'path' }, example: 'whe_01jabc' }) });
+const DeliveryParams = EndpointParam.extend({
+  deliveryId: z.string().min(1).max(200).openapi({ param: { name: 'deliveryId', in: 'path' }, example: 'msg_01jabc_01jdef' }),
+});
+
+const create = createRoute({
+  method: 'post',
+  path: '/v1/webhook-endpoints',
+  operationId: 'createWebhookEndpoint',
+  tags,
+  summary: 'Register a webhook endpoint (org admins)',
+  description: `The response carries the signing secret (\`whsec_…\`) once. At most ${MAX_ENDPOINTS_PER_ORG} endpoints per org. An unsafe URL (not https, private or loopback address…) answers 422 naming \`url\`.`,
+  security,
+  middleware: adminOnly,
+  request: { headers: IdempotencyHeader, body: { required: true, content: { 'application/json': { schema: CreateEndpointSchema } } } },
+  responses: {
+    201: ok(EndpointSchema.extend({ secret: SecretField }).openapi('CreatedWebhookEndpoint'), 'The endpoint, with its secret'),
+    ...errorResponses(...COMMON_ERRORS, 'malformed_json', 'unprocessable', 'idempotency_in_flight', 'idempotency_key_reused'),
+  },
+});
+
+const list = createRoute({
+  method: 'get',
+  path: '/v1/webhook-endpoints',
+  operationId: 'listWebhookEndpoints',
+  tags,
+  summary: 'Your org’s webhook endpoints',
+  security,
+  middleware: adminOnly,
+  request: { query: PageQuery },
+  responses: { 200: ok(pageOf(EndpointSchema, 'WebhookEndpointPage'), 'A page of endpoints'), ...errorResponses(...COMMON_ERRORS) },
+});
+
+const get = createRoute({
+  method: 'get',
+  path: '/v1/webhook-endpoints/{id}',
+  operationId: 'getWebhookEndpoint',
+  tags,
+  summary: 'One webhook endpoint',
+  security,
+  middleware: adminOnly,
+  request: { params: EndpointParam },
+  responses: { 200: ok(EndpointSchema, 'The endpoint'), ...errorResponses(...COMMON_ERRORS, 'not_found') },
+});
+
+const remove = createRoute({
+  method: 'delete',
+  path: '/v1/webhook-endpoints/{id}',
+  operationId: 'deleteWebhookEndpoint',
+  tags,
+  summary: 'Delete a webhook endpoint; its pending deliveries are dropped',
+  security,
+  middleware: adminOnly,
+  request: { params: EndpointParam },
+  responses: { 204: { description: 'Deleted' }, ...errorResponses(...COMMON_ERRORS, 'not_found') },
+});
+
+const rotate = createRoute({
+  method: 'post',
+  path: '/v1/webhook-endpoints/{id}/rotate-secret',
+  operationId: 'rotateWebhookSecret',
+  tags,
+  summary: 'New signing secret; the previous one keeps signing for 24 hours',
+  description: 'During the overlap every delivery carries both signatures in `webhook-signature`.',
+  security,
+  middleware: adminOnly,
+  request: { headers: IdempotencyHeader, params: EndpointParam },
+  responses: {
+    200: ok(
+      EndpointSchema.extend({ secret: SecretField, previousSecretExpiresAt: z.string().openapi({ description: 'When the previous secret stops signing' }) }).openapi('RotatedWebhookEndpoint'),
+      'The endpoint, with its new secret',
+    ),
+    ...errorResponses(...COMMON_ERRORS, 'not_found', 'contention', 'idempotency_in_flight', 'idempotency_key_reused'),
+  },
+});
+
+const test = createRoute({
+  method: 'post',
+  path: '/v1/webhook-endpoints/{id}/test',
+  operationId: 'testWebhookEndpoint',
+  tags,
+  summary: 'Send a `webhook.test` event to this endpoint now',
+  description: 'The attempt runs before the answer; the delivery shows its outcome. Test events are not in `GET /v1/events`.',
+  security,
+  middleware: adminOnly,
+  request: { params: EndpointParam },
+  responses: { 200: ok(DeliverySchema, 'The test delivery after its first attempt'), ...errorResponses(...COMMON_ERRORS, 'not_found', 'invalid_state') },
+});
+
+const deliveries = createRoute({
+  method: 'get',
+  path: '/v1/webhook-endpoints/{id}/deliveries',
+  operationId: 'listWebhookDeliveries',
+  tags,
+  summary: 'Delivery log of an endpoint, newest first (kept 30 days)',
+  security,
+  middleware: adminOnly,
+  request: { params: EndpointParam, query: PageQuery },
+  responses: { 200: ok(pageOf(DeliverySchema, 'WebhookDeliveryPage'), 'A page of deliveries'), ...errorResponses(...COMMON_ERRORS, 'not_found') },
+});
+
+const retry = createRoute({
+  method: 'post',
+  path: '/v1/webhook-endpoints/{id}/deliveries/{deliveryId}/retry',
+  operationId: 'retryWebhookDelivery',
+  tags,
+  summary: 'Attempt a delivery again now (also a failed or succeeded one)',
+  security,
+  middleware: adminOnly,
+  request: { params: DeliveryParams },
+  responses: { 200: ok(DeliverySchema, 'The delivery after the attempt'), ...errorResponses(...COMMON_ERRORS, 'not_found', 'invalid_state') },
+});
+
+/** The webhook endpoints API, over the service built by createWebhooks. */
+export function webhooksModule(service: EndpointService): AppModule {
+  return {
+    name: 'webhooks',
+    register(app: App) {
+      app.openapi(create, async (c) => {
+        const { endpoint, secret } = await service.create(principalOf(c), c.req.valid('json'));
+        return c.json({ ...endpoint, secret }, 201);
+      });
+      app.openapi(list, async (c) => c.json(await service.list(principalOf(c), c.req.valid('query')), 200));
+      app.openapi(get, async (c) => c.json(await service.get(principalOf(c), c.req.valid('param').id), 200));
+      app.openapi(remove, async (c) => {
+        await service.remove(principalOf(c), c.req.valid('param').id);
+        return c.body(null, 204);
+      });
+      app.openapi(rotate, async (c) => {
+        const { endpoint, secret, previousSecretExpiresAt } = await service.rotateSecret(principalOf(c), c.req.valid('param').id);
+        return c.json({ ...endpoint, secret, previousSecretExpiresAt }, 200);
+      });
+      app.openapi(test, async (c) => c.json(await service.sendTest(principalOf(c), c.req.valid('param').id), 200));
+      app.openapi(deliveries, async (c) => c.json(await service.listDeliveries(principalOf(c), c.req.valid('param').id, c.req.valid('query')), 200));
+      app.openapi(retry, async (c) => {
+        const { id, deliveryId } = c.req.valid('param');
+        return c.json(await service.retryDelivery(principalOf(c), id, deliveryId), 200);
+      });
+    },
+  };
+}

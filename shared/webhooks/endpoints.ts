@@ -1,0 +1,217 @@
+/**
+ * Webhook endpoints as an org admin manages them: create (secret shown once), list, get, delete,
+ * rotate the secret (the old one keeps signing for 24 h), send a test event, read the delivery log
+ * and retry a delivery. Another org's endpoint is simply not found.
+ */
+import { DomainError, notFound, type FieldError } from '#domain/errors.ts';
+import type { Principal } from '#domain/principal.ts';
+import type { Clock, IdGenerator } from '../ids.ts';
+import type { Db } from '#store/db.ts';
+import type { DomainEvent } from '#store/events.ts';
+import {
+  createEndpoint,
+  deleteEndpoint,
+  getDelivery,
+  getEndpoint,
+  listAllEndpoints,
+  listDeliveries,
+  listEndpoints,
+  replaceEndpointSecrets,
+  type EndpointSecret,
+  type WebhookEndpoint,
+} from '#store/webhooks.ts';
+import { ENDPOINT_DISABLED_EVENT, toApiDelivery, toApiEndpoint, type ApiDelivery, type ApiEndpoint, type DeliveryEngine } from './deliveries.ts';
+import { generateEndpointSecret } from './signing.ts';
+import { checkWebhookUrl, UnsafeWebhookUrlError, type ResolveHost } from './ssrf.ts';
+
+/** Event types an endpoint can subscribe to (`*` = all of them, and any added later). */
+export const EVENT_TYPES = [
+  'reservation.held',
+  'reservation.confirmed',
+  'reservation.extended',
+  'reservation.cancelled',
+  'reservation.expired',
+  'reservation.started',
+  'reservation.ending_soon',
+  'reservation.completed',
+  'reservation.stopped',
+  'invoice.created',
+  'invoice.paid',
+  'invoice.payment_failed',
+  ENDPOINT_DISABLED_EVENT,
+] as const;
+
+/** Sent by `POST /v1/webhook-endpoints/{id}/test` to that endpoint only; not part of the event feed. */
+export const TEST_EVENT = 'webhook.test';
+export const ALL_EVENTS = '*';
+export const MAX_ENDPOINTS_PER_ORG = 20;
+/** How long a rotated-out secret keeps signing next to the new one. */
+export const SECRET_OVERLAP_MS = 24 * 3600_000;
+/** Rotation re-reads and retries when the endpoint changed under it (e.g. it was just disabled). */
+const ROTATION_ROUNDS = 5;
+
+export interface CreateEndpointInput {
+  url: string;
+  events: string[];
+  description?: string | undefined;
+}
+
+export interface EndpointServiceDeps {
+  db: Db;
+  clock: Clock;
+  ids: IdGenerator;
+  allowedHosts: string[];
+  resolve?: ResolveHost | undefined;
+  engine: DeliveryEngine;
+}
+
+const unprocessable = (errors: FieldError[]) =>
+  new DomainError('unprocessable', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors });
+
+export const subscribesTo = (endpoint: Pick<WebhookEndpoint, 'events'>, type: string): boolean =>
+  endpoint.events.includes(ALL_EVENTS) || endpoint.events.includes(type);
+
+function orgOf(principal: Principal): string {
+  if (principal.role !== 'customer' || !principal.orgId || principal.orgRole !== 'admin') {
+    throw new DomainError('forbidden', 'Webhook endpoints are managed by org admins');
+  }
+  return principal.orgId;
+}
+
+function checkEventTypes(events: string[]): string[] {
+  const known = new Set<string>([...EVENT_TYPES, ALL_EVENTS]);
+  const errors: FieldError[] = [];
+  events.forEach((type, i) => {
+    if (!known.has(type)) errors.push({ path: `events[${i}]`, message: `unknown event type "${type}"; use one of ${EVENT_TYPES.join(', ')} or "*"` });
+  });
+  if (errors.length > 0) throw unprocessable(errors);
+  const unique = [...new Set(events)];
+  return unique.includes(ALL_EVENTS) ? [ALL_EVENTS] : unique;
+}
+
+export function createEndpointService(deps: EndpointServiceDeps) {
+  const { db, clock, ids, engine } = deps;
+
+  async function owned(principal: Principal, id: string): Promise<WebhookEndpoint> {
+    const endpoint = await getEndpoint(db, orgOf(principal), id);
+    if (!endpoint) throw notFound('Webhook endpoint', id);
+    return endpoint;
+  }
+
+  function requireEnabled(endpoint: WebhookEndpoint): void {
+    if (endpoint.status !== 'enabled') {
+      throw new DomainError('invalid_state', `Webhook endpoint ${endpoint.id} is disabled (${endpoint.disabledReason ?? 'no reason recorded'}); register it again`);
+    }
+  }
+
+  return {
+    async create(principal: Principal, input: CreateEndpointInput): Promise<{ endpoint: ApiEndpoint; secret: string }> {
+      const orgId = orgOf(principal);
+      const events = checkEventTypes(input.events);
+      let url: string;
+      try {
+        url = (await checkWebhookUrl(input.url, { allowedHosts: deps.allowedHosts, resolve: deps.resolve })).url.href;
+      } catch (error) {
+        if (error instanceof UnsafeWebhookUrlError) throw unprocessable([{ path: 'url', message: error.reason }]);
+        throw error;
+      }
+      if ((await listAllEndpoints(db, orgId)).length >= MAX_ENDPOINTS_PER_ORG) {
+        throw unprocessable([{ path: 'url', message: `an org has at most ${MAX_ENDPOINTS_PER_ORG} webhook endpoints; delete one first` }]);
+      }
+      const now = clock().toISOString();
+      const secret = generateEndpointSecret();
+      const endpoint: WebhookEndpoint = {
+        id: ids.next('whe'),
+        orgId,
+        url,
+        description: input.description ?? null,
+        events,
+        secrets: [{ secret, createdAt: now, expiresAt: null }],
+        status: 'enabled',
+        disabledReason: null,
+        disabledAt: null,
+        createdAt: now,
+        updatedAt: now,
+        version: 1,
+      };
+      await createEndpoint(db, endpoint);
+      return { endpoint: toApiEndpoint(endpoint), secret };
+    },
+
+    async list(principal: Principal, page: { limit: number; cursor?: string | undefined }): Promise<{ data: ApiEndpoint[]; nextCursor: string | null }> {
+      const res = await listEndpoints(db, orgOf(principal), page);
+      return { data: res.data.map(toApiEndpoint), nextCursor: res.nextCursor };
+    },
+
+    async get(principal: Principal, id: string): Promise<ApiEndpoint> {
+      return toApiEndpoint(await owned(principal, id));
+    },
+
+    async remove(principal: Principal, id: string): Promise<void> {
+      if (!(await deleteEndpoint(db, orgOf(principal), id))) throw notFound('Webhook endpoint', id);
+    },
+
+    /** New secret, shown once; the previous ones keep signing until `previousSecretExpiresAt`. */
+    async rotateSecret(principal: Principal, id: string): Promise<{ endpoint: ApiEndpoint; secret: string; previousSecretExpiresAt: string }> {
+      const orgId = orgOf(principal);
+      for (let round = 0; round < ROTATION_ROUNDS; round++) {
+        const endpoint = await getEndpoint(db, orgId, id);
+        if (!endpoint) throw notFound('Webhook endpoint', id);
+        const now = clock();
+        const overlapEnds = new Date(now.getTime() + SECRET_OVERLAP_MS).toISOString();
+        const secret = generateEndpointSecret();
+        const kept: EndpointSecret[] = endpoint.secrets
+          .filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now.getTime())
+          .map((s) => ({ ...s, expiresAt: s.expiresAt ?? overlapEnds }));
+        const secrets = [...kept, { secret, createdAt: now.toISOString(), expiresAt: null }];
+        if (await replaceEndpointSecrets(db, endpoint, secrets, now)) {
+          const rotated = { ...endpoint, secrets, updatedAt: now.toISOString(), version: endpoint.version + 1 };
+          return { endpoint: toApiEndpoint(rotated), secret, previousSecretExpiresAt: overlapEnds };
+        }
+      }
+      throw new DomainError('contention', `Webhook endpoint ${id} is changing; retry the rotation`, { retryAfterSeconds: 1 });
+    },
+
+    /** Sends a `webhook.test` event to this endpoint only, now, and returns its delivery. */
+    async sendTest(principal: Principal, id: string): Promise<ApiDelivery> {
+      const endpoint = await owned(principal, id);
+      requireEnabled(endpoint);
+      const now = clock().toISOString();
+      const event: DomainEvent = {
+        id: ids.next('evt'),
+        type: TEST_EVENT,
+        createdAt: now,
+        orgId: endpoint.orgId,
+        sequence: 0,
+        data: { endpointId: endpoint.id, message: 'This is a test event from GPU Market.' },
+      };
+      const { ref } = await engine.createDeliveryFor(event, endpoint);
+      return toApiDelivery(await attemptNow(ref, false));
+    },
+
+    async listDeliveries(principal: Principal, id: string, page: { limit: number; cursor?: string | undefined }): Promise<{ data: ApiDelivery[]; nextCursor: string | null }> {
+      const endpoint = await owned(principal, id);
+      const res = await listDeliveries(db, endpoint.id, page);
+      return { data: res.data.map(toApiDelivery), nextCursor: res.nextCursor };
+    },
+
+    /** Attempts a delivery now, whatever its state (a failed one is reopened), and returns it. */
+    async retryDelivery(principal: Principal, id: string, deliveryId: string): Promise<ApiDelivery> {
+      const endpoint = await owned(principal, id);
+      if (!(await getDelivery(db, endpoint.id, deliveryId))) throw notFound('Delivery', deliveryId);
+      requireEnabled(endpoint);
+      return toApiDelivery(await attemptNow({ endpointId: endpoint.id, deliveryId }, true));
+    },
+  };
+
+  async function attemptNow(ref: { endpointId: string; deliveryId: string }, force: boolean) {
+    const outcome = await engine.attemptDelivery(ref, { force });
+    if (outcome.kind === 'attempted') return outcome.delivery;
+    if (outcome.reason === 'in_flight') throw new DomainError('invalid_state', `Delivery ${ref.deliveryId} is being attempted right now; look again in a minute`);
+    const latest = outcome.delivery ?? (await getDelivery(db, ref.endpointId, ref.deliveryId));
+    if (!latest) throw notFound('Delivery', ref.deliveryId);
+    return latest;
+  }
+}
+
+export type EndpointService = ReturnType<typeof createEndpointService>;
