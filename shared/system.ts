@@ -6,6 +6,7 @@
 import type { Config } from './config.ts';
 import { consoleLogger, silentLogger, type Logger } from '#http/context.ts';
 import { createRuntime } from './runtime.ts';
+import { meteringModule } from '#http/routes/usage.ts';
 import { portalModule } from '#portal/module.tsx';
 import { sweepDueReservations } from './services/sweeper.ts';
 import { createDocumentClient, type Db } from '#store/db.ts';
@@ -23,7 +24,7 @@ export function createSystem(options: SystemOptions) {
   const db = options.db ?? { doc: createDocumentClient({ endpoint: config.DYNAMODB_ENDPOINT, region: config.AWS_REGION }), table: config.TABLE_NAME };
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? (config.LOG_LEVEL === 'SILENT' ? silentLogger : consoleLogger);
-  const runtime = createRuntime({ db, clock, logger, modules: [portalModule] });
+  const runtime = createRuntime({ db, clock, logger, modules: [meteringModule, portalModule] });
   const { deps } = runtime;
   return {
     ...runtime,
