@@ -6,17 +6,22 @@
 import type { Config } from './config.ts';
 import { consoleLogger, silentLogger, type Logger } from '#http/context.ts';
 import { createRuntime } from './runtime.ts';
+import type { BillingGateway } from '#billing/gateway.ts';
+import { billingGatewayFromConfig, createBillingService } from '#billing/service.ts';
+import { billingModule } from '#http/routes/billing.ts';
 import { meteringModule } from '#http/routes/usage.ts';
-import { portalModule } from '#portal/module.tsx';
+import { createPortalModule } from '#portal/module.tsx';
 import { sweepDueReservations } from './services/sweeper.ts';
 import { createDocumentClient, type Db } from '#store/db.ts';
-import { systemClock, type Clock } from './ids.ts';
+import { createIdGenerator, systemClock, type Clock } from './ids.ts';
 
 export interface SystemOptions {
   config: Config;
   db?: Db;
   clock?: Clock;
   logger?: Logger;
+  /** Stripe (STRIPE_SECRET_KEY) or the local gateway by default; tests pass one pointed at a stand-in. */
+  billingGateway?: BillingGateway;
 }
 
 export function createSystem(options: SystemOptions) {
@@ -24,15 +29,25 @@ export function createSystem(options: SystemOptions) {
   const db = options.db ?? { doc: createDocumentClient({ endpoint: config.DYNAMODB_ENDPOINT, region: config.AWS_REGION }), table: config.TABLE_NAME };
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? (config.LOG_LEVEL === 'SILENT' ? silentLogger : consoleLogger);
-  const runtime = createRuntime({ db, clock, logger, modules: [meteringModule, portalModule] });
+  const ids = createIdGenerator(clock);
+  const billing = createBillingService({ db, clock, ids, gateway: options.billingGateway ?? billingGatewayFromConfig(config, clock), logger });
+  const runtime = createRuntime({
+    db,
+    clock,
+    ids,
+    logger,
+    billing: billing.reservationBilling,
+    modules: [meteringModule, billingModule(billing), createPortalModule({ invoices: billing.portalInvoices })],
+  });
   const { deps } = runtime;
   return {
     ...runtime,
     config,
+    billing,
     /** One pass of every scheduled job that runs "every minute" in AWS. */
-    async runScheduledTick(): Promise<{ reservations: number }> {
+    async runScheduledTick(): Promise<{ reservations: number; billing: { synced: number; failed: number } }> {
       const reservations = await sweepDueReservations({ db, clock, booking: deps.booking });
-      return { reservations };
+      return { reservations, billing: await billing.syncPending() };
     },
   };
 }

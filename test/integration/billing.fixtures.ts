@@ -112,6 +112,7 @@ export async function addOrg(t: TestContext, org: Partial<Org> & Pick<Org, 'coun
 
 export interface Booking {
   id: string;
+  status: string;
   invoiceId: string | null;
   price: { amount: number; currency: 'EUR' };
   start: string;
