@@ -16,7 +16,7 @@ import { stageConfigFrom } from '../../infra/stage.ts';
 const noBundling = { 'aws:cdk:bundling-stacks': [] };
 
 function stackWithTable(context: Record<string, unknown> = {}) {
-  const app = new App({ context: { ...noBundling, ...context } });
+  const app = new App({ context: { ...noBundling, ...context }, builtinCloudFormationValidation: false });
   const stack = new Stack(app, 'Test');
   const stage = stageConfigFrom(app.node);
   const data = new SystemTable(stack, 'Data', { stage });
@@ -95,12 +95,12 @@ describe('SystemFunction', () => {
 
 describe('cdk-nag wiring', () => {
   it('fails synthesis on an unacknowledged AwsSolutions finding and passes once it is acknowledged', () => {
-    const failing = new App({ context: noBundling });
+    const failing = new App({ context: noBundling, builtinCloudFormationValidation: false });
     new Queue(new Stack(failing, 'Naked'), 'Queue', { enforceSSL: true });
     Validations.of(failing).addPlugins(new AwsSolutionsChecks(failing));
     expect(() => failing.synth()).toThrow(/AwsSolutions-SQS3/);
 
-    const acknowledged = new App({ context: noBundling });
+    const acknowledged = new App({ context: noBundling, builtinCloudFormationValidation: false });
     const queue = new Queue(new Stack(acknowledged, 'Acknowledged'), 'Queue', { enforceSSL: true });
     Validations.of(queue).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'Test queue that is itself a dead-letter queue.' });
     Validations.of(acknowledged).addPlugins(new AwsSolutionsChecks(acknowledged));
