@@ -160,7 +160,7 @@ export function createBookingService(deps: BookingDeps) {
       checkWindow(pool, start, end, now);
       const sH = epochHour(start);
       const eH = epochHour(end);
-      const loadNow = await readPoolLoad(db, pool.id, pool.totalGpus, sH, eH);
+      const loadNow = await withOptimisticRetry(() => readPoolLoad(db, pool.id, pool.totalGpus, sH, eH), deps.retry);
       const free = minAvailable(loadNow, sH, eH);
       if (free < req.gpus) {
         throw new DomainError('capacity_unavailable', `Only ${free} GPUs are free in every hour of that window in ${pool.id}`);
