@@ -4,7 +4,7 @@
  * frees, the reservation, and its outbox event; each runs in an optimistic retry loop that re-reads
  * what it checks (docs/table-design.md).
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   BOOKING_HORIZON_HOURS,
   MAX_LEAD_MS,
@@ -28,7 +28,7 @@ import { bucketChecks, bucketWrites, onDemandCheck, onDemandWrite, readPoolLoad 
 import type { Db } from '#store/db.ts';
 import { outboxWrites, type EventDraft } from '#store/events.ts';
 import { getQuote, putQuote, quoteUse, type Quote } from '#store/quotes.ts';
-import { getReservation, reservationCreate, reservationReplace } from '#store/reservations.ts';
+import { createRequestRecord, getReservation, reservationCreate, reservationOfCreateRequest, reservationReplace } from '#store/reservations.ts';
 import { transact, type TransactItem } from '#store/transact.ts';
 import { withOptimisticRetry, type RetryPolicy } from '#store/retry.ts';
 
@@ -68,6 +68,13 @@ export interface QuoteRequest {
   start: string;
   end: string;
 }
+
+/** What a client's create request is remembered by: its Idempotency-Key and what it asked for. */
+export interface CreateOptions {
+  idempotencyKey?: string | undefined;
+}
+const createRequestHash = (key: string | undefined, ...request: (string | number)[]): string | null =>
+  key === undefined ? null : createHash('sha256').update([key, ...request].join('\n')).digest('hex');
 
 const semantic = (path: string, message: string) => new DomainError('unprocessable', `${path}: ${message}`, { errors: [{ path, message }] });
 
@@ -194,13 +201,16 @@ export function createBookingService(deps: BookingDeps) {
       return q;
     },
 
-    async hold(principal: Principal, quoteId: string): Promise<Reservation> {
+    async hold(principal: Principal, quoteId: string, options: CreateOptions = {}): Promise<Reservation> {
       const orgId = orgOf(principal);
       const id = ids.next('res');
       const changeId = randomUUID();
+      const requestHash = createRequestHash(options.idempotencyKey, 'hold', quoteId);
       return commit<Reservation>(orgId, async (now) => {
         const existing = await getReservation(db, orgId, id);
         if (existing) return { done: existing };
+        const madeEarlier = requestHash ? await reservationOfCreateRequest(db, orgId, requestHash) : null;
+        if (madeEarlier) return { done: madeEarlier };
         const found = await getQuote(db, quoteId);
         if (!found || found.quote.orgId !== orgId) throw notFound('Quote', quoteId);
         const q = found.quote;
@@ -249,6 +259,7 @@ export function createBookingService(deps: BookingDeps) {
             onDemandCheck(db, snapshot),
             quoteUse(db, quoteId, id),
             reservationCreate(db, r),
+            ...(requestHash ? [createRequestRecord(db, orgId, requestHash, id, now)] : []),
           ],
           events: [{ type: 'reservation.held', data: toApiReservation(r) }],
           result: r,
@@ -368,15 +379,18 @@ export function createBookingService(deps: BookingDeps) {
       });
     },
 
-    async startOnDemand(principal: Principal, req: { site: string; gpuType: string; gpus: number }): Promise<Reservation> {
+    async startOnDemand(principal: Principal, req: { site: string; gpuType: string; gpus: number }, options: CreateOptions = {}): Promise<Reservation> {
       const orgId = orgOf(principal);
       const { pool } = await poolFor(req.site, req.gpuType);
       checkGpus(pool, req.gpus);
       const id = ids.next('res');
       const changeId = randomUUID();
+      const requestHash = createRequestHash(options.idempotencyKey, 'on_demand', req.site, req.gpuType, req.gpus);
       return commit<Reservation>(orgId, async (now) => {
         const existing = await getReservation(db, orgId, id);
         if (existing) return { done: existing };
+        const madeEarlier = requestHash ? await reservationOfCreateRequest(db, orgId, requestHash) : null;
+        if (madeEarlier) return { done: madeEarlier };
         if (now < new Date(pool.bookableFrom)) throw semantic('gpuType', `pool ${pool.id} opens ${pool.bookableFrom}`);
         const sH = epochHour(now);
         const eH = sH + BOOKING_HORIZON_HOURS;
@@ -420,6 +434,7 @@ export function createBookingService(deps: BookingDeps) {
             onDemandWrite(db, snapshot, snapshot.onDemand + req.gpus),
             ...bucketChecks(db, snapshot, bucketsForRange(sH, eH)),
             reservationCreate(db, r),
+            ...(requestHash ? [createRequestRecord(db, orgId, requestHash, id, now)] : []),
           ],
           events: [{ type: 'reservation.started', data: toApiReservation(r) }],
           result: r,

@@ -21,6 +21,7 @@ export const keys = {
   event: (orgId: string, seq: number) => ({ pk: `ORG#${orgId}`, sk: `EVT#${pad(seq)}` }),
   eventIndex: (eventId: string) => ({ gsi1pk: `EVT#${eventId}`, gsi1sk: 'EVT' }),
   idempotency: (principal: string, key: string) => ({ pk: `IDEM#${principal}#${key}`, sk: 'IDEM' }),
+  createRequest: (orgId: string, requestHash: string) => ({ pk: `CREQ#${orgId}#${requestHash}`, sk: 'CREQ' }),
   session: (id: string) => ({ pk: `SESSION#${id}`, sk: 'SESSION' }),
 } as const;
 

@@ -2,7 +2,7 @@ import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { nextDueAt, type Reservation } from '#domain/reservation.ts';
 import type { Db } from './db.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
-import { keys, prefixes } from './keys.ts';
+import { keys, prefixes, ttlAfter } from './keys.ts';
 import type { TransactItem } from './transact.ts';
 
 const ENTITY = 'reservation';
@@ -35,6 +35,27 @@ export const reservationReplace = (db: Db, previous: Reservation, next: Reservat
     ExpressionAttributeValues: { ':v': previous.version },
   },
 });
+
+/** Create requests are remembered as long as their Idempotency-Key (48 h). */
+export const CREATE_REQUEST_TTL_SECONDS = 48 * 3600;
+
+/**
+ * Written in a create's own transaction: which reservation a create request with an Idempotency-Key
+ * made. A client retry after an unclear failure (a 503 whose write did commit) finds it there
+ * instead of booking a second time.
+ */
+export const createRequestRecord = (db: Db, orgId: string, requestHash: string, reservationId: string, now: Date): TransactItem => ({
+  Put: {
+    TableName: db.table,
+    Item: { ...keys.createRequest(orgId, requestHash), entity: 'createRequest', reservationId, ttl: ttlAfter(now, CREATE_REQUEST_TTL_SECONDS) },
+    ConditionExpression: 'attribute_not_exists(pk)',
+  },
+});
+
+export async function reservationOfCreateRequest(db: Db, orgId: string, requestHash: string): Promise<Reservation | null> {
+  const res = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.createRequest(orgId, requestHash), ConsistentRead: true }));
+  return res.Item ? getReservation(db, orgId, String(res.Item.reservationId)) : null;
+}
 
 export async function getReservation(db: Db, orgId: string, id: string): Promise<Reservation | null> {
   const res = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.reservation(orgId, id), ConsistentRead: true }));

@@ -132,10 +132,12 @@ export function registerReservationRoutes(app: App) {
     const body = c.req.valid('json');
     const { booking } = c.get('deps');
     const principal = principalOf(c);
+    // The Idempotency-Key also travels into the booking transaction, so a retry after an unclear failure finds what it made.
+    const options = { idempotencyKey: c.req.valid('header')['idempotency-key'] };
     const r =
       body.kind === 'on_demand'
-        ? await booking.startOnDemand(principal, { site: body.site!, gpuType: body.gpuType!, gpus: body.gpus! })
-        : await booking.hold(principal, body.quoteId!);
+        ? await booking.startOnDemand(principal, { site: body.site!, gpuType: body.gpuType!, gpus: body.gpus! }, options)
+        : await booking.hold(principal, body.quoteId!, options);
     return c.json(out(r), 201);
   });
   app.openapi(list, async (c) => {
