@@ -31,6 +31,8 @@ export interface LocalStreamOptions {
 }
 
 export interface LocalStream {
+  /** Stream records handed to the dispatcher and accepted so far (outbox events or not). */
+  readonly recordsDispatched: number;
   stop(): Promise<void>;
 }
 
@@ -64,6 +66,7 @@ export async function startLocalOutboxStream(options: LocalStreamOptions): Promi
   const shards = new Map<string, ShardState>();
   let lastDiscovery = 0;
   let stopped = false;
+  let recordsDispatched = 0;
   let wake: (() => void) | undefined;
 
   async function discover(): Promise<void> {
@@ -115,6 +118,7 @@ export async function startLocalOutboxStream(options: LocalStreamOptions): Promi
       failedAt = 0;
     }
     const delivered = failedAt === -1 ? records : records.slice(0, failedAt);
+    recordsDispatched += delivered.length;
     const last = delivered.at(-1)?.dynamodb?.SequenceNumber;
     if (last) state.lastSequence = last;
     state.pending = failedAt === -1 ? [] : records.slice(failedAt);
@@ -186,6 +190,9 @@ export async function startLocalOutboxStream(options: LocalStreamOptions): Promi
   })();
 
   return {
+    get recordsDispatched() {
+      return recordsDispatched;
+    },
     async stop() {
       stopped = true;
       wake?.();

@@ -4,6 +4,7 @@ import { Webhook } from 'standardwebhooks';
 import { expect, vi } from 'vitest';
 import type { AppModule } from '../../shared/http/context.ts';
 import { listEvents, type DomainEvent } from '../../shared/store/events.ts';
+import type { RetryPolicy } from '../../shared/store/retry.ts';
 import { generateApiKey, putApiKey } from '../../shared/store/orgs.ts';
 import { createWebhooks, type Webhooks, type WebhooksOptions } from '../../shared/webhooks/webhooks.ts';
 import { createTestContext, hoursFrom, type TestContext } from '../support/app.ts';
@@ -28,6 +29,7 @@ export interface WebhookTest {
 export async function webhookTest(
   options: Partial<Pick<WebhooksOptions, 'resolve' | 'send' | 'random' | 'allowedHosts' | 'fetchTimeoutMs'>> & {
     wrapDoc?: (doc: DynamoDBDocumentClient) => DynamoDBDocumentClient;
+    retry?: RetryPolicy;
   } = {},
 ): Promise<WebhookTest> {
   let webhooks: Webhooks | undefined;
@@ -48,7 +50,7 @@ export async function webhookTest(
       webhooks.module.register(app, deps);
     },
   };
-  const t = await createTestContext({ modules: [module], ...(options.wrapDoc ? { wrapDoc: options.wrapDoc } : {}) });
+  const t = await createTestContext({ modules: [module], ...(options.wrapDoc ? { wrapDoc: options.wrapDoc } : {}), ...(options.retry ? { retry: options.retry } : {}) });
   const w = webhooks!;
   const seen: Record<string, number> = { [ORG]: 0, [OTHER_ORG]: 0 };
   const receivers: WebhookReceiver[] = [];
