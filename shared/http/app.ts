@@ -4,6 +4,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { randomUUID } from 'node:crypto';
 import { DomainError, type FieldError } from '#domain/errors.ts';
+import { isTransient } from '#store/retry.ts';
 import { authenticate } from './auth.ts';
 import type { AppDeps, AppEnv, AppModule } from './context.ts';
 import { idempotency } from './idempotency.ts';
@@ -109,6 +110,11 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       if (error.status === 413) return problemResponse(problemBody('payload_too_large', 'Request body too large', { requestId }));
       if (error.status === 415) return problemResponse(problemBody('unsupported_media_type', 'Send JSON with content-type application/json', { requestId }));
       return problemResponse(problemBody('unprocessable', error.message || 'Request rejected', { requestId }));
+    }
+    if (isTransient(error)) {
+      // Throttling or a timeout that no retry loop absorbed: the client may retry, so say so.
+      deps.logger.warn('transient failure', { requestId, error: error instanceof Error ? { name: error.name, message: error.message } : String(error) });
+      return problemResponse(problemBody('contention', 'The service is briefly unavailable; retry the request', { requestId }), { 'retry-after': '1' });
     }
     deps.logger.error('unhandled error', { requestId, error: error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error) });
     return problemResponse(problemBody('internal', `Something went wrong on our side; quote request id ${requestId} to support`, { requestId }));
