@@ -69,6 +69,20 @@ describe('managing endpoints', () => {
     await t.call('DELETE', `/v1/webhook-endpoints/${mine.id}`);
   });
 
+  it('is described in the OpenAPI document', async () => {
+    const doc = await w.t.call('GET', '/openapi.json', { key: null });
+    expect(Object.keys(doc.body.paths)).toEqual(
+      expect.arrayContaining([
+        '/v1/webhook-endpoints',
+        '/v1/webhook-endpoints/{id}',
+        '/v1/webhook-endpoints/{id}/rotate-secret',
+        '/v1/webhook-endpoints/{id}/test',
+        '/v1/webhook-endpoints/{id}/deliveries',
+        '/v1/webhook-endpoints/{id}/deliveries/{deliveryId}/retry',
+      ]),
+    );
+  });
+
   it('refuses unknown event types with 422 naming each one', async () => {
     const res = await w.t.call('POST', '/v1/webhook-endpoints', { body: { url: 'https://partner.example/x', events: ['reservation.held', 'reservation.exploded', 'nope'] } });
     expect(res.status).toBe(422);
