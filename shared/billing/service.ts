@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { stringify } from 'csv-stringify';
 import { poolLabel, type Pool } from '#domain/catalog.ts';
 import { DomainError, notFound } from '#domain/errors.ts';
-import { addMoney, eur, mulRound, subtractMoney, sumMoney, type Money } from '#domain/money.ts';
+import { eur, mulRound, sumMoney, type Money } from '#domain/money.ts';
 import { onDemandCharge } from '#domain/pricing.ts';
 import type { Org, Principal } from '#domain/principal.ts';
 import type { Refund, Reservation } from '#domain/reservation.ts';
