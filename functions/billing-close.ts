@@ -3,12 +3,11 @@
  * earlier months that arrived after their close). Idempotent: a retried or repeated run finds the
  * invoices it made and creates nothing twice. By hand: POST /v1/billing/close { "period": "YYYY-MM" }.
  */
-import { parseConfig } from '../shared/config.ts';
-import { createLambdaRuntime } from '../shared/lambda.ts';
+import { lambdaSystem } from '../shared/lambda.ts';
 
-const system = createLambdaRuntime(parseConfig(process.env));
+const system = lambdaSystem();
 
 export const handler = async () => {
-  const { period, created, invoices } = await system.billing.closePreviousPeriod();
+  const { period, created, invoices } = await (await system()).billing.closePreviousPeriod();
   return { period, created, invoices: invoices.length };
 };

@@ -3,12 +3,9 @@
  * webhook deliveries and jobs on the SQS queue. A failed record is reported so Lambda retries from it.
  */
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { parseConfig } from '../shared/config.ts';
-import { createLambdaRuntime } from '../shared/lambda.ts';
-import { webhooksFromConfig } from '../shared/webhooks/webhooks.ts';
+import { lambdaSystem } from '../shared/lambda.ts';
 
-const config = parseConfig(process.env);
-const { deps } = createLambdaRuntime(config);
-const webhooks = webhooksFromConfig(config, deps);
+const system = lambdaSystem();
 
-export const handler = async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => webhooks.dispatchStreamRecords(event.Records);
+export const handler = async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> =>
+  (await system()).webhooks.dispatchStreamRecords(event.Records);

@@ -1,7 +1,9 @@
-/** Lambda entry: every minute, applies due timed transitions (hold expiry, start, ending soon, completion). */
-import { parseConfig } from '../shared/config.ts';
-import { createLambdaRuntime } from '../shared/lambda.ts';
+/**
+ * Lambda entry, every minute: due timed transitions (hold expiry, start, ending soon, completion),
+ * due webhook retries and unfinished Stripe syncs.
+ */
+import { lambdaSystem } from '../shared/lambda.ts';
 
-const system = createLambdaRuntime(parseConfig(process.env));
+const system = lambdaSystem();
 
-export const handler = async () => system.runScheduledTick();
+export const handler = async () => (await system()).runScheduledTick();

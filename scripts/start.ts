@@ -39,6 +39,7 @@ async function main() {
   writeFileSync(KEYS_FILE, `${JSON.stringify(keys, null, 2)}\n`, { mode: 0o600 });
 
   const system = createSystem({ config: { ...config, DYNAMODB_ENDPOINT: endpoint }, db });
+  const outboxStream = await system.webhooks.startLocalStream(endpoint);
   const server = serve({ fetch: system.app.fetch, port: config.PORT, hostname: '0.0.0.0' });
 
   let ticking = false;
@@ -78,6 +79,7 @@ Press Ctrl-C to stop.
     console.log(`\n${signal}: stopping…`);
     clearInterval(timer);
     server.close();
+    await outboxStream.stop();
     await dynamo?.stop();
     doc.destroy();
     process.exit(0);

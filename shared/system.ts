@@ -12,6 +12,8 @@ import { billingModule } from '#http/routes/billing.ts';
 import { meteringModule } from '#http/routes/usage.ts';
 import { createPortalModule } from '#portal/module.tsx';
 import { sweepDueReservations } from './services/sweeper.ts';
+import { webhooksFromConfig } from '#webhooks/webhooks.ts';
+import type { AttemptReport } from '#webhooks/deliveries.ts';
 import { createDocumentClient, type Db } from '#store/db.ts';
 import { createIdGenerator, systemClock, type Clock } from './ids.ts';
 
@@ -22,6 +24,8 @@ export interface SystemOptions {
   logger?: Logger;
   /** Stripe (STRIPE_SECRET_KEY) or the local gateway by default; tests pass one pointed at a stand-in. */
   billingGateway?: BillingGateway;
+  /** Called after every webhook delivery attempt (the sender Lambda counts them as metrics). */
+  onWebhookAttempt?: (report: AttemptReport) => void;
 }
 
 export function createSystem(options: SystemOptions) {
@@ -31,23 +35,26 @@ export function createSystem(options: SystemOptions) {
   const logger = options.logger ?? (config.LOG_LEVEL === 'SILENT' ? silentLogger : consoleLogger);
   const ids = createIdGenerator(clock);
   const billing = createBillingService({ db, clock, ids, gateway: options.billingGateway ?? billingGatewayFromConfig(config, clock), logger });
+  const webhooks = webhooksFromConfig(config, { db, clock, ids, logger, ...(options.onWebhookAttempt ? { onAttempt: options.onWebhookAttempt } : {}) });
   const runtime = createRuntime({
     db,
     clock,
     ids,
     logger,
     billing: billing.reservationBilling,
-    modules: [meteringModule, billingModule(billing), createPortalModule({ invoices: billing.portalInvoices })],
+    modules: [meteringModule, billingModule(billing), webhooks.module, createPortalModule({ invoices: billing.portalInvoices })],
   });
   const { deps } = runtime;
   return {
     ...runtime,
     config,
     billing,
+    webhooks,
     /** One pass of every scheduled job that runs "every minute" in AWS. */
-    async runScheduledTick(): Promise<{ reservations: number; billing: { synced: number; failed: number } }> {
+    async runScheduledTick() {
       const reservations = await sweepDueReservations({ db, clock, booking: deps.booking });
-      return { reservations, billing: await billing.syncPending() };
+      const webhookRetries = await webhooks.retryDueDeliveries(clock());
+      return { reservations, webhookRetries, billing: await billing.syncPending() };
     },
   };
 }
