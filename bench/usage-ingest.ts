@@ -101,9 +101,11 @@ async function main() {
     const lookingFirst = createMeteringService({ db, clock, transactionConcurrency: CONCURRENCY, duplicateCheck: 'before_commit' });
     const meter = { ...DEMO_PRINCIPALS.meter, keyId: 'key_bench_meter' };
 
-    // Warm-up (JIT, connections, table partitions) outside the measurement.
-    await metering.ingest(meter, batchOf(0, reservationIds, 'warm'));
-    await rawBatchWrite(db, -1);
+    // Warm-up outside the measurement: DynamoDB Local's JIT needs a few thousand writes of each kind.
+    for (let w = 0; w < 3; w++) {
+      await metering.ingest(meter, batchOf(w, reservationIds, 'warm'));
+      await rawBatchWrite(db, -1 - w);
+    }
 
     const meteredMs: number[] = [];
     const rawMs: number[] = [];

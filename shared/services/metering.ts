@@ -36,6 +36,7 @@ import {
 
 export const MAX_EVENTS_PER_REQUEST = 1000;
 export const DEFAULT_TRANSACTION_CONCURRENCY = 4;
+export const DEFAULT_TRANSACTION_ITEMS = 100;
 /** Meters' clocks may run ahead: an event may end up to 5 minutes after our now. */
 export const FUTURE_TOLERANCE_MS = 5 * 60_000;
 /** Events starting more than 35 days ago are refused (claims are kept 40 days, so never re-counted). */
@@ -220,6 +221,8 @@ export interface MeteringDeps {
   db: Db;
   clock: Clock;
   retry?: RetryPolicy | undefined;
+  /** Items per transaction (claims + aggregates), at most DynamoDB's 100. */
+  maxTransactionItems?: number | undefined;
   /** Transactions in flight per request (at most `shards`). */
   transactionConcurrency?: number | undefined;
   /** Write shards per aggregate (docs/metering.md); readers must use the same number. */
@@ -239,6 +242,7 @@ export function createMeteringService(deps: MeteringDeps) {
   const shards = deps.shards ?? USAGE_SHARDS;
   const policy = deps.retry ?? DEFAULT_RETRY;
   const concurrency = deps.transactionConcurrency ?? DEFAULT_TRANSACTION_CONCURRENCY;
+  const maxItems = Math.min(MAX_TRANSACTION_ITEMS, deps.maxTransactionItems ?? DEFAULT_TRANSACTION_ITEMS);
 
   /** Retries throttling, conflicts and timeouts with full jitter; a budget spent answers 503. */
   async function retryTransient<T>(attempt: () => Promise<T>): Promise<T> {
@@ -320,26 +324,33 @@ export function createMeteringService(deps: MeteringDeps) {
    * and the claimed ones dropped, so a resent batch costs about one cancelled transaction.
    */
   async function countAll(queue: Countable[], now: Date, lookedUp: boolean): Promise<{ accepted: number; duplicates: number }> {
-    const state = { rest: queue, accepted: 0, duplicates: 0, lookedUp };
+    const state: { rest: Countable[]; accepted: number; duplicates: number; lookup: Promise<void> | null } = {
+      rest: queue,
+      accepted: 0,
+      duplicates: 0,
+      lookup: lookedUp ? Promise.resolve() : null,
+    };
     const first = queue[0];
     if (!first) return { accepted: 0, duplicates: 0 };
+    const lookUpRemainingClaims = async () => {
+      const claimed = await retryTransient(() => existingClaims(db, state.rest.map((c) => c.event.id)));
+      const before = state.rest.length;
+      state.rest = state.rest.filter((c) => !claimed.has(c.event.id));
+      state.duplicates += before - state.rest.length;
+    };
     const base = shardOf(first.event.id, shards);
     const worker = async (w: number) => {
       const shard = (base + w) % shards;
-      while (state.rest.length > 0) {
-        const batch = takeTransaction(state.rest);
+      for (;;) {
+        if (state.lookup) await state.lookup;
+        if (state.rest.length === 0) return;
+        const batch = takeTransaction(state.rest, maxItems);
         state.rest = state.rest.slice(batch.length);
         const outcome = await commitTransaction(batch, shard, now);
         state.accepted += outcome.accepted.length;
         state.duplicates += outcome.duplicates.length;
         state.rest = [...outcome.retry, ...state.rest];
-        if (outcome.duplicates.length > 0 && !state.lookedUp) {
-          state.lookedUp = true;
-          const claimed = await retryTransient(() => existingClaims(db, state.rest.map((c) => c.event.id)));
-          const before = state.rest.length;
-          state.rest = state.rest.filter((c) => !claimed.has(c.event.id));
-          state.duplicates += before - state.rest.length;
-        }
+        if (outcome.duplicates.length > 0 && !state.lookup) state.lookup = lookUpRemainingClaims();
       }
     };
     const settled = await Promise.allSettled(Array.from({ length: Math.min(concurrency, shards) }, (_, w) => worker(w)));

@@ -5,6 +5,8 @@
 import { PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMeteringModule } from '../../shared/http/routes/usage.ts';
+import { DEFAULT_TRANSACTION_CONCURRENCY, createMeteringService } from '../../shared/services/metering.ts';
+import { DEMO_PRINCIPALS } from '../../shared/seed.ts';
 import type { RetryPolicy } from '../../shared/store/retry.ts';
 import { existingClaims, getClaim, usageByHour } from '../../shared/store/usage.ts';
 import { createTestContext, type TestContext } from '../support/app.ts';
@@ -91,6 +93,23 @@ describe('duplicates', () => {
     await postUsage(t, [e!]);
     expect((await postUsage(t, [{ ...e!, gpus: 4 }])).body).toEqual({ accepted: 0, duplicates: 1, rejected: [] });
     expect(await totalOf(r.id)).toBe(60 * 8);
+  });
+
+  it('a resent batch costs at most one cancelled transaction per worker, or none when claims are looked up first', async () => {
+    const r = await freshReservation();
+    const events = minuteEvents(r.id, '2026-11-24T12:00:00Z', 600);
+    expect((await postUsage(t, events)).body.accepted).toBe(600);
+    const before = faultStats!.calls;
+    expect((await postUsage(t, events)).body).toEqual({ accepted: 0, duplicates: 600, rejected: [] });
+    expect(faultStats!.calls - before).toBeLessThanOrEqual(DEFAULT_TRANSACTION_CONCURRENCY);
+
+    const lookingFirst = createMeteringService({ db: t.deps.db, clock: t.clock, duplicateCheck: 'before_commit' });
+    const meter = { ...DEMO_PRINCIPALS.meter, keyId: 'key_demo_meter' };
+    const more = minuteEvents(r.id, '2026-11-24T14:00:00Z', 50);
+    const again = faultStats!.calls;
+    expect(await lookingFirst.ingest(meter, [...events, ...more].slice(200))).toEqual({ accepted: 50, duplicates: 400, rejected: [] });
+    expect(faultStats!.calls - again).toBe(1);
+    expect(await totalOf(r.id)).toBe(secondsOf([...events, ...more]));
   });
 
   it('20 concurrent identical batches count every event once', async () => {
