@@ -98,6 +98,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     const requestId = c.get('requestId');
     if (error instanceof DomainError) {
       const headers: Record<string, string> = error.retryAfterSeconds ? { 'retry-after': String(error.retryAfterSeconds) } : {};
+      if (error.code === 'unauthenticated') headers['www-authenticate'] = 'Bearer realm="gpu-market"';
       if (error.status >= 500) deps.logger.warn('request failed', { requestId, code: error.code, detail: error.message });
       return problemResponse(problemBody(error.code, error.message, { errors: error.errors, requestId }), headers);
     }
