@@ -89,7 +89,7 @@ export async function listReservations(
       ExpressionAttributeValues: { ':pk': pk, ':prefix': prefixes.reservation },
       ScanIndexForward: false,
       Limit: page.limit,
-      ExclusiveStartKey: decodeCursor(page.cursor, { pk, sk: /^RES#/ }),
+      ExclusiveStartKey: decodeCursor(page.cursor, { pk, sk: /^RES#res_[0-9a-z]{26}$/ }),
     }),
   );
   return { data: (res.Items ?? []).map((i) => fromItem(i)!), nextCursor: encodeCursor(res.LastEvaluatedKey) };
