@@ -19,10 +19,13 @@ import { registerReservationRoutes } from './routes/reservations.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 1_048_576;
 
+/** What the client calls the part of the request zod validated: the JSON body is `body`. */
+const targetName = (target: string): string => (target === 'json' ? 'body' : target);
+
 /** zod issue path → `a.b[0].c`, the field the client must fix. */
 function pathOf(path: readonly PropertyKey[], target: string): string {
   const joined = path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '');
-  return joined || target;
+  return joined || targetName(target);
 }
 
 export const coreModule: AppModule = {
@@ -45,9 +48,14 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (!result.success) {
-        const errors: FieldError[] = result.error.issues.map((i) => ({ path: pathOf(i.path, result.target), message: i.message }));
+        // An unknown field is named by its own path, not by the object that holds it.
+        const errors: FieldError[] = result.error.issues.flatMap((i) =>
+          i.code === 'unrecognized_keys'
+            ? i.keys.map((k) => ({ path: pathOf([...i.path, k], result.target), message: 'unknown field' }))
+            : [{ path: pathOf(i.path, result.target), message: i.message }],
+        );
         const names = [...new Set(errors.map((e) => e.path))].join(', ');
-        throw new DomainError('validation_failed', `Invalid ${result.target}: ${names}`, { errors });
+        throw new DomainError('validation_failed', `Invalid ${targetName(result.target)}: ${names}`, { errors });
       }
     },
   });
