@@ -58,7 +58,12 @@ export async function outboxWrites(
   return { items, events };
 }
 
+/** Largest sequence the 12-digit sort key holds. */
+const MAX_SEQUENCE = 999_999_999_999;
+
 export async function listEvents(db: Db, orgId: string, after: number, limit: number): Promise<{ data: DomainEvent[]; nextCursor: string | null }> {
+  // Nothing comes after the last possible sequence; DynamoDB also rejects a BETWEEN whose bounds are reversed.
+  if (after >= MAX_SEQUENCE) return { data: [], nextCursor: null };
   const res = await db.doc.send(
     new QueryCommand({
       TableName: db.table,
