@@ -8,7 +8,7 @@
  * Prints a Markdown table. Starts (and stops) its own DynamoDB Local.
  */
 import { parseArgs } from 'node:util';
-import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { freePort, startDynamoDbLocal } from '../scripts/dynamodb-local.ts';
 import { silentLogger } from '../shared/http/context.ts';
 import { createRuntime } from '../shared/runtime.ts';
@@ -75,6 +75,37 @@ async function rawBatchWrite(db: Db, k: number): Promise<void> {
   await Promise.all(Array.from({ length: USAGE_SHARDS }, worker));
 }
 
+/**
+ * The floor under the ratio: the same 100 items written as one TransactWriteItems of conditional puts
+ * (what a claim is) and as 4 × 25 BatchWriteItem, alternately, median of `rounds` each.
+ */
+async function transactionVersusBatch(db: Db, rounds = 20): Promise<{ transactionMs: number; batchMs: number }> {
+  const item = (label: string, i: number) => ({ pk: `PROBE#${label}-${i}`, sk: 'PROBE', reservationId: 'res_bench', gpus: 8, gpuSeconds: 480, claimToken: 'probe' });
+  const transactionMs: number[] = [];
+  const batchMs: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    transactionMs.push(
+      await timed(() =>
+        db.doc.send(
+          new TransactWriteCommand({
+            TransactItems: Array.from({ length: 100 }, (_, i) => ({ Put: { TableName: db.table, Item: item(`tx${r}`, i), ConditionExpression: 'attribute_not_exists(pk)' } })),
+          }),
+        ),
+      ),
+    );
+    batchMs.push(
+      await timed(() =>
+        Promise.all(
+          Array.from({ length: 4 }, (_, c) =>
+            db.doc.send(new BatchWriteCommand({ RequestItems: { [db.table]: Array.from({ length: 25 }, (_, i) => ({ PutRequest: { Item: item(`bw${r}-${c}`, i) } })) } })),
+          ),
+        ),
+      ),
+    );
+  }
+  return { transactionMs: median(transactionMs), batchMs: median(batchMs) };
+}
+
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
   await fn();
@@ -137,6 +168,8 @@ async function main() {
     const onConflict = await duplicateHeavy(metering, 'fresh-a', 0, 1);
     const first = await duplicateHeavy(lookingFirst, 'fresh-b', 2, 3);
 
+    const probe = await transactionVersusBatch(db);
+
     const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
     console.log(`\n### Usage ingestion, DynamoDB Local, ${BATCHES} batches × ${BATCH_SIZE} events, ${RESERVATIONS} reservations, ${USAGE_SHARDS} shards, ${CONCURRENCY} transactions in flight\n`);
     console.log('| measure | value |');
@@ -144,6 +177,7 @@ async function main() {
     console.log(`| metered ingest (claim + hourly aggregates, exactly once) | ${fmt(meteredRate)} events/s (median ${fmt(freshMs)} ms per 1000-event batch) |`);
     console.log(`| raw BatchWriteItem, same number of items | ${fmt(rawRate)} items/s (median ${fmt(median(rawMs))} ms per 1000 items) |`);
     console.log(`| **ratio metered / raw** (goal ≥ 0.5) | **${fmt(meteredRate / rawRate, 2)}** |`);
+    console.log(`| floor: 100 conditional puts in one TransactWriteItems vs 4 × 25 BatchWriteItem | ${fmt(probe.transactionMs)} ms vs ${fmt(probe.batchMs)} ms (${fmt(probe.batchMs / probe.transactionMs, 2)}) |`);
     for (const [mode, r] of [['on first conflict (default)', onConflict], ['looked up before commit', first]] as const) {
       console.log(`| 90 % duplicates (${r.mixedResult.duplicates} dup + ${r.mixedResult.accepted} new), duplicates found ${mode} | ${fmt(r.mixedMs)} ms, ${fmt(r.mixedMs / freshMs, 2)} × a fresh batch |`);
       console.log(`| 100 % duplicates (${r.resendResult.duplicates} dup, a resent batch), duplicates found ${mode} | ${fmt(r.resendMs)} ms, ${fmt(r.resendMs / freshMs, 2)} × a fresh batch |`);
