@@ -36,7 +36,6 @@ import {
 
 export const MAX_EVENTS_PER_REQUEST = 1000;
 export const DEFAULT_TRANSACTION_CONCURRENCY = 4;
-export const DEFAULT_TRANSACTION_ITEMS = 100;
 /** Meters' clocks may run ahead: an event may end up to 5 minutes after our now. */
 export const FUTURE_TOLERANCE_MS = 5 * 60_000;
 /** Events starting more than 35 days ago are refused (claims are kept 40 days, so never re-counted). */
@@ -221,8 +220,6 @@ export interface MeteringDeps {
   db: Db;
   clock: Clock;
   retry?: RetryPolicy | undefined;
-  /** Items per transaction (claims + aggregates), at most DynamoDB's 100. */
-  maxTransactionItems?: number | undefined;
   /** Transactions in flight per request (at most `shards`). */
   transactionConcurrency?: number | undefined;
   /** Write shards per aggregate (docs/metering.md); readers must use the same number. */
@@ -242,7 +239,6 @@ export function createMeteringService(deps: MeteringDeps) {
   const shards = deps.shards ?? USAGE_SHARDS;
   const policy = deps.retry ?? DEFAULT_RETRY;
   const concurrency = deps.transactionConcurrency ?? DEFAULT_TRANSACTION_CONCURRENCY;
-  const maxItems = Math.min(MAX_TRANSACTION_ITEMS, deps.maxTransactionItems ?? DEFAULT_TRANSACTION_ITEMS);
 
   /** Retries throttling, conflicts and timeouts with full jitter; a budget spent answers 503. */
   async function retryTransient<T>(attempt: () => Promise<T>): Promise<T> {
@@ -344,7 +340,7 @@ export function createMeteringService(deps: MeteringDeps) {
       for (;;) {
         if (state.lookup) await state.lookup;
         if (state.rest.length === 0) return;
-        const batch = takeTransaction(state.rest, maxItems);
+        const batch = takeTransaction(state.rest);
         state.rest = state.rest.slice(batch.length);
         const outcome = await commitTransaction(batch, shard, now);
         state.accepted += outcome.accepted.length;

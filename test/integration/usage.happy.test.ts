@@ -134,4 +134,26 @@ describe('aggregation', () => {
     expect(await onDemandUsageByPool(t.db, 'org_lumiere', '2026-12')).toEqual(before);
     expect((await reservationUsage(t, r.id)).gpuSeconds).toBe(30 * 60 * 8);
   });
+
+  it('documents both operations in the OpenAPI document, with the rejection reasons', async () => {
+    const doc = await t.call('GET', '/openapi.json', { key: null });
+    expect(doc.body.paths['/v1/usage'].post.operationId).toBe('postUsage');
+    expect(doc.body.paths['/v1/usage'].get.operationId).toBe('getUsage');
+    const reasons = doc.body.components.schemas.UsageIngestResult.properties.rejected.items.properties.reason.enum;
+    expect(reasons).toEqual(expect.arrayContaining(['unknown_reservation', 'wrong_site', 'ends_before_start', 'interval_outside_reservation', 'too_many_gpus', 'in_future', 'too_old', 'duplicate_in_batch']));
+  });
+
+  it('replays the first answer for a repeated Idempotency-Key', async () => {
+    t.clock.set('2026-12-03T10:00:00Z');
+    const r = await startOnDemand(t, { gpus: 8 });
+    t.clock.set('2026-12-03T11:00:00Z');
+    const events = minuteEvents(r.id, '2026-12-03T10:00:00Z', 3);
+    const headers = { 'idempotency-key': uniqueId('idem') };
+    const first = await t.call('POST', '/v1/usage', { key: t.keys.meter, body: { events }, headers });
+    const again = await t.call('POST', '/v1/usage', { key: t.keys.meter, body: { events }, headers });
+    expect(first.body).toEqual({ accepted: 3, duplicates: 0, rejected: [] });
+    expect(again.body).toEqual(first.body);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect((await reservationUsage(t, r.id)).gpuSeconds).toBe(3 * 60 * 8);
+  });
 });
