@@ -3,10 +3,10 @@
  * check as bookings), orgs and API keys.
  */
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { minAvailable, shiftHours } from '#domain/capacity.ts';
+import { MAX_RESERVED_HOURS, minAvailable, shiftHours } from '#domain/capacity.ts';
 import { DomainError, notFound } from '#domain/errors.ts';
 import type { Org, OrgRole, Principal, Role } from '#domain/principal.ts';
-import { epochHour, isWholeHour } from '#domain/time.ts';
+import { HOUR_MS, epochHour, isWholeHour } from '#domain/time.ts';
 import type { CatalogCache } from '#store/catalog.ts';
 import { bucketWrites, onDemandCheck, readPoolLoad } from '#store/capacity.ts';
 import type { Db } from '#store/db.ts';
@@ -59,6 +59,8 @@ export function createOperatorService(deps: { db: Db; clock: Clock; ids: IdGener
       if (!isWholeHour(end)) throw field('end', 'must be a whole UTC hour');
       if (end <= start) throw field('end', 'must be after start');
       if (end <= clock()) throw field('end', 'must be in the future');
+      // One transaction writes every capacity bucket the window touches: 365 days is 28 of them.
+      if (end.getTime() - start.getTime() > MAX_RESERVED_HOURS * HOUR_MS) throw field('end', 'a maintenance window lasts at most 365 days');
       if (input.gpus > p.totalGpus) throw field('gpus', `pool ${p.id} has ${p.totalGpus} GPUs`);
       const w: MaintenanceWindow = {
         id: ids.next('mnt'),
