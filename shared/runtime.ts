@@ -8,6 +8,8 @@ import { consoleLogger, type AppDeps, type AppModule, type Logger } from '#http/
 import { createCatalogCache } from '#store/catalog.ts';
 import type { Db } from '#store/db.ts';
 import type { RetryPolicy } from '#store/retry.ts';
+import { poolUtilizationBps } from '#store/usage.ts';
+import { epochHour } from '#domain/time.ts';
 import { createIdGenerator, systemClock, type Clock, type IdGenerator } from './ids.ts';
 
 export interface RuntimeOptions {
@@ -26,7 +28,15 @@ export function createRuntime(options: RuntimeOptions) {
   const clock = options.clock ?? systemClock;
   const ids = options.ids ?? createIdGenerator(clock);
   const catalog = createCatalogCache(options.db, clock, options.catalogTtlMs ?? 30_000);
-  const booking = createBookingService({ db: options.db, clock, ids, catalog, billing: options.billing, retry: options.retry });
+  const booking = createBookingService({
+    db: options.db,
+    clock,
+    ids,
+    catalog,
+    billing: options.billing,
+    retry: options.retry,
+    measuredUtilizationBps: (pool, now) => poolUtilizationBps(options.db, pool.id, pool.totalGpus, epochHour(now) - 7 * 24, epochHour(now)),
+  });
   const deps: AppDeps = {
     db: options.db,
     clock,

@@ -191,7 +191,7 @@ export const priceReservation = (input: PriceInput): PriceResult => {
   adjustments.push({
     kind: 'utilization',
     factorBps,
-    description: `Utilization adjustment: pool ${formatBpsAsPercent(input.utilizationBps)} % booked in this window (${signedPercent(factorBps - BPS_PER_UNIT)})`,
+    description: `Utilization adjustment: pool ${formatBpsAsPercent(input.utilizationBps)} % utilized (${signedPercent(factorBps - BPS_PER_UNIT)})`,
   });
 
   const lines: PriceLine[] = [

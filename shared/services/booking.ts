@@ -57,6 +57,11 @@ export interface BookingDeps {
   catalog: CatalogCache;
   billing?: ReservationBilling | undefined;
   retry?: RetryPolicy | undefined;
+  /**
+   * Measured demand for a pool (bps of capacity, e.g. metered GPU usage of the last 7 days). Pricing's
+   * utilization is the larger of this and the booked fraction of the quoted window.
+   */
+  measuredUtilizationBps?: ((pool: Pool, now: Date) => Promise<number>) | undefined;
   /** Called after each commit (tests use it to crash between writes; metrics use it to count). */
   onCommitted?: ((what: string) => void) | undefined;
 }
@@ -179,7 +184,7 @@ export function createBookingService(deps: BookingDeps) {
         start,
         end,
         now,
-        utilizationBps: utilizationBps(loadNow, sH, eH),
+        utilizationBps: Math.max(utilizationBps(loadNow, sH, eH), (await deps.measuredUtilizationBps?.(pool, now)) ?? 0),
       });
       const q: Quote = {
         id: ids.next('qt'),

@@ -57,7 +57,7 @@ describe('invoices from the pricing lines', () => {
     { kind: 'base' as const, description: '8 GPUs × 168 h × €2.95/GPU-h (H100 SXM 80GB · Valence–Rovaltain)', amount: eur(396_480) },
     { kind: 'duration_discount' as const, description: 'Duration discount ≥ 7 days (−5 %)', amount: eur(-19_824) },
     { kind: 'lead_time_discount' as const, description: 'Lead-time discount ≥ 30 days ahead (−3 %)', amount: eur(-11_300) },
-    { kind: 'utilization' as const, description: 'Utilization adjustment: pool 72 % booked in this window (+11 %)', amount: eur(40_190) },
+    { kind: 'utilization' as const, description: 'Utilization adjustment: pool 72 % utilized (+11 %)', amount: eur(40_190) },
   ];
 
   it('the worked example of docs/pricing.md: French VAT €811.09, total €4,866.55; German reverse charge €4,055.46', () => {

@@ -55,7 +55,7 @@ describe('worked example of docs/pricing.md', () => {
       { kind: 'base', description: '8 GPUs × 168 h × €2.95/GPU-h (H100 SXM 80GB · Valence–Rovaltain)', amount: eur(396480) },
       { kind: 'duration_discount', description: 'Duration discount ≥ 7 days (−5 %)', amount: eur(-19824) },
       { kind: 'lead_time_discount', description: 'Lead-time discount ≥ 30 days ahead (−3 %)', amount: eur(-11300) },
-      { kind: 'utilization', description: 'Utilization adjustment: pool 72 % booked in this window (+11 %)', amount: eur(40190) },
+      { kind: 'utilization', description: 'Utilization adjustment: pool 72 % utilized (+11 %)', amount: eur(40190) },
     ]);
     expect(example.total).toEqual(eur(405546));
     expect(example.unitPrice).toEqual(eur(302));
@@ -155,7 +155,7 @@ describe('priceReservation', () => {
     const idle = priceReservation(input({ utilizationBps: 0 }));
     expect(idle.utilizationFactorBps).toBe(9000);
     expect(amounts(idle).utilization).toBe(-236); // 8 × 295 = 2360 × −10 %
-    expect(idle.lines.at(-1)?.description).toBe('Utilization adjustment: pool 0 % booked in this window (−10 %)');
+    expect(idle.lines.at(-1)?.description).toBe('Utilization adjustment: pool 0 % utilized (−10 %)');
     const full = priceReservation(input({ utilizationBps: 10000 }));
     expect(full.utilizationFactorBps).toBe(12500);
     expect(amounts(full).utilization).toBe(590);
