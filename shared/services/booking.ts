@@ -24,7 +24,7 @@ import { assertTransition, toApiReservation, type Refund, type Reservation } fro
 import { HOUR_MS, epochHour, isWholeHour } from '#domain/time.ts';
 import type { Clock, IdGenerator } from '../ids.ts';
 import type { CatalogCache } from '#store/catalog.ts';
-import { bucketChecks, bucketWrites, onDemandCheck, onDemandWrite, readPoolLoad } from '#store/capacity.ts';
+import { bucketChecks, bucketWrites, onDemandCheck, onDemandWrite, readPoolLoad, releaseWrites } from '#store/capacity.ts';
 import type { Db } from '#store/db.ts';
 import { outboxWrites, type EventDraft } from '#store/events.ts';
 import { getQuote, putQuote, quoteUse, type Quote } from '#store/quotes.ts';
@@ -376,7 +376,7 @@ export function createBookingService(deps: BookingDeps) {
         const next = changed(r, now, changeId, { status: 'cancelled', holdExpiresAt: null, cancelledAt: now.toISOString(), refund });
         const billing = deps.billing && r.status === 'confirmed' ? await deps.billing.onCancel(next, refund, now) : undefined;
         return {
-          items: [...bucketWrites(db, pool.id, shiftHours(snapshot, sH, eH, -r.gpus)), reservationReplace(db, r, next), ...(billing?.items ?? [])],
+          items: [...releaseWrites(db, snapshot, sH, eH, r.gpus), reservationReplace(db, r, next), ...(billing?.items ?? [])],
           events: [{ type: 'reservation.cancelled', data: toApiReservation(next) }, ...(billing?.events ?? [])],
           result: next,
           afterCommit: billing?.afterCommit,
@@ -483,7 +483,7 @@ export function createBookingService(deps: BookingDeps) {
           const snapshot = await readPoolLoad(db, pool.id, pool.totalGpus, sH, eH);
           const next = changed(r, now, changeId, { status: 'expired', holdExpiresAt: r.holdExpiresAt });
           return {
-            items: [...bucketWrites(db, pool.id, shiftHours(snapshot, sH, eH, -r.gpus)), reservationReplace(db, r, next)],
+            items: [...releaseWrites(db, snapshot, sH, eH, r.gpus), reservationReplace(db, r, next)],
             events: [{ type: 'reservation.expired', data: toApiReservation(next) }],
             result: next,
           };

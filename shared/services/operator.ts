@@ -8,7 +8,7 @@ import { DomainError, notFound } from '#domain/errors.ts';
 import type { Org, OrgRole, Principal, Role } from '#domain/principal.ts';
 import { HOUR_MS, epochHour, isWholeHour } from '#domain/time.ts';
 import type { CatalogCache } from '#store/catalog.ts';
-import { bucketWrites, onDemandCheck, readPoolLoad } from '#store/capacity.ts';
+import { bucketWrites, onDemandCheck, readPoolLoad, releaseWrites } from '#store/capacity.ts';
 import type { Db } from '#store/db.ts';
 import { keys } from '#store/keys.ts';
 import { generateApiKey, getOrg, putApiKey, putOrg, revokeApiKeyById } from '#store/orgs.ts';
@@ -37,16 +37,20 @@ export function createOperatorService(deps: { db: Db; clock: Clock; ids: IdGener
     return p;
   }
 
-  async function changeMaintenance(poolId: string, w: MaintenanceWindow, delta: number, extra: TransactItem) {
+  /** Adds or removes a window's GPUs; `windowOf` is read again on every attempt, so a racing removal is seen. */
+  async function changeMaintenance(poolId: string, windowOf: () => Promise<MaintenanceWindow>, direction: 'add' | 'remove', extra: TransactItem) {
     const p = await pool(poolId);
-    const sH = epochHour(new Date(w.start));
-    const eH = epochHour(new Date(w.end));
     await withOptimisticRetry(async () => {
+      const w = await windowOf();
+      const delta = direction === 'add' ? w.gpus : -w.gpus;
+      const sH = epochHour(new Date(w.start));
+      const eH = epochHour(new Date(w.end));
       const snapshot = await readPoolLoad(db, p.id, p.totalGpus, sH, eH);
       if (delta > 0 && minAvailable(snapshot, sH, eH) < delta) {
         throw new DomainError('capacity_unavailable', `Only ${minAvailable(snapshot, sH, eH)} GPUs are free in every hour of that window; move bookings first`);
       }
-      await transact(db, [...bucketWrites(db, p.id, shiftHours(snapshot, sH, eH, delta, 'maint')), onDemandCheck(db, snapshot), extra]);
+      const buckets = delta < 0 ? releaseWrites(db, snapshot, sH, eH, -delta, 'maint') : bucketWrites(db, p.id, shiftHours(snapshot, sH, eH, delta, 'maint'));
+      await transact(db, [...buckets, onDemandCheck(db, snapshot), extra]);
     });
   }
 
@@ -71,7 +75,7 @@ export function createOperatorService(deps: { db: Db; clock: Clock; ids: IdGener
         reason: input.reason,
         createdAt: clock().toISOString(),
       };
-      await changeMaintenance(poolId, w, w.gpus, {
+      await changeMaintenance(poolId, async () => w, 'add', {
         Put: { TableName: db.table, Item: { ...keys.maintenance(poolId, w.id), entity: 'maintenance', window: w }, ConditionExpression: 'attribute_not_exists(pk)' },
       });
       return w;
@@ -90,10 +94,13 @@ export function createOperatorService(deps: { db: Db; clock: Clock; ids: IdGener
     },
 
     async removeMaintenance(poolId: string, windowId: string): Promise<void> {
-      const res = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.maintenance(poolId, windowId), ConsistentRead: true }));
-      const w = res.Item?.window as MaintenanceWindow | undefined;
-      if (!w) throw notFound('Maintenance window', windowId);
-      await changeMaintenance(poolId, w, -w.gpus, {
+      const windowOf = async () => {
+        const res = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.maintenance(poolId, windowId), ConsistentRead: true }));
+        const w = res.Item?.window as MaintenanceWindow | undefined;
+        if (!w) throw notFound('Maintenance window', windowId);
+        return w;
+      };
+      await changeMaintenance(poolId, windowOf, 'remove', {
         Delete: { TableName: db.table, Key: keys.maintenance(poolId, windowId), ConditionExpression: 'attribute_exists(pk)' },
       });
     },

@@ -1,7 +1,8 @@
 import { BatchGetCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { bucketsForRange, type Bucket, type PoolLoad } from '#domain/capacity.ts';
+import { bucketsForRange, shiftHours, type Bucket, type PoolLoad } from '#domain/capacity.ts';
 import type { Db } from './db.ts';
 import { keys } from './keys.ts';
+import { StaleReadError } from './retry.ts';
 import { checkVersion, putVersioned, type TransactItem } from './transact.ts';
 
 export interface PoolSnapshot extends PoolLoad {
@@ -58,6 +59,21 @@ export const bucketWrites = (db: Db, poolId: string, changed: Bucket[]): Transac
       b.version,
     ),
   );
+
+/**
+ * Writes that give `gpus` back in every hour of [startHour, endHour). A snapshot that does not hold
+ * them was read after another writer already gave them back (a racing cancel, expiry or removal):
+ * the attempt is retried, re-reads, and then sees that writer's change.
+ */
+export function releaseWrites(db: Db, snapshot: PoolSnapshot, startHour: number, endHour: number, gpus: number, field: 'used' | 'maint' = 'used'): TransactItem[] {
+  let changed: Bucket[];
+  try {
+    changed = shiftHours(snapshot, startHour, endHour, -gpus, field);
+  } catch (error) {
+    throw new StaleReadError(`${snapshot.poolId}: ${error instanceof Error ? error.message : String(error)}; re-reading`);
+  }
+  return bucketWrites(db, snapshot.poolId, changed);
+}
 
 /** Assert that buckets read are unchanged (used by on-demand starts, which must fit every future hour). */
 export const bucketChecks = (db: Db, snapshot: PoolSnapshot, bucketIds: number[]): TransactItem[] =>

@@ -1,8 +1,17 @@
 import pRetry from 'p-retry';
 import { DomainError } from '#domain/errors.ts';
 
+/**
+ * What an attempt read was already overtaken by another writer (e.g. capacity given back between
+ * reading a reservation and reading its buckets): the attempt is retried and re-reads both.
+ */
+export class StaleReadError extends Error {
+  override readonly name = 'StaleReadError';
+}
+
 /** Transient DynamoDB failures: another writer won, throttling, or the network. */
 const TRANSIENT_NAMES = new Set([
+  'StaleReadError',
   'TransactionCanceledException',
   'TransactionConflictException',
   'ProvisionedThroughputExceededException',
