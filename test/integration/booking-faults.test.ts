@@ -9,7 +9,8 @@
  * Idempotency-Key never book twice.
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createBookingService } from '../../shared/services/booking.ts';
 import { sweepDueReservations } from '../../shared/services/sweeper.ts';
 import { createTestContext, hoursFrom, type TestContext } from '../support/app.ts';
 import { seededRandom, withFaults, type FaultKind } from '../support/faults.ts';
@@ -242,5 +243,85 @@ describe('a DynamoDB outage outside the booking loops', () => {
     } finally {
       await t.close();
     }
+  });
+});
+
+describe('racing writers on the same reservations', () => {
+  let t: TestContext;
+  const unhandled: unknown[] = [];
+  beforeAll(async () => {
+    t = await createTestContext({ retry: FAULT_RETRY, logger: { info() {}, warn() {}, error: (message, fields) => unhandled.push({ message, ...fields }) } });
+  });
+  afterEach(() => expect(unhandled, 'no unhandled errors logged').toEqual([]));
+  afterAll(() => t.close());
+
+  const holdMany = async (count: number, offsetHours: number) => {
+    const ids: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const q = await t.call('POST', '/v1/quotes', { body: { site: 'valence-rovaltain', gpuType: 'b200-sxm-192gb', gpus: 16, start: hoursFrom(t.clock, offsetHours + i * 5), end: hoursFrom(t.clock, offsetHours + i * 5 + 4) } });
+      ids.push((await t.call('POST', '/v1/reservations', { body: { quoteId: q.body.id } })).body.id);
+    }
+    return ids;
+  };
+
+  it('lets either the confirmation or the sweeper (whose clock runs ahead) win each hold, never both', async () => {
+    const ids = await holdMany(16, 24 * 3);
+    // The API still sees the hold alive; a sweeper on another machine already sees it expired.
+    t.clock.advance(15 * 60_000 - 1);
+    const sweeperClock = Object.assign(() => new Date(t.clock().getTime() + 60_000), {});
+    const sweeperBooking = createBookingService({ db: t.deps.db, clock: sweeperClock, ids: t.deps.ids, catalog: t.deps.catalog, retry: FAULT_RETRY });
+    const [confirms] = await Promise.all([
+      Promise.all(ids.map((id) => t.call('POST', `/v1/reservations/${id}/confirm`))),
+      sweepDueReservations({ db: t.deps.db, clock: sweeperClock, booking: sweeperBooking }),
+    ]);
+    const items = await scanAll(t.db);
+    const byId = new Map(reservationsIn(items).map((r) => [r.id, r]));
+    for (const [i, id] of ids.entries()) {
+      const r = byId.get(id)!;
+      expect(['confirmed', 'expired']).toContain(r.status);
+      expect(confirms[i]!.status, `${id} is ${r.status}`).toBe(r.status === 'confirmed' ? 200 : 409);
+    }
+    const outcome = (status: string) => ids.filter((id) => byId.get(id)!.status === status).length;
+    console.log(`[race] confirm vs sweeper on ${ids.length} holds: ${outcome('confirmed')} confirmed, ${outcome('expired')} expired, none both`);
+    await assertNeverOverbooked(t.db, 'valence-rovaltain-b200', items);
+    await assertEventsExactlyOnce(t.db, items);
+  });
+
+  it('removes a maintenance window once when two operators remove it at the same moment', async () => {
+    const op = { key: t.keys.operator };
+    for (let i = 0; i < 5; i++) {
+      const w = await t.call('POST', '/v1/pools/valence-rovaltain-b200/maintenance', { ...op, body: { start: hoursFrom(t.clock, 24 * 40 + i), end: hoursFrom(t.clock, 24 * 40 + i + 6), gpus: 64, reason: 'race' } });
+      expect(w.status).toBe(201);
+      const answers = await Promise.all([0, 1, 2].map(() => t.call('DELETE', `/v1/pools/valence-rovaltain-b200/maintenance/${w.body.id}`, op)));
+      expect(answers.map((a) => a.status).sort()).toEqual([204, 404, 404]);
+    }
+    await assertNeverOverbooked(t.db, 'valence-rovaltain-b200');
+  });
+
+  it('takes a confirm, two cancels and an extend sent at once: one cancel at most, and every 200 is exactly one change with one event', async () => {
+    const ids = await holdMany(12, 24 * 10);
+    const answers = await Promise.all(
+      ids.map((id) =>
+        Promise.all([
+          t.call('POST', `/v1/reservations/${id}/confirm`),
+          t.call('POST', `/v1/reservations/${id}/cancel`),
+          t.call('POST', `/v1/reservations/${id}/cancel`),
+          t.call('GET', `/v1/reservations/${id}`).then(async (r) => t.call('POST', `/v1/reservations/${id}/extend`, { body: { end: new Date(Date.parse(r.body.end) + 2 * 3_600_000).toISOString() } })),
+        ]),
+      ),
+    );
+    const items = await scanAll(t.db);
+    const byId = new Map(reservationsIn(items).map((r) => [r.id, r]));
+    for (const [i, id] of ids.entries()) {
+      const [confirm, cancel1, cancel2, extend] = answers[i]!;
+      expect([confirm, cancel1, cancel2, extend].filter((a) => a.status >= 500).map((a) => a.text)).toEqual([]);
+      expect([cancel1, cancel2].filter((a) => a.status === 200).length, 'one cancel at most').toBeLessThanOrEqual(1);
+      const r = byId.get(id)!;
+      expect(r.status === 'cancelled').toBe(cancel1.status === 200 || cancel2.status === 200);
+      // Every 200 is a change that happened: the reservation's version counts them.
+      expect(r.version).toBe(1 + [confirm, cancel1, cancel2, extend].filter((a) => a.status === 200).length);
+    }
+    await assertNeverOverbooked(t.db, 'valence-rovaltain-b200', items);
+    await assertEventsExactlyOnce(t.db, items);
   });
 });

@@ -17,7 +17,7 @@ const NODE = 8;
  * bookers keep it busy for seconds: the retry budget is in attempts and minutes here, not in the
  * production 15 s, so that a 503 would mean live-lock rather than a slow emulator.
  */
-const STORM_RETRY = { retries: 1000, minTimeoutMs: 10, maxTimeoutMs: 1000, maxRetryTimeMs: 120_000 };
+const STORM_RETRY = { retries: 1000, minTimeoutMs: 50, maxTimeoutMs: 2000, maxRetryTimeMs: 120_000 };
 const STORM_TIMEOUT_MS = 120_000;
 
 let t: TestContext;
