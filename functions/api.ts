@@ -1,8 +1,9 @@
-/** Lambda entry: the HTTP API (API Gateway HTTP API → Hono). The system is built once per cold start. */
+/** Lambda entry: the HTTP API (API Gateway HTTP API → Hono). The whole system is built once per cold start. */
 import { handle, type LambdaContext, type LambdaEvent } from 'hono/aws-lambda';
-import { lambdaSystem } from '../shared/lambda.ts';
+import { perColdStart, withStripeSecret } from '../shared/lambda.ts';
+import { createSystem } from '../shared/system.ts';
 
-const system = lambdaSystem();
+const system = perColdStart(async (config) => createSystem({ config: await withStripeSecret(config) }));
 let handler_: ReturnType<typeof handle> | undefined;
 
 export const handler = async (event: LambdaEvent, context: LambdaContext) => {

@@ -1,11 +1,14 @@
 /**
  * Lambda entry: the table stream (NEW_AND_OLD_IMAGES, filtered to inserted outbox events) becomes
  * webhook deliveries and jobs on the SQS queue. A failed record is reported so Lambda retries from it.
+ * Composes webhook delivery only (no HTTP app, no billing).
  */
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { lambdaSystem } from '../shared/lambda.ts';
+import { perColdStart } from '../shared/lambda.ts';
+import { createFoundation } from '../shared/compose/foundation.ts';
+import { createWebhookDelivery } from '../shared/compose/webhook-delivery.ts';
 
-const system = lambdaSystem();
+const webhooks = perColdStart((config) => createWebhookDelivery(createFoundation({ config })));
 
 export const handler = async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> =>
-  (await system()).webhooks.dispatchStreamRecords(event.Records);
+  (await webhooks()).dispatchStreamRecords(event.Records);

@@ -1,9 +1,25 @@
 /**
  * Lambda entry, every minute: due timed transitions (hold expiry, start, ending soon, completion),
- * due webhook retries and unfinished Stripe syncs.
+ * due webhook retries and unfinished Stripe syncs. Composes booking, billing and webhook delivery as
+ * the whole system does, without the HTTP app.
  */
-import { lambdaSystem } from '../shared/lambda.ts';
+import { perColdStart, withStripeSecret } from '../shared/lambda.ts';
+import { createBilling } from '../shared/compose/billing.ts';
+import { createFoundation } from '../shared/compose/foundation.ts';
+import { createBooking, runScheduledTick } from '../shared/compose/scheduled-tick.ts';
+import { createWebhookDelivery } from '../shared/compose/webhook-delivery.ts';
 
-const system = lambdaSystem();
+const tick = perColdStart(async (config) => {
+  const foundation = createFoundation({ config: await withStripeSecret(config) });
+  const billing = createBilling(foundation);
+  const jobs = {
+    db: foundation.db,
+    clock: foundation.clock,
+    booking: createBooking(foundation, billing.reservationBilling),
+    webhooks: createWebhookDelivery(foundation),
+    billing,
+  };
+  return () => runScheduledTick(jobs);
+});
 
-export const handler = async () => (await system()).runScheduledTick();
+export const handler = async () => (await tick())();

@@ -1,22 +1,28 @@
 /**
  * Lambda entry: one delivery attempt per SQS message (reportBatchItemFailures). Each attempt counts
  * as `WebhookDeliverySucceeded` or `WebhookDeliveryFailed` (Powertools Metrics, namespace and service
- * from the environment), the metrics the stack's alarm watches.
+ * from the environment), the metrics the stack's alarm watches. Composes webhook delivery only.
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { lambdaSystem } from '../shared/lambda.ts';
+import { perColdStart } from '../shared/lambda.ts';
+import { createFoundation } from '../shared/compose/foundation.ts';
+import { createWebhookDelivery } from '../shared/compose/webhook-delivery.ts';
 import { handleDeliveryMessages } from '../shared/webhooks/queue.ts';
 
 const metrics = new Metrics();
-const system = lambdaSystem({
-  onWebhookAttempt: (report) => metrics.addMetric(report.succeeded ? 'WebhookDeliverySucceeded' : 'WebhookDeliveryFailed', MetricUnit.Count, 1),
+const sender = perColdStart((config) => {
+  const foundation = createFoundation({ config });
+  const webhooks = createWebhookDelivery(foundation, (report) =>
+    metrics.addMetric(report.succeeded ? 'WebhookDeliverySucceeded' : 'WebhookDeliveryFailed', MetricUnit.Count, 1),
+  );
+  return { webhooks, logger: foundation.logger };
 });
 
 export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
-  const { webhooks, deps } = await system();
+  const { webhooks, logger } = await sender();
   try {
-    return await handleDeliveryMessages(event, (ref) => webhooks.attemptDelivery(ref), deps.logger);
+    return await handleDeliveryMessages(event, (ref) => webhooks.attemptDelivery(ref), logger);
   } finally {
     metrics.publishStoredMetrics();
   }

@@ -1,12 +1,12 @@
 /**
- * What every Lambda entry point shares: the configuration parsed once from the environment, the
- * Stripe keys read once per cold start from Secrets Manager (`STRIPE_SECRET_ARN`, JSON
- * `{ "secretKey": "...", "webhookSecret": "..." }`; empty strings mean Stripe is not configured), and
- * the system built once. Nothing here does I/O at import time: the first invocation does it.
+ * What every Lambda entry point shares: the configuration parsed once from the environment, what the
+ * entry composes from it built once per cold start (on the first invocation: nothing here does I/O at
+ * import time), and the Stripe keys read once per cold start from Secrets Manager
+ * (`STRIPE_SECRET_ARN`, JSON `{ "secretKey": "...", "webhookSecret": "..." }`; empty strings mean
+ * Stripe is not configured) by the entries that bill.
  */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { parseConfig, type Config } from './config.ts';
-import { createSystem, type System, type SystemOptions } from './system.ts';
 
 export async function withStripeSecret(config: Config, client?: Pick<SecretsManagerClient, 'send'>): Promise<Config> {
   if (!config.STRIPE_SECRET_ARN || config.STRIPE_SECRET_KEY) return config;
@@ -20,13 +20,17 @@ export async function withStripeSecret(config: Config, client?: Pick<SecretsMana
   };
 }
 
-/** A memoised system for this cold start: built on first use, reused by every later invocation. */
-export function lambdaSystem(options: Omit<SystemOptions, 'config'> = {}, env: Record<string, string | undefined> = process.env): () => Promise<System> {
+/**
+ * What `compose` builds from the configuration, memoised for this cold start: built on first use,
+ * reused by every later invocation; a failed build (e.g. Secrets Manager unreachable) is retried by
+ * the next invocation.
+ */
+export function perColdStart<T>(compose: (config: Config) => T | Promise<T>, env: Record<string, string | undefined> = process.env): () => Promise<T> {
   const config = parseConfig(env);
-  let system: Promise<System> | undefined;
+  let built: Promise<T> | undefined;
   return () => {
-    system ??= withStripeSecret(config).then((full) => createSystem({ ...options, config: full }));
-    system.catch(() => (system = undefined));
-    return system;
+    built ??= Promise.resolve(config).then(compose);
+    built.catch(() => (built = undefined));
+    return built;
   };
 }

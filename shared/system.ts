@@ -1,21 +1,23 @@
 /**
  * Assembles the whole system from configuration: the one place that decides which modules run
- * (booking core, and the metering, billing and webhook modules as they are wired in). Used by the
- * Lambda entry points, `npm start` and end-to-end tests.
+ * (booking core, and the metering, billing and webhook modules as they are wired in). Used by the API
+ * Lambda, `npm start` and end-to-end tests. The other Lambdas compose only the parts they run, from
+ * the same factories (system-parts.ts), so their bundles leave out the HTTP app and the portal.
  */
 import type { Config } from './config.ts';
-import { consoleLogger, silentLogger, type Logger } from '#http/context.ts';
+import type { Logger } from '#http/context.ts';
 import { createRuntime } from './runtime.ts';
 import type { BillingGateway } from '#billing/gateway.ts';
-import { billingGatewayFromConfig, createBillingService } from '#billing/service.ts';
 import { billingModule } from '#http/routes/billing.ts';
 import { meteringModule } from '#http/routes/usage.ts';
 import { createPortalModule } from '#portal/module.tsx';
-import { sweepDueReservations } from './services/sweeper.ts';
 import { webhooksFromConfig } from '#webhooks/webhooks.ts';
 import type { AttemptReport } from '#webhooks/deliveries.ts';
-import { createDocumentClient, type Db } from '#store/db.ts';
-import { createIdGenerator, systemClock, type Clock } from './ids.ts';
+import type { Db } from '#store/db.ts';
+import type { Clock } from './ids.ts';
+import { createBilling } from './compose/billing.ts';
+import { createFoundation } from './compose/foundation.ts';
+import { runScheduledTick } from './compose/scheduled-tick.ts';
 
 export interface SystemOptions {
   config: Config;
@@ -29,12 +31,9 @@ export interface SystemOptions {
 }
 
 export function createSystem(options: SystemOptions) {
-  const { config } = options;
-  const db = options.db ?? { doc: createDocumentClient({ endpoint: config.DYNAMODB_ENDPOINT, region: config.AWS_REGION }), table: config.TABLE_NAME };
-  const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? (config.LOG_LEVEL === 'SILENT' ? silentLogger : consoleLogger);
-  const ids = createIdGenerator(clock);
-  const billing = createBillingService({ db, clock, ids, gateway: options.billingGateway ?? billingGatewayFromConfig(config, clock), logger });
+  const foundation = createFoundation(options);
+  const { config, db, clock, ids, logger } = foundation;
+  const billing = createBilling(foundation, options.billingGateway);
   const webhooks = webhooksFromConfig(config, { db, clock, ids, logger, ...(options.onWebhookAttempt ? { onAttempt: options.onWebhookAttempt } : {}) });
   const runtime = createRuntime({
     db,
@@ -51,11 +50,7 @@ export function createSystem(options: SystemOptions) {
     billing,
     webhooks,
     /** One pass of every scheduled job that runs "every minute" in AWS. */
-    async runScheduledTick() {
-      const reservations = await sweepDueReservations({ db, clock, booking: deps.booking });
-      const webhookRetries = await webhooks.retryDueDeliveries(clock());
-      return { reservations, webhookRetries, billing: await billing.syncPending() };
-    },
+    runScheduledTick: () => runScheduledTick({ db, clock, booking: deps.booking, webhooks, billing }),
   };
 }
 export type System = ReturnType<typeof createSystem>;
