@@ -1,8 +1,13 @@
 /**
- * Cold-start budget of the Lambda bundles: `npx tsx bench/cold-start.ts [--runs 20] [--only api,sweeper]`.
+ * Cold-start budget of the Lambda bundles:
+ * `npx tsx bench/cold-start.ts [--runs 20] [--only api,sweeper] [--sdk bundled|external] [--analyze]`.
  *
  * Each entry is bundled with the esbuild options CDK's NodejsFunction uses (one definition, in
- * infra/bundling.ts). For each bundle it reports its size and its module init time: `node bundle.mjs`
+ * infra/bundling.ts). `--sdk external` measures the alternative to what is deployed: `@aws-sdk/*` left
+ * out of the bundle, as NodejsFunction does by default for the runtime to provide; the bundle then
+ * resolves the SDK from this repository's node_modules (the bundles are written under it), the same
+ * packages the runtime would load file by file. `--analyze` lists the largest packages of each bundle
+ * (esbuild's metafile). For each bundle it reports its size and its module init time: `node bundle.mjs`
  * (which evaluates the module, imports included, without invoking the handler) against bare
  * `node -e ''`, alternated in the same run so both see the same machine state. Wall-clock time is what
  * a cold start costs; CPU time (user + system, reported by the child at exit) is printed beside it
@@ -14,16 +19,20 @@ import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:f
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { gzipSync } from 'node:zlib';
-import { build } from 'esbuild';
+import { build, type Metafile } from 'esbuild';
 import { esbuildOptions, lambdaNames, repoRoot, type LambdaName } from '../infra/bundling.ts';
 
 const apiBundleGoalBytes = 500 * 1024;
 const initRatioGoal = 2;
 const exitTimeoutMs = 15_000;
 
+type SdkPlacement = 'bundled' | 'external';
+
 interface Options {
   readonly runs: number;
   readonly only: readonly LambdaName[];
+  readonly sdk: SdkPlacement;
+  readonly analyze: boolean;
 }
 
 interface Measurement {
@@ -36,6 +45,7 @@ interface Measurement {
   readonly initCpuMs: number;
   readonly bareCpuMs: number;
   readonly failure: string | undefined;
+  readonly largestPackages: readonly { readonly name: string; readonly bytes: number }[];
 }
 
 interface Run {
@@ -54,9 +64,13 @@ process.on('exit', () => {
 });
 `;
 
+const usage = 'Usage: tsx bench/cold-start.ts [--runs N] [--only api,sweeper] [--sdk bundled|external] [--analyze]';
+
 function parseOptions(argv: readonly string[]): Options {
   let runs = 20;
   let only: LambdaName[] = [...lambdaNames];
+  let sdk: SdkPlacement = 'bundled';
+  let analyze = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = argv[i + 1];
@@ -70,11 +84,16 @@ function parseOptions(argv: readonly string[]): Options {
         return name as LambdaName;
       });
       i++;
+    } else if (arg === '--sdk' && (value === 'bundled' || value === 'external')) {
+      sdk = value;
+      i++;
+    } else if (arg === '--analyze') {
+      analyze = true;
     } else {
-      throw new Error(`Unknown argument ${arg}. Usage: tsx bench/cold-start.ts [--runs N] [--only api,sweeper]`);
+      throw new Error(`Unknown argument ${arg}. ${usage}`);
     }
   }
-  return { runs, only };
+  return { runs, only, sdk, analyze };
 }
 
 /**
@@ -129,9 +148,27 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-async function measure(name: LambdaName, outDir: string, runs: number, reporter: string): Promise<Measurement> {
+/** Output bytes per npm package (or per top-level source folder), largest first. */
+function largestPackages(metafile: Metafile, count: number): { name: string; bytes: number }[] {
+  const byPackage = new Map<string, number>();
+  for (const output of Object.values(metafile.outputs)) {
+    for (const [file, input] of Object.entries(output.inputs)) {
+      const name = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file)?.[1] ?? file.split('/').slice(0, 2).join('/');
+      byPackage.set(name, (byPackage.get(name) ?? 0) + input.bytesInOutput);
+    }
+  }
+  return [...byPackage].map(([name, bytes]) => ({ name, bytes })).sort((a, b) => b.bytes - a.bytes).slice(0, count);
+}
+
+async function measure(name: LambdaName, outDir: string, options: Options, reporter: string): Promise<Measurement> {
+  const { runs } = options;
   const outfile = path.join(outDir, name, 'index.mjs');
-  await build(esbuildOptions(name, outfile));
+  const buildOptions = esbuildOptions(name, outfile);
+  const { metafile } = await build({
+    ...buildOptions,
+    external: [...(buildOptions.external ?? []), ...(options.sdk === 'external' ? ['@aws-sdk/*'] : [])],
+    metafile: true,
+  });
   const code = readFileSync(outfile);
   const env = lambdaEnvironment(name);
 
@@ -159,6 +196,7 @@ async function measure(name: LambdaName, outDir: string, runs: number, reporter:
     initCpuMs: medianOf(bundleRuns, (run) => run.cpuMs),
     bareCpuMs: medianOf(bareRuns, (run) => run.cpuMs),
     failure,
+    largestPackages: largestPackages(metafile, 8),
   };
 }
 
@@ -170,9 +208,13 @@ function ratioText(ratio: number): string {
   return Number.isNaN(ratio) ? '-' : `${ratio.toFixed(2)}x`;
 }
 
-function renderTable(rows: readonly Measurement[], runs: number): string {
+function renderTable(rows: readonly Measurement[], options: Options): string {
+  const sdk =
+    options.sdk === 'bundled'
+      ? 'AWS SDK bundled (as deployed)'
+      : 'AWS SDK external (@aws-sdk/* resolved from node_modules, as if the runtime provided it; not what is deployed)';
   const lines = [
-    `Node ${process.version} on ${process.platform}/${process.arch}; medians of ${runs} alternated runs; NODE_OPTIONS=--enable-source-maps as in Lambda.`,
+    `Node ${process.version} on ${process.platform}/${process.arch}; medians of ${options.runs} alternated runs; NODE_OPTIONS=--enable-source-maps as in Lambda; ${sdk}.`,
     '',
     '| function | bundle | gzip | source map | init: node bundle.mjs | bare node | ratio | CPU: bundle / bare | CPU ratio | goals |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
@@ -193,6 +235,10 @@ function renderTable(rows: readonly Measurement[], runs: number): string {
       `| ${row.name} | ${kb(row.bytes)} | ${kb(row.gzipBytes)} | ${kb(row.mapBytes)} | ${row.initMs.toFixed(1)} ms | ${row.bareMs.toFixed(1)} ms | ${ratioText(ratio)} | ${row.initCpuMs.toFixed(1)} / ${row.bareCpuMs.toFixed(1)} ms | ${ratioText(cpuRatio)} | ${goals} |`,
     );
   }
+  if (options.analyze) {
+    lines.push('', 'Largest packages per bundle (minified bytes, esbuild metafile):');
+    for (const row of rows) lines.push(`- ${row.name}: ${row.largestPackages.map((p) => `${p.name} ${kb(p.bytes)}`).join(', ')}`);
+  }
   return lines.join('\n');
 }
 
@@ -204,8 +250,8 @@ async function main(): Promise<void> {
   const reporter = path.join(outDir, 'cpu-reporter.mjs');
   writeFileSync(reporter, cpuReporterSource);
   const rows: Measurement[] = [];
-  for (const name of options.only) rows.push(await measure(name, outDir, options.runs, reporter));
-  console.log(renderTable(rows, options.runs));
+  for (const name of options.only) rows.push(await measure(name, outDir, options, reporter));
+  console.log(renderTable(rows, options));
   if (rows.some((row) => row.failure !== undefined)) process.exitCode = 1;
 }
 
