@@ -8,7 +8,6 @@
  * as duplicates and retries the rest.
  */
 import { randomUUID } from 'node:crypto';
-import pRetry from 'p-retry';
 import { DomainError, invalidField, notFound } from '#domain/errors.ts';
 import type { Principal } from '#domain/principal.ts';
 import type { Reservation } from '#domain/reservation.ts';
@@ -16,7 +15,7 @@ import { DAY_MS, HOUR_MS } from '#domain/time.ts';
 import type { Clock } from '../ids.ts';
 import type { Db } from '#store/db.ts';
 import { findReservation, getReservation } from '#store/reservations.ts';
-import { DEFAULT_RETRY, isTransient, type RetryPolicy } from '#store/retry.ts';
+import { DEFAULT_RETRY, withOptimisticRetry, type RetryPolicy } from '#store/retry.ts';
 import { MAX_TRANSACTION_ITEMS, transact, type TransactItem } from '#store/transact.ts';
 import {
   USAGE_SHARDS,
@@ -241,24 +240,8 @@ export function createMeteringService(deps: MeteringDeps) {
   const concurrency = deps.transactionConcurrency ?? DEFAULT_TRANSACTION_CONCURRENCY;
 
   /** Retries throttling, conflicts and timeouts with full jitter; a budget spent answers 503. */
-  async function retryTransient<T>(attempt: () => Promise<T>): Promise<T> {
-    try {
-      return await pRetry(attempt, {
-        shouldRetry: ({ error }) => isTransient(error) || error.name === 'TransactionInProgressException',
-        retries: policy.retries,
-        minTimeout: policy.minTimeoutMs,
-        maxTimeout: policy.maxTimeoutMs,
-        factor: 1.6,
-        randomize: true,
-        maxRetryTime: policy.maxRetryTimeMs,
-      });
-    } catch (error) {
-      if (isTransient(error) || (error instanceof Error && error.name === 'TransactionInProgressException')) {
-        throw new DomainError('contention', 'Usage storage is busy; resend the whole batch (events already counted come back as duplicates)', { retryAfterSeconds: 1 });
-      }
-      throw error;
-    }
-  }
+  const retryTransient = <T>(attempt: () => Promise<T>): Promise<T> =>
+    withOptimisticRetry(attempt, policy, 'Usage storage is busy; resend the whole batch (events already counted come back as duplicates)');
 
   /**
    * Commits one packed transaction, its increments on aggregate shard `shard`. A timed-out attempt

@@ -14,6 +14,7 @@ const TRANSIENT_NAMES = new Set([
   'StaleReadError',
   'TransactionCanceledException',
   'TransactionConflictException',
+  'TransactionInProgressException',
   'ProvisionedThroughputExceededException',
   'ThrottlingException',
   'RequestLimitExceeded',
@@ -46,7 +47,11 @@ export const DEFAULT_RETRY: RetryPolicy = { retries: 60, minTimeoutMs: 5, maxTim
  * retry after a lost race sees the winner's write and answers from the new state. Domain errors end
  * the loop at once; transient errors retry with full jitter; exhausting the budget answers 503.
  */
-export async function withOptimisticRetry<T>(attempt: () => Promise<T>, policy: RetryPolicy = DEFAULT_RETRY): Promise<T> {
+export async function withOptimisticRetry<T>(
+  attempt: () => Promise<T>,
+  policy: RetryPolicy = DEFAULT_RETRY,
+  busyDetail = 'The resource is busy; retry the request',
+): Promise<T> {
   try {
     return await pRetry(attempt, {
         shouldRetry: ({ error }) => isTransient(error),
@@ -59,7 +64,7 @@ export async function withOptimisticRetry<T>(attempt: () => Promise<T>, policy: 
       });
   } catch (error) {
     if (isTransient(error)) {
-      throw new DomainError('contention', 'The resource is busy; retry the request', { retryAfterSeconds: 1 });
+      throw new DomainError('contention', busyDetail, { retryAfterSeconds: 1 });
     }
     throw error;
   }
