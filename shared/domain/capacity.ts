@@ -43,16 +43,18 @@ export interface PoolLoad {
   buckets: ReadonlyMap<number, Bucket>;
 }
 
-function bucketAt(load: PoolLoad, hour: number): Bucket {
-  const b = bucketOf(hour);
-  return load.buckets.get(b) ?? emptyBucket(b);
+/** GPUs taken in one hour by reserved bookings and by maintenance (0 where no bucket exists yet). */
+function takenAt(load: PoolLoad, hour: number): { used: number; maint: number } {
+  const bucket = bucketOf(hour);
+  const b = load.buckets.get(bucket);
+  const i = hour - bucket * BUCKET_HOURS;
+  return { used: b?.used[i] ?? 0, maint: b?.maint[i] ?? 0 };
 }
 
 /** Free GPUs in one hour: capacity minus maintenance, reserved bookings and running on-demand. */
 export function availableAt(load: PoolLoad, hour: number): number {
-  const b = bucketAt(load, hour);
-  const i = hour - b.bucket * BUCKET_HOURS;
-  return Math.max(0, load.totalGpus - (b.used[i] ?? 0) - (b.maint[i] ?? 0) - load.onDemand);
+  const { used, maint } = takenAt(load, hour);
+  return Math.max(0, load.totalGpus - used - maint - load.onDemand);
 }
 
 export function minAvailable(load: PoolLoad, startHour: number, endHour: number): number {
@@ -65,9 +67,8 @@ export function minAvailable(load: PoolLoad, startHour: number, endHour: number)
 export function peakReserved(load: PoolLoad, startHour: number, endHour: number): number {
   let peak = 0;
   for (let h = startHour; h < endHour; h++) {
-    const b = bucketAt(load, h);
-    const i = h - b.bucket * BUCKET_HOURS;
-    peak = Math.max(peak, (b.used[i] ?? 0) + (b.maint[i] ?? 0));
+    const { used, maint } = takenAt(load, h);
+    peak = Math.max(peak, used + maint);
   }
   return peak;
 }
