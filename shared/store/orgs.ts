@@ -41,17 +41,23 @@ export async function principalForKey(db: Db, key: string): Promise<Principal | 
   return res.Item.principal as Principal;
 }
 
-/** Revokes by key id (the key itself is never stored); false when no such key exists. */
-export async function revokeApiKeyById(db: Db, keyId: string): Promise<boolean> {
+/** The stored API key item with this key id (found through its index, since only the hash is the key). */
+export async function apiKeyItemById(db: Db, keyId: string): Promise<Record<string, unknown> | null> {
   const res = await db.doc.send(
     new QueryCommand({
       TableName: db.table,
       IndexName: 'gsi1',
       KeyConditionExpression: 'gsi1pk = :pk',
       ExpressionAttributeValues: { ':pk': keys.apiKeyIndex(keyId).gsi1pk },
+      Limit: 1,
     }),
   );
-  const item = res.Items?.[0];
+  return res.Items?.[0] ?? null;
+}
+
+/** Revokes by key id (the key itself is never stored); false when no such key exists. */
+export async function revokeApiKeyById(db: Db, keyId: string): Promise<boolean> {
+  const item = await apiKeyItemById(db, keyId);
   if (!item) return false;
   await db.doc.send(
     new UpdateCommand({

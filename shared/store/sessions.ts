@@ -5,10 +5,11 @@
  * 12 hours from sign-in; DynamoDB's TTL removes them later, so reads check `expiresAt` themselves.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Principal } from '#domain/principal.ts';
 import type { Db } from './db.ts';
 import { keys, ttlAfter } from './keys.ts';
+import { apiKeyItemById } from './orgs.ts';
 
 export const SESSION_TTL_SECONDS = 12 * 3600;
 const SESSION_ID_BYTES = 32;
@@ -71,15 +72,6 @@ export async function deleteSession(db: Db, id: string): Promise<void> {
  * portal sessions opened with it at their next request.
  */
 export async function apiKeyStillActive(db: Db, keyId: string): Promise<boolean> {
-  const res = await db.doc.send(
-    new QueryCommand({
-      TableName: db.table,
-      IndexName: 'gsi1',
-      KeyConditionExpression: 'gsi1pk = :pk',
-      ExpressionAttributeValues: { ':pk': keys.apiKeyIndex(keyId).gsi1pk },
-      Limit: 1,
-    }),
-  );
-  const item = res.Items?.[0];
-  return Boolean(item) && item!.revoked !== true;
+  const item = await apiKeyItemById(db, keyId);
+  return item !== null && item.revoked !== true;
 }
