@@ -12,6 +12,8 @@ const ConfigSchema = z.object({
   STRIPE_SECRET_ARN: z.string().optional(),
   WEBHOOK_ALLOWED_HOSTS: z.string().default(''),
   WEBHOOK_QUEUE_URL: z.string().optional(),
+  /** Multiplies every rate limit's count (README "Limits"); 1 = the real defaults. */
+  RATE_LIMIT_SCALE: z.coerce.number().positive().max(10_000).default(1),
   SWEEP_INTERVAL_MS: z.coerce.number().int().min(200).default(5000),
   LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('INFO'),
   STAGE: z.string().default('local'),

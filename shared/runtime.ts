@@ -7,6 +7,7 @@ import { createApp } from '#http/app.ts';
 import { consoleLogger, type AppDeps, type AppModule, type Logger } from '#http/context.ts';
 import { createCatalogCache } from '#store/catalog.ts';
 import type { Db } from '#store/db.ts';
+import type { RateLimitConfig } from '#http/rate-limit.ts';
 import type { RetryPolicy } from '#store/retry.ts';
 import { poolUtilizationBps } from '#store/usage.ts';
 import { epochHour } from '#domain/time.ts';
@@ -22,6 +23,7 @@ export interface RuntimeOptions {
   modules?: AppModule[];
   maxBodyBytes?: number;
   catalogTtlMs?: number;
+  rateLimits?: RateLimitConfig;
 }
 
 export function createRuntime(options: RuntimeOptions) {
@@ -45,6 +47,7 @@ export function createRuntime(options: RuntimeOptions) {
     booking,
     logger: options.logger ?? consoleLogger,
     ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}),
+    ...(options.rateLimits ? { rateLimits: options.rateLimits } : {}),
     modules: options.modules ?? [],
   };
   return { deps, app: createApp(deps) };

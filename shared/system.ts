@@ -8,6 +8,7 @@ import type { Config } from './config.ts';
 import type { Logger } from '#http/context.ts';
 import { createRuntime } from './runtime.ts';
 import type { BillingGateway } from '#billing/gateway.ts';
+import { scaledRateLimits, type RateLimitConfig } from '#http/rate-limit.ts';
 import { billingModule } from '#http/routes/billing.ts';
 import { meteringModule } from '#http/routes/usage.ts';
 import { createPortalModule } from '#portal/module.tsx';
@@ -28,6 +29,8 @@ export interface SystemOptions {
   billingGateway?: BillingGateway;
   /** Called after every webhook delivery attempt (the sender Lambda counts them as metrics). */
   onWebhookAttempt?: (report: AttemptReport) => void;
+  /** Rate limits; by default the real ones scaled by RATE_LIMIT_SCALE. */
+  rateLimits?: RateLimitConfig;
 }
 
 export function createSystem(options: SystemOptions) {
@@ -41,6 +44,7 @@ export function createSystem(options: SystemOptions) {
     ids,
     logger,
     billing: billing.reservationBilling,
+    rateLimits: options.rateLimits ?? scaledRateLimits(config.RATE_LIMIT_SCALE),
     modules: [meteringModule, billingModule(billing), webhooks.module, createPortalModule({ invoices: billing.portalInvoices })],
   });
   const { deps } = runtime;

@@ -9,6 +9,7 @@ import { authenticate } from './auth.ts';
 import type { AppDeps, AppEnv, AppModule } from './context.ts';
 import { idempotency } from './idempotency.ts';
 import { problemBody, problemResponse } from './problem.ts';
+import { createRateLimiter, declareRateLimits, DEFAULT_RATE_LIMITS } from './rate-limit.ts';
 import { registerAvailabilityRoutes } from './routes/availability.ts';
 import { registerCatalogRoutes } from './routes/catalog.ts';
 import { registerEventRoutes } from './routes/events.ts';
@@ -63,11 +64,15 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.use('*', async (c, next) => {
     c.set('deps', deps);
     c.set('principal', null);
-    const requestId = c.req.header('x-request-id')?.slice(0, 100) || randomUUID();
+    // Always ours: a client-sent x-request-id would let a caller plant ids in our logs.
+    const requestId = randomUUID();
     c.set('requestId', requestId);
     await next();
     c.header('x-request-id', requestId);
   });
+
+  const limiter = createRateLimiter(deps.rateLimits ?? DEFAULT_RATE_LIMITS, { exempt: (path) => publicPaths.has(path) });
+  app.use('*', limiter.byAddress);
 
   app.use(
     '/v1/*',
@@ -79,9 +84,11 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     }),
   );
   app.use('/v1/*', async (c, next) => (publicPaths.has(c.req.path) ? next() : authenticate(c, next)));
+  app.use('/v1/*', limiter.byPrincipal);
   app.use('/v1/*', idempotency);
 
   for (const m of modules) m.register(app, deps);
+  declareRateLimits(app.openAPIRegistry);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'ApiKey', {
     type: 'http',

@@ -4,6 +4,7 @@ import type { BookingService } from '../services/booking.ts';
 import type { CatalogCache } from '#store/catalog.ts';
 import type { Db } from '#store/db.ts';
 import type { Clock, IdGenerator } from '../ids.ts';
+import type { RateLimitConfig } from './rate-limit.ts';
 
 export interface Logger {
   info(message: string, fields?: Record<string, unknown>): void;
@@ -27,6 +28,8 @@ export interface AppDeps {
   catalog: CatalogCache;
   booking: BookingService;
   logger: Logger;
+  /** Rate limits; DEFAULT_RATE_LIMITS unless the composition raises them (test suites that hammer the API). */
+  rateLimits?: RateLimitConfig;
   /** Largest accepted request body. */
   maxBodyBytes?: number;
   /** Extra route modules (metering, billing, webhooks, portal) register themselves through this list. */

@@ -23,6 +23,8 @@ export const keys = {
   idempotency: (principal: string, key: string) => ({ pk: `IDEM#${principal}#${key}`, sk: 'IDEM' }),
   createRequest: (orgId: string, requestHash: string) => ({ pk: `CREQ#${orgId}#${requestHash}`, sk: 'CREQ' }),
   session: (id: string) => ({ pk: `SESSION#${id}`, sk: 'SESSION' }),
+  /** Fixed-window request counters of one scope (an org, a platform key or a client address). */
+  rateWindow: (scope: string, windowStart: number) => ({ pk: `RATE#${scope}#${windowStart}`, sk: 'RATE' }),
 } as const;
 
 export const prefixes = {

@@ -48,7 +48,7 @@ async function confirmBooking(system: System) {
 describe('the system with Stripe', () => {
   it('invoices a confirmation; what Stripe refused is finished by the scheduled tick', async () => {
     const gateway = createStripeGateway({ secretKey: 'sk_test_system', apiUrl: standIn.url, maxNetworkRetries: 0, timeoutMs: 1000, now: clock });
-    const system = createSystem({ config: parseConfig({ LOG_LEVEL: 'SILENT', STRIPE_SECRET_KEY: 'sk_test_system' }), db, clock, billingGateway: gateway });
+    const system = createSystem({ config: parseConfig({ LOG_LEVEL: 'SILENT', STRIPE_SECRET_KEY: 'sk_test_system', RATE_LIMIT_SCALE: '1000' }), db, clock, billingGateway: gateway });
     expect(system.billing.stripeConfigured).toBe(true);
     standIn.failNext({ count: 1, status: 500, match: (r) => r.method === 'POST' && r.path === '/v1/invoices' });
     const r = await confirmBooking(system);
@@ -71,7 +71,7 @@ describe('the system with Stripe', () => {
 
 describe('the system without Stripe', () => {
   it('keeps invoices here as drafts and refuses Stripe webhooks', async () => {
-    const system = createSystem({ config: parseConfig({ LOG_LEVEL: 'SILENT' }), db, clock });
+    const system = createSystem({ config: parseConfig({ LOG_LEVEL: 'SILENT', RATE_LIMIT_SCALE: '1000' }), db, clock });
     expect(system.billing.stripeConfigured).toBe(false);
     const before = standIn.requests.length;
     const r = await confirmBooking(system);

@@ -1,5 +1,6 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { silentLogger, type AppModule } from '../../shared/http/context.ts';
+import { scaledRateLimits } from '../../shared/http/rate-limit.ts';
 import { createRuntime, type RuntimeOptions } from '../../shared/runtime.ts';
 import { seedDemo, type DemoKeys } from '../../shared/seed.ts';
 import type { Db } from '../../shared/store/db.ts';
@@ -27,7 +28,8 @@ export async function createTestContext(
   const clock = manualClock(options.start ?? '2026-11-24T10:00:00Z');
   const keys = await seedDemo(db, clock());
   const runtimeDb = options.wrapDoc ? { ...db, doc: options.wrapDoc(db.doc) } : db;
-  const { app, deps } = createRuntime({ ...options, db: runtimeDb, clock, logger: options.logger ?? silentLogger });
+  // Suites hammer the API: limits ×1000 unless a test passes its own (test/integration/limits.test.ts).
+  const { app, deps } = createRuntime({ rateLimits: scaledRateLimits(1000), ...options, db: runtimeDb, clock, logger: options.logger ?? silentLogger });
   const call: TestContext['call'] = async (method, path, o = {}) => {
     const headers: Record<string, string> = { ...(o.headers ?? {}) };
     const key = o.key === undefined ? keys.customer : o.key;

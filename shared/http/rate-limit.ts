@@ -1,0 +1,275 @@
+/**
+ * Rate limits (README "Limits"). Fixed windows, each offset by a hash of its scope so that clients do
+ * not all reset on the same second:
+ *
+ * - reads (GET, HEAD) per API key, counted in memory per instance (a Lambda instance serves one
+ *   request at a time, so N warm instances allow at most N times the figure);
+ * - writes per API key, per org (all its keys), quotes per org and webhook test/retry per org,
+ *   counted in DynamoDB so they hold across instances: one conditional UpdateItem per write on one
+ *   item per org (or platform key) and window;
+ * - per client address: unauthenticated requests (public pages, failed authentication) in memory,
+ *   portal sign-in and portal form posts in DynamoDB.
+ *
+ * Every response the limiter saw carries `RateLimit-Policy` and `RateLimit` (IETF httpapi draft,
+ * structured-field lists); a refusal is `429 …/rate-limited` with `Retry-After`.
+ */
+import { createHash } from 'node:crypto';
+import type { OpenAPIHono, RouteConfig } from '@hono/zod-openapi';
+import type { Context, MiddlewareHandler } from 'hono';
+import { countInWindow, type WindowCounter } from '#store/rate-limits.ts';
+import type { AppEnv } from './context.ts';
+import { errorResponses, problemBody, problemResponse } from './problem.ts';
+
+export interface RateLimitConfig {
+  /** Length of every window, in seconds. */
+  windowSeconds: number;
+  /** GET/HEAD per API key (memory, per instance). */
+  keyReads: number;
+  /** Writes per API key (shared). */
+  keyWrites: number;
+  /** Writes per org, all its keys together (shared). */
+  orgWrites: number;
+  /** `POST /v1/quotes` per org (shared). */
+  quotes: number;
+  /** Webhook `…/test` and `…/retry` per org (shared). */
+  webhookTests: number;
+  /** Writes per meter key: usage arrives in batches of up to 500 events (shared). */
+  meterWrites: number;
+  /** Unauthenticated requests per client address (memory, per instance). */
+  addressReads: number;
+  /** Portal form posts per client address (shared). */
+  addressWrites: number;
+  /** Portal sign-in attempts per client address (shared). */
+  signIns: number;
+}
+
+/** The defaults: real limits, chosen in README "Limits". Tests and `npm start` may raise them. */
+export const DEFAULT_RATE_LIMITS: RateLimitConfig = {
+  windowSeconds: 60,
+  keyReads: 600,
+  keyWrites: 60,
+  orgWrites: 120,
+  quotes: 30,
+  webhookTests: 10,
+  meterWrites: 600,
+  addressReads: 300,
+  addressWrites: 30,
+  signIns: 10,
+};
+
+/** Every count multiplied (the window kept): for test suites that hammer the API. */
+export function scaledRateLimits(factor: number, base: RateLimitConfig = DEFAULT_RATE_LIMITS): RateLimitConfig {
+  const out = { ...base };
+  for (const k of Object.keys(out) as (keyof RateLimitConfig)[]) if (k !== 'windowSeconds') out[k] = Math.max(1, Math.round(base[k] * factor));
+  return out;
+}
+
+/** One policy as it applied to this request: what the headers report. */
+interface Applied {
+  name: string;
+  limit: number;
+  windowSeconds: number;
+  remaining: number;
+  resetSeconds: number;
+}
+
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const QUOTE = /^\/v1\/quotes\/?$/;
+const WEBHOOK_TEST = /^\/v1\/webhook-endpoints\/[^/]+\/(test|deliveries\/[^/]+\/retry)\/?$/;
+const SIGN_IN = /^\/sign-in\/?$/;
+
+/** Seconds into its window a scope's windows start: spreads resets over the window. */
+function offsetOf(scope: string, windowSeconds: number): number {
+  return createHash('sha256').update(scope).digest().readUInt32BE(0) % windowSeconds;
+}
+
+function windowOf(scope: string, nowMs: number, windowSeconds: number): { start: number; resetSeconds: number } {
+  const now = Math.floor(nowMs / 1000);
+  const offset = offsetOf(scope, windowSeconds);
+  const start = Math.floor((now - offset) / windowSeconds) * windowSeconds + offset;
+  return { start, resetSeconds: Math.max(1, start + windowSeconds - now) };
+}
+
+/** Per-instance fixed-window counters (reads). Bounded: expired windows are dropped as it grows. */
+export class MemoryWindows {
+  private readonly counts = new Map<string, { start: number; n: number }>();
+  constructor(private readonly maxEntries = 50_000) {}
+
+  /** The count of this window so far (0 if none). */
+  peek(scope: string, start: number): number {
+    const e = this.counts.get(scope);
+    return e && e.start === start ? e.n : 0;
+  }
+
+  add(scope: string, start: number): number {
+    const e = this.counts.get(scope);
+    if (e && e.start === start) return ++e.n;
+    if (this.counts.size >= this.maxEntries) this.prune(start);
+    this.counts.set(scope, { start, n: 1 });
+    return 1;
+  }
+
+  private prune(now: number): void {
+    for (const [k, v] of this.counts) if (v.start < now - 3600) this.counts.delete(k);
+    if (this.counts.size >= this.maxEntries) this.counts.clear();
+  }
+}
+
+/**
+ * The client's address as the platform saw it: API Gateway's `sourceIp` in Lambda, the socket's
+ * peer under `npm start`. Never a client-sent header (`x-forwarded-for` is whatever the client says).
+ */
+export function clientAddress(c: Context<AppEnv>): string {
+  const env = c.env as
+    | { requestContext?: { http?: { sourceIp?: string }; identity?: { sourceIp?: string } }; incoming?: { socket?: { remoteAddress?: string } } }
+    | undefined;
+  return env?.requestContext?.http?.sourceIp ?? env?.requestContext?.identity?.sourceIp ?? env?.incoming?.socket?.remoteAddress ?? 'unknown';
+}
+
+/** `RateLimit-Policy` and `RateLimit` field values (structured-field lists). */
+export function rateLimitHeaders(applied: Applied[]): { policy: string; state: string } {
+  return {
+    policy: applied.map((a) => `"${a.name}";q=${a.limit};w=${a.windowSeconds}`).join(', '),
+    state: applied.map((a) => `"${a.name}";r=${Math.max(0, a.remaining)};t=${a.resetSeconds}`).join(', '),
+  };
+}
+
+function refuse(c: Context<AppEnv>, applied: Applied[], exhausted: Applied): Response {
+  const { policy, state } = rateLimitHeaders(applied);
+  const detail = `Rate limit "${exhausted.name}" reached: ${exhausted.limit} requests per ${exhausted.windowSeconds} s; retry in ${exhausted.resetSeconds} s`;
+  return problemResponse(problemBody('rate_limited', detail, { requestId: c.get('requestId') }), {
+    'retry-after': String(exhausted.resetSeconds),
+    'ratelimit-policy': policy,
+    ratelimit: state,
+  });
+}
+
+function setHeaders(c: Context<AppEnv>, applied: Applied[]): void {
+  if (applied.length === 0) return;
+  const { policy, state } = rateLimitHeaders(applied);
+  c.res.headers.set('ratelimit-policy', policy);
+  c.res.headers.set('ratelimit', state);
+}
+
+export interface RateLimiter {
+  /** Mounted on every path before authentication: per-address limits for what ends unauthenticated. */
+  byAddress: MiddlewareHandler<AppEnv>;
+  /** Mounted on /v1 after authentication: per key and per org. */
+  byPrincipal: MiddlewareHandler<AppEnv>;
+}
+
+export function createRateLimiter(limits: RateLimitConfig, options: { exempt?: (path: string) => boolean } = {}): RateLimiter {
+  const memory = new MemoryWindows();
+  const w = limits.windowSeconds;
+
+  /** Shared counters of one scope; `null` when DynamoDB refused (every counter as it stood). */
+  async function shared(c: Context<AppEnv>, scope: string, counters: (WindowCounter & { policy: string })[]): Promise<{ applied: Applied[]; exhausted: Applied | null }> {
+    const { db, clock } = c.get('deps');
+    const win = windowOf(scope, clock().getTime(), w);
+    const result = await countInWindow(db, scope, win.start, w, counters);
+    const applied = counters.map((k) => ({
+      name: k.policy,
+      limit: k.limit,
+      windowSeconds: w,
+      remaining: k.limit - (result.counts[k.name] ?? 0),
+      resetSeconds: win.resetSeconds,
+    }));
+    const exhausted = result.allowed ? null : (applied.find((a) => a.remaining <= 0) ?? applied[0]!);
+    return { applied, exhausted };
+  }
+
+  const byAddress: MiddlewareHandler<AppEnv> = async (c, next) => {
+    if (options.exempt?.(c.req.path)) return next();
+    const address = clientAddress(c);
+    const { clock } = c.get('deps');
+    let applied: Applied[] = [];
+    if (c.req.method === 'POST' && !c.req.path.startsWith('/v1/')) {
+      // Portal forms: sign-in is the stricter of the two (it is where keys would be guessed).
+      const counters = [{ name: 'p', limit: limits.addressWrites, policy: 'address-writes' }];
+      if (SIGN_IN.test(c.req.path)) counters.push({ name: 's', limit: limits.signIns, policy: 'sign-in' });
+      const r = await shared(c, `ADDR#${address}`, counters);
+      if (r.exhausted) return refuse(c, r.applied, r.exhausted);
+      applied = r.applied;
+    }
+    const scope = `addr:${address}`;
+    const win = windowOf(scope, clock().getTime(), w);
+    const before = memory.peek(scope, win.start);
+    const readPolicy = (used: number): Applied => ({ name: 'address', limit: limits.addressReads, windowSeconds: w, remaining: limits.addressReads - used, resetSeconds: win.resetSeconds });
+    if (before >= limits.addressReads) return refuse(c, [...applied, readPolicy(before)], readPolicy(before));
+    await next();
+    if (c.get('principal')) return; // authenticated: counted per key by byPrincipal
+    const used = memory.add(scope, win.start);
+    setHeaders(c, [...applied, readPolicy(used)]);
+  };
+
+  const byPrincipal: MiddlewareHandler<AppEnv> = async (c, next) => {
+    const principal = c.get('principal');
+    if (!principal) return next();
+    const { clock } = c.get('deps');
+    let applied: Applied[];
+    if (READ_METHODS.has(c.req.method)) {
+      const scope = `key:${principal.keyId}`;
+      const win = windowOf(scope, clock().getTime(), w);
+      const before = memory.peek(scope, win.start);
+      const policy = (used: number): Applied => ({ name: 'reads', limit: limits.keyReads, windowSeconds: w, remaining: limits.keyReads - used, resetSeconds: win.resetSeconds });
+      if (before >= limits.keyReads) return refuse(c, [policy(before)], policy(before));
+      applied = [policy(memory.add(scope, win.start))];
+    } else {
+      const meter = principal.role === 'meter';
+      const counters: (WindowCounter & { policy: string })[] = [
+        { name: `k#${principal.keyId}`, limit: meter ? limits.meterWrites : limits.keyWrites, policy: 'writes' },
+      ];
+      if (principal.orgId) {
+        counters.push({ name: 'org', limit: limits.orgWrites, policy: 'org-writes' });
+        if (QUOTE.test(c.req.path)) counters.push({ name: 'quotes', limit: limits.quotes, policy: 'quotes' });
+        if (WEBHOOK_TEST.test(c.req.path)) counters.push({ name: 'tests', limit: limits.webhookTests, policy: 'webhook-tests' });
+      }
+      const scope = principal.orgId ? `ORG#${principal.orgId}` : `KEY#${principal.keyId}`;
+      const r = await shared(c, scope, counters);
+      if (r.exhausted) return refuse(c, r.applied, r.exhausted);
+      applied = r.applied;
+    }
+    await next();
+    setHeaders(c, applied);
+  };
+
+  return { byAddress, byPrincipal };
+}
+
+const HEADER_REFS = {
+  'RateLimit-Policy': { $ref: '#/components/headers/RateLimitPolicy' },
+  RateLimit: { $ref: '#/components/headers/RateLimit' },
+};
+
+/**
+ * Declares the limits on every operation of the registry, in one place: the `RateLimit-Policy` and
+ * `RateLimit` headers on every response, and a 429 with `Retry-After` on every operation. Call it after
+ * every route is registered.
+ */
+export function declareRateLimits(registry: OpenAPIHono<AppEnv>['openAPIRegistry']): void {
+  registry.registerComponent('headers', 'RateLimitPolicy', {
+    description: 'Quota policies that applied to this request (IETF httpapi ratelimit-headers draft), e.g. `"writes";q=60;w=60, "org-writes";q=120;w=60`',
+    schema: { type: 'string', maxLength: 512 },
+  });
+  registry.registerComponent('headers', 'RateLimit', {
+    description: 'Remaining quota `r` and seconds `t` until it resets, per policy, e.g. `"writes";r=42;t=17`',
+    schema: { type: 'string', maxLength: 512 },
+  });
+  registry.registerComponent('headers', 'RetryAfter', {
+    description: 'Seconds to wait before retrying',
+    schema: { type: 'integer', minimum: 1, maximum: 86_400 },
+  });
+  for (const def of registry.definitions) {
+    if (def.type !== 'route') continue;
+    const responses: RouteConfig['responses'] = {};
+    for (const [status, response] of Object.entries(def.route.responses)) {
+      responses[status] = '$ref' in response ? response : { ...response, headers: { ...(response.headers as object | undefined), ...HEADER_REFS } };
+    }
+    const tooMany = responses['429'];
+    responses['429'] = {
+      ...(tooMany && !('$ref' in tooMany) ? tooMany : errorResponses('rate_limited')[429]!),
+      headers: { ...HEADER_REFS, 'Retry-After': { $ref: '#/components/headers/RetryAfter' } },
+    };
+    def.route = { ...def.route, responses };
+  }
+}
