@@ -1,83 +1,28 @@
 /** The demo catalog and accounts that `npm start` and the tests create. */
-import type { GpuType, Pool, Site } from '#domain/catalog.ts';
-import { eur } from '#domain/money.ts';
-import { defaultPriceBook } from '#domain/pricing.ts';
+import type { Catalog, GpuType, Pool, Site } from '#domain/catalog.ts';
+import { catalogErrors } from '#domain/catalog-rules.ts';
 import type { Org, Principal } from '#domain/principal.ts';
-import { putGpuType, putPool, putSite } from '#store/catalog.ts';
+import { putCatalogItemIfAbsent } from '#store/catalog.ts';
+import catalogFile from '../infra/catalog.json' with { type: 'json' };
 import type { Db } from '#store/db.ts';
 import { generateApiKey, getOrg, principalForKey, putApiKey, putOrg } from '#store/orgs.ts';
 
-export const SITES: Site[] = [
-  {
-    id: 'valence-rovaltain',
-    name: 'Valence–Rovaltain',
-    city: 'Alixan',
-    country: 'FR',
-    timezone: 'Europe/Paris',
-    powerMw: 24,
-    cooling: 'direct liquid cooling, Rhône river heat exchange',
-    status: 'active',
-    opensAt: '2025-06-01T00:00:00Z',
-  },
-  {
-    id: 'marseille',
-    name: 'Marseille',
-    city: 'Marseille',
-    country: 'FR',
-    timezone: 'Europe/Paris',
-    powerMw: 16,
-    cooling: 'rear-door heat exchangers, sea-water cooling loop',
-    status: 'active',
-    opensAt: '2025-11-01T00:00:00Z',
-  },
-  {
-    id: 'grand-est',
-    name: 'Grand Est',
-    city: 'Metz',
-    country: 'FR',
-    timezone: 'Europe/Paris',
-    powerMw: 40,
-    cooling: 'direct liquid cooling',
-    status: 'planned',
-    opensAt: '2027-03-01T00:00:00Z',
-  },
-];
+/**
+ * The catalog a new table starts with, from the versioned file infra/catalog.json: `npm start` seeds it,
+ * the tests start from it, and `npm run bootstrap` writes it to a deployed stack. Checked against the
+ * catalog rules when loaded, so a bad edit of the file fails at once, naming the field.
+ */
+export const CATALOG: Catalog = (() => {
+  const { sites, gpuTypes, pools } = catalogFile as unknown as Catalog;
+  const catalog: Catalog = { sites, gpuTypes, pools };
+  const errors = catalogErrors(catalog);
+  if (errors.length > 0) throw new Error(`infra/catalog.json: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}`);
+  return catalog;
+})();
 
-export const GPU_TYPES: GpuType[] = [
-  { id: 'h100-sxm-80gb', vendor: 'NVIDIA', name: 'H100 SXM 80GB', memoryGb: 80, interconnect: 'NVLink 4 (900 GB/s), 3.2 Tb/s InfiniBand', peakBf16Tflops: 989 },
-  { id: 'h200-sxm-141gb', vendor: 'NVIDIA', name: 'H200 SXM 141GB', memoryGb: 141, interconnect: 'NVLink 4 (900 GB/s), 3.2 Tb/s InfiniBand', peakBf16Tflops: 989 },
-  { id: 'b200-sxm-192gb', vendor: 'NVIDIA', name: 'B200 SXM 192GB', memoryGb: 192, interconnect: 'NVLink 5 (1.8 TB/s), 3.2 Tb/s InfiniBand', peakBf16Tflops: 2250 },
-];
-
-const RATES: Record<string, { onDemand: number; reserved: number }> = {
-  'h100-sxm-80gb': { onDemand: 249, reserved: 199 },
-  'h200-sxm-141gb': { onDemand: 329, reserved: 269 },
-  'b200-sxm-192gb': { onDemand: 499, reserved: 399 },
-};
-
-const pool = (site: Site, gpuType: string, totalGpus: number): Pool => ({
-  id: `${site.id}-${gpuType.split('-')[0]}`,
-  site: site.id,
-  gpuType,
-  totalGpus,
-  gpusPerNode: 8,
-  minGpus: 8,
-  stepGpus: 8,
-  onDemandRate: eur(RATES[gpuType]!.onDemand),
-  priceBook: defaultPriceBook(RATES[gpuType]!.reserved),
-  bookableFrom: site.opensAt,
-});
-
-export const POOLS: Pool[] = [
-  pool(SITES[0]!, 'h100-sxm-80gb', 1024),
-  pool(SITES[0]!, 'h200-sxm-141gb', 512),
-  pool(SITES[0]!, 'b200-sxm-192gb', 256),
-  pool(SITES[1]!, 'h100-sxm-80gb', 512),
-  pool(SITES[1]!, 'h200-sxm-141gb', 256),
-  pool(SITES[1]!, 'b200-sxm-192gb', 128),
-  pool(SITES[2]!, 'h200-sxm-141gb', 512),
-  pool(SITES[2]!, 'b200-sxm-192gb', 1024),
-];
+export const SITES: Site[] = CATALOG.sites;
+export const GPU_TYPES: GpuType[] = CATALOG.gpuTypes;
+export const POOLS: Pool[] = CATALOG.pools;
 
 export const DEMO_ORGS: Org[] = [
   {
@@ -110,8 +55,17 @@ export const DEMO_PRINCIPALS: Record<keyof DemoKeys, Omit<Principal, 'keyId'>> =
   meter: { role: 'meter', orgId: null, orgRole: null, siteId: 'valence-rovaltain' },
 };
 
-export async function seedCatalog(db: Db): Promise<void> {
-  await Promise.all([...SITES.map((s) => putSite(db, s)), ...GPU_TYPES.map((g) => putGpuType(db, g)), ...POOLS.map((p) => putPool(db, p))]);
+/**
+ * Writes the catalog items that do not exist yet; items already there (perhaps changed through the
+ * operator API since) are left alone. Returns how many items it wrote.
+ */
+export async function seedCatalog(db: Db, catalog: Catalog = CATALOG): Promise<number> {
+  const written = await Promise.all([
+    ...catalog.sites.map((s) => putCatalogItemIfAbsent(db, 'site', s)),
+    ...catalog.gpuTypes.map((g) => putCatalogItemIfAbsent(db, 'gpuType', g)),
+    ...catalog.pools.map((p) => putCatalogItemIfAbsent(db, 'pool', p)),
+  ]);
+  return written.filter(Boolean).length;
 }
 
 /**

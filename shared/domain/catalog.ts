@@ -1,5 +1,5 @@
 import type { Money } from './money.ts';
-import type { PriceBook } from './pricing.ts';
+import type { DurationTier, LeadTimeTier, PriceBook, UtilizationBand } from './pricing.ts';
 
 export type SiteStatus = 'active' | 'planned' | 'maintenance';
 
@@ -13,6 +13,12 @@ export interface Site {
   cooling: string;
   status: SiteStatus;
   opensAt: string;
+  /** Power usage effectiveness: facility energy ÷ IT energy (≥ 1, e.g. 1.2). */
+  pue: number;
+  /** Carbon intensity of the grid that feeds the site, grams CO2e per kWh. */
+  gridCarbonGramsPerKwh: number;
+  /** Fraction (0–1) of the facility's heat that is recovered and reused (e.g. a district-heating loop). */
+  heatReuseFraction: number;
 }
 
 export interface GpuType {
@@ -22,6 +28,8 @@ export interface GpuType {
   memoryGb: number;
   interconnect: string;
   peakBf16Tflops: number;
+  /** Board power of one GPU at full load, watts (what an hour of a reserved GPU is assumed to draw). */
+  boardPowerWatts: number;
 }
 
 export interface Pool {
@@ -48,3 +56,54 @@ export const poolLabel = (pool: Pool, catalog: Catalog): string => {
   const site = catalog.sites.find((s) => s.id === pool.site);
   return `${gpu?.name ?? pool.gpuType} · ${site?.name ?? pool.site}`;
 };
+
+/** A pool as the API shows it (`GET /v1/pools`) and takes it (`POST /v1/pools`): the price book spelled out field by field. */
+export interface PublicPool {
+  id: string;
+  site: string;
+  gpuType: string;
+  totalGpus: number;
+  gpusPerNode: number;
+  minGpus: number;
+  stepGpus: number;
+  onDemandRate: Money;
+  reservedRate: Money;
+  durationDiscounts: DurationTier[];
+  leadTimeDiscounts: LeadTimeTier[];
+  utilizationBand: UtilizationBand;
+  bookableFrom: string;
+}
+
+export const toPublicPool = (p: Pool): PublicPool => ({
+  id: p.id,
+  site: p.site,
+  gpuType: p.gpuType,
+  totalGpus: p.totalGpus,
+  gpusPerNode: p.gpusPerNode,
+  minGpus: p.minGpus,
+  stepGpus: p.stepGpus,
+  onDemandRate: p.onDemandRate,
+  reservedRate: { amount: p.priceBook.reservedRatePerGpuHour, currency: 'EUR' },
+  durationDiscounts: p.priceBook.durationTiers.map((t) => ({ minHours: t.minHours, discountBps: t.discountBps })),
+  leadTimeDiscounts: p.priceBook.leadTimeTiers.map((t) => ({ minDaysAhead: t.minDaysAhead, discountBps: t.discountBps })),
+  utilizationBand: { ...p.priceBook.utilization },
+  bookableFrom: p.bookableFrom,
+});
+
+export const fromPublicPool = (p: PublicPool): Pool => ({
+  id: p.id,
+  site: p.site,
+  gpuType: p.gpuType,
+  totalGpus: p.totalGpus,
+  gpusPerNode: p.gpusPerNode,
+  minGpus: p.minGpus,
+  stepGpus: p.stepGpus,
+  onDemandRate: p.onDemandRate,
+  priceBook: {
+    reservedRatePerGpuHour: p.reservedRate.amount,
+    durationTiers: p.durationDiscounts.map((t) => ({ minHours: t.minHours, discountBps: t.discountBps })),
+    leadTimeTiers: p.leadTimeDiscounts.map((t) => ({ minDaysAhead: t.minDaysAhead, discountBps: t.discountBps })),
+    utilization: { ...p.utilizationBand },
+  },
+  bookableFrom: p.bookableFrom,
+});

@@ -12,6 +12,7 @@ import { problemBody, problemResponse } from './problem.ts';
 import { createRateLimiter, declareRateLimits, DEFAULT_RATE_LIMITS } from './rate-limit.ts';
 import { registerAvailabilityRoutes } from './routes/availability.ts';
 import { registerCatalogRoutes } from './routes/catalog.ts';
+import { registerCatalogAdminRoutes } from './routes/catalog-admin.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerOperatorRoutes } from './routes/operator.ts';
@@ -39,6 +40,7 @@ export const coreModule: AppModule = {
     registerReservationRoutes(app);
     registerEventRoutes(app);
     registerOperatorRoutes(app);
+    registerCatalogAdminRoutes(app);
   },
 };
 

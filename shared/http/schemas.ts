@@ -24,47 +24,87 @@ export const Slug = (example: string) =>
     .regex(/^[a-z0-9][a-z0-9-]*$/, 'must be a lowercase slug')
     .openapi({ example });
 
-export const SiteSchema = z
-  .object({
-    id: z.string().openapi({ example: 'valence-rovaltain' }),
-    name: z.string().openapi({ example: 'Valence–Rovaltain' }),
-    city: z.string(),
-    country: z.string().openapi({ description: 'ISO 3166-1 alpha-2', example: 'FR' }),
-    timezone: z.string().openapi({ example: 'Europe/Paris' }),
-    powerMw: z.number().openapi({ example: 24 }),
-    cooling: z.string().openapi({ example: 'direct liquid cooling' }),
-    status: z.enum(['active', 'planned', 'maintenance']),
-    opensAt: z.string(),
-  })
-  .openapi('Site');
+/** Site fields, each described once; `SiteSchema` (responses) and the operator's create and patch bodies are built from them. */
+export const SiteFields = {
+  id: Slug('valence-rovaltain').openapi({ description: 'Slug id, unique', example: 'valence-rovaltain' }),
+  name: z.string().min(1).max(200).openapi({ description: 'Display name', example: 'Valence–Rovaltain' }),
+  city: z.string().min(1).max(200).openapi({ description: 'City or commune', example: 'Alixan' }),
+  country: z.string().regex(/^[A-Z]{2}$/, 'ISO 3166-1 alpha-2 code, upper case').openapi({ description: 'ISO 3166-1 alpha-2', example: 'FR' }),
+  timezone: z.string().min(1).max(64).openapi({ description: 'IANA time zone', example: 'Europe/Paris' }),
+  powerMw: z.number().positive().max(100_000).openapi({ description: 'IT power of the site, megawatts', example: 24 }),
+  cooling: z.string().min(1).max(500).openapi({ description: 'How the site is cooled', example: 'direct liquid cooling' }),
+  status: z.enum(['active', 'planned', 'maintenance']).openapi({ description: '`planned` (being built; capacity sold ahead), `active`, `maintenance` (closed site-wide)' }),
+  opensAt: Timestamp.openapi({ description: 'When the site opens (or opened)', example: '2025-06-01T00:00:00Z' }),
+  pue: z.number().min(1).max(3).openapi({ description: 'Power usage effectiveness: facility energy ÷ IT energy', example: 1.2 }),
+  gridCarbonGramsPerKwh: z.number().min(0).max(2000).openapi({ description: 'Carbon intensity of the grid supplying the site, g CO2e per kWh', example: 45 }),
+  heatReuseFraction: z.number().min(0).max(1).openapi({ description: 'Fraction (0–1) of the facility’s heat recovered and reused', example: 0.3 }),
+};
 
-export const GpuTypeSchema = z
-  .object({
-    id: z.string().openapi({ example: 'h100-sxm-80gb' }),
-    vendor: z.string().openapi({ example: 'NVIDIA' }),
-    name: z.string().openapi({ example: 'H100 SXM 80GB' }),
-    memoryGb: z.number().int(),
-    interconnect: z.string(),
-    peakBf16Tflops: z.number(),
-  })
-  .openapi('GpuType');
+export const SiteSchema = z.object(SiteFields).openapi('Site');
 
-export const PoolSchema = z
+export const GpuTypeFields = {
+  id: Slug('h100-sxm-80gb').openapi({ description: 'Slug id, unique', example: 'h100-sxm-80gb' }),
+  vendor: z.string().min(1).max(100).openapi({ description: 'Manufacturer', example: 'NVIDIA' }),
+  name: z.string().min(1).max(200).openapi({ description: 'Display name', example: 'H100 SXM 80GB' }),
+  memoryGb: z.number().int().positive().max(100_000).openapi({ description: 'GPU memory, GB', example: 80 }),
+  interconnect: z.string().min(1).max(500).openapi({ description: 'GPU-to-GPU and node-to-node fabric', example: 'NVLink 4 (900 GB/s), 3.2 Tb/s InfiniBand' }),
+  peakBf16Tflops: z.number().positive().max(1_000_000).openapi({ description: 'Peak dense BF16 TFLOPS', example: 989 }),
+  boardPowerWatts: z.number().int().positive().max(10_000).openapi({ description: 'Board power of one GPU at full load, watts (basis of reserved-hour energy)', example: 700 }),
+};
+
+export const GpuTypeSchema = z.object(GpuTypeFields).openapi('GpuType');
+
+const Cents = (description: string, example: number) =>
+  z
+    .object({
+      amount: z.number().int().min(0).max(100_000_000).openapi({ description, example }),
+      currency: z.literal('EUR').openapi({ description: 'Always EUR' }),
+    })
+    .strict();
+
+export const DurationTierSchema = z
   .object({
-    id: z.string().openapi({ example: 'valence-rovaltain-h100' }),
-    site: z.string(),
-    gpuType: z.string(),
-    totalGpus: z.number().int(),
-    gpusPerNode: z.number().int(),
-    minGpus: z.number().int(),
-    stepGpus: z.number().int(),
-    onDemandRate: MoneySchema.openapi({ description: 'Per GPU-hour' }),
-    reservedRate: MoneySchema.openapi({ description: 'List price per GPU-hour of reserved capacity before discounts and utilization' }),
-    durationDiscounts: z.array(z.object({ minHours: z.number().int(), discountBps: z.number().int() })),
-    leadTimeDiscounts: z.array(z.object({ minDaysAhead: z.number().int(), discountBps: z.number().int() })),
-    bookableFrom: z.string(),
+    minHours: z.number().int().positive().max(8760).openapi({ description: 'The booking lasts at least this many hours', example: 168 }),
+    discountBps: z.number().int().min(0).max(9999).openapi({ description: 'Discount in basis points (500 = 5 %)', example: 500 }),
   })
-  .openapi('Pool');
+  .strict()
+  .openapi('DurationTier');
+
+export const LeadTimeTierSchema = z
+  .object({
+    minDaysAhead: z.number().int().positive().max(366).openapi({ description: 'The booking starts at least this many days after it is quoted', example: 30 }),
+    discountBps: z.number().int().min(0).max(9999).openapi({ description: 'Discount in basis points', example: 300 }),
+  })
+  .strict()
+  .openapi('LeadTimeTier');
+
+export const UtilizationBandSchema = z
+  .object({
+    floorBps: z.number().int().min(1).max(10_000).openapi({ description: 'Lowest utilization factor (9000 = ×0.90, idle windows)', example: 9000 }),
+    ceilingBps: z.number().int().min(10_000).max(30_000).openapi({ description: 'Highest utilization factor (12500 = ×1.25, scarce windows)', example: 12500 }),
+    targetBps: z.number().int().min(0).max(10_000).openapi({ description: 'Utilization at which the factor is ×1.00', example: 5000 }),
+    slopeBps: z.number().int().min(0).max(50_000).openapi({ description: 'Factor change per unit of utilization above or below the target', example: 5000 }),
+  })
+  .strict()
+  .openapi('UtilizationBand');
+
+export const PoolFields = {
+  id: Slug('valence-rovaltain-h100').openapi({ description: 'Slug id, unique', example: 'valence-rovaltain-h100' }),
+  site: Slug('valence-rovaltain').openapi({ description: 'Site id' }),
+  gpuType: Slug('h100-sxm-80gb').openapi({ description: 'GPU type id (one pool per GPU type and site)' }),
+  totalGpus: z.number().int().min(0).max(10_000_000).openapi({ description: 'Installed GPUs today (before the capacity schedule and maintenance); whole nodes', example: 1024 }),
+  gpusPerNode: z.number().int().positive().max(1024).openapi({ description: 'GPUs per node', example: 8 }),
+  minGpus: z.number().int().positive().max(10_000_000).openapi({ description: 'Smallest booking, a multiple of stepGpus', example: 8 }),
+  stepGpus: z.number().int().positive().max(10_000_000).openapi({ description: 'Bookings come in multiples of this; divides gpusPerNode or is whole nodes', example: 8 }),
+  onDemandRate: Cents('On-demand price per GPU-hour, cents', 249).openapi({ description: 'Per GPU-hour' }),
+  reservedRate: Cents('Reserved list price per GPU-hour, cents', 199).openapi({ description: 'List price per GPU-hour of reserved capacity before discounts and utilization' }),
+  durationDiscounts: z.array(DurationTierSchema).max(20).openapi({ description: 'Duration tiers, sorted by minHours ascending; the highest reached applies' }),
+  leadTimeDiscounts: z.array(LeadTimeTierSchema).max(20).openapi({ description: 'Lead-time tiers, sorted by minDaysAhead ascending; the highest reached applies' }),
+  utilizationBand: UtilizationBandSchema.openapi({ description: 'Bounds and slope of the utilization factor' }),
+  bookableFrom: Timestamp.openapi({ description: 'First hour that can be booked (whole UTC hour)', example: '2025-06-01T00:00:00Z' }),
+};
+
+export const PoolSchema = z.object(PoolFields).openapi('Pool');
 
 export const QuoteSchema = z
   .object({

@@ -25,6 +25,10 @@ export const keys = {
   session: (id: string) => ({ pk: `SESSION#${id}`, sk: 'SESSION' }),
   /** Fixed-window request counters of one scope (an org, a platform key or a client address). */
   rateWindow: (scope: string, windowStart: number) => ({ pk: `RATE#${scope}#${windowStart}`, sk: 'RATE' }),
+  /** Operator audit log: one partition, newest last by sort key (ISO time, then the entry's ULID). */
+  audit: (at: string, id: string) => ({ pk: 'AUDIT', sk: `AT#${at}#${id}` }),
+  /** Operator key created by the bootstrap command of a deployed stack: its presence makes bootstrap idempotent. */
+  bootstrapMarker: () => ({ pk: 'BOOTSTRAP', sk: 'OPERATOR_KEY' }),
 } as const;
 
 export const prefixes = {

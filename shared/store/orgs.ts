@@ -3,6 +3,7 @@ import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/li
 import type { Org, Principal } from '#domain/principal.ts';
 import type { Db } from './db.ts';
 import { keys } from './keys.ts';
+import type { TransactItem } from './transact.ts';
 
 /** API keys are 160 random bits, prefixed by kind; only their SHA-256 is stored. */
 export const KEY_PREFIX: Record<Principal['role'], string> = {
@@ -18,22 +19,24 @@ export function generateApiKey(role: Principal['role']): string {
   return `${KEY_PREFIX[role]}${randomBytes(20).toString('base64url')}`;
 }
 
+const apiKeyItem = (key: string, principal: Principal, now: Date) => ({
+  ...keys.apiKey(hashApiKey(key)),
+  ...keys.apiKeyIndex(principal.keyId),
+  entity: 'apiKey',
+  principal,
+  prefix: key.slice(0, 12),
+  revoked: false,
+  createdAt: now.toISOString(),
+});
+
 export async function putApiKey(db: Db, key: string, principal: Principal, now: Date): Promise<void> {
-  await db.doc.send(
-    new PutCommand({
-      TableName: db.table,
-      Item: {
-        ...keys.apiKey(hashApiKey(key)),
-        ...keys.apiKeyIndex(principal.keyId),
-        entity: 'apiKey',
-        principal,
-        prefix: key.slice(0, 12),
-        revoked: false,
-        createdAt: now.toISOString(),
-      },
-    }),
-  );
+  await db.doc.send(new PutCommand({ TableName: db.table, Item: apiKeyItem(key, principal, now) }));
 }
+
+/** The same key item as a transaction part that must create it. */
+export const apiKeyCreate = (db: Db, key: string, principal: Principal, now: Date): TransactItem => ({
+  Put: { TableName: db.table, Item: apiKeyItem(key, principal, now), ConditionExpression: 'attribute_not_exists(pk)' },
+});
 
 export async function principalForKey(db: Db, key: string): Promise<Principal | null> {
   const res = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.apiKey(hashApiKey(key)) }));

@@ -82,7 +82,7 @@ const count = (what: string) => seen.set(what, (seen.get(what) ?? 0) + 1);
 /** A fresh four-node pool at a fresh site for each run, so runs do not see each other's bookings. */
 async function freshPool(): Promise<{ site: string; poolId: string }> {
   const site = `model-${runNumber++}`;
-  await putSite(t.db, { id: site, name: `Model site ${site}`, city: 'Lyon', country: 'FR', timezone: 'Europe/Paris', powerMw: 1, cooling: 'air', status: 'active', opensAt: '2025-01-01T00:00:00Z' });
+  await putSite(t.db, { id: site, name: `Model site ${site}`, city: 'Lyon', country: 'FR', timezone: 'Europe/Paris', powerMw: 1, cooling: 'air', status: 'active', opensAt: '2025-01-01T00:00:00Z', pue: 1.2, gridCarbonGramsPerKwh: 50, heatReuseFraction: 0 });
   const poolId = `${site}-h100`;
   await putPool(t.db, {
     id: poolId,

@@ -1,6 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import type { Pool } from '#domain/catalog.ts';
-import { eur } from '#domain/money.ts';
+import { toPublicPool, type Pool } from '#domain/catalog.ts';
 import { notFound } from '#domain/errors.ts';
 import type { App } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
@@ -9,20 +8,7 @@ import { GpuTypeSchema, PoolSchema, SiteSchema, Slug } from '../schemas.ts';
 const security = [{ ApiKey: [] }];
 const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
 
-export const toApiPool = (p: Pool): z.infer<typeof PoolSchema> => ({
-  id: p.id,
-  site: p.site,
-  gpuType: p.gpuType,
-  totalGpus: p.totalGpus,
-  gpusPerNode: p.gpusPerNode,
-  minGpus: p.minGpus,
-  stepGpus: p.stepGpus,
-  onDemandRate: p.onDemandRate,
-  reservedRate: eur(p.priceBook.reservedRatePerGpuHour),
-  durationDiscounts: p.priceBook.durationTiers,
-  leadTimeDiscounts: p.priceBook.leadTimeTiers,
-  bookableFrom: p.bookableFrom,
-});
+export const toApiPool = (p: Pool): z.infer<typeof PoolSchema> => toPublicPool(p);
 
 const listSites = createRoute({
   method: 'get',

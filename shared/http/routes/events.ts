@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { invalidField } from '#domain/errors.ts';
 import { listEvents, sequenceOfEvent } from '#store/events.ts';
+import { PLATFORM_STREAM } from '../../services/catalog-admin.ts';
 import { principalOf, requireRole } from '../auth.ts';
 import type { App } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
@@ -12,9 +13,9 @@ const route = createRoute({
   operationId: 'listEvents',
   tags: ['Events'],
   summary: 'Your org’s events, oldest first, for polling',
-  description: 'Pass the `sequence` (or `id`) of the last event you processed as `after`; `nextCursor` is the `after` of the next page.',
+  description: 'Customers read their org’s events; operators read the platform stream (`catalog.changed`). Pass the `sequence` (or `id`) of the last event you processed as `after`; `nextCursor` is the `after` of the next page.',
   security: [{ ApiKey: [] }],
-  middleware: [requireRole(['customer'])],
+  middleware: [requireRole(['customer', 'operator'])],
   request: {
     query: z.object({
       after: z.string().max(100).optional().openapi({ description: 'Sequence number or event id of the last event seen; omitted = from the start', example: '42' }),
@@ -27,7 +28,8 @@ const route = createRoute({
 export function registerEventRoutes(app: App) {
   app.openapi(route, async (c) => {
     const { after, limit } = c.req.valid('query');
-    const orgId = principalOf(c).orgId!;
+    const principal = principalOf(c);
+    const orgId = principal.role === 'operator' ? PLATFORM_STREAM : principal.orgId!;
     const { db } = c.get('deps');
     let from = 0;
     if (after !== undefined && after !== '') {

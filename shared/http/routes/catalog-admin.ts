@@ -1,0 +1,139 @@
+/** The operator's catalog API: sites, GPU types and pools created and changed, and the audit log. */
+import { createRoute, z } from '@hono/zod-openapi';
+import { toPublicPool } from '#domain/catalog.ts';
+import { createCatalogAdmin } from '../../services/catalog-admin.ts';
+import { principalOf, requireRole } from '../auth.ts';
+import type { App } from '../context.ts';
+import { COMMON_ERRORS, errorResponses } from '../problem.ts';
+import { GpuTypeFields, GpuTypeSchema, IdempotencyHeader, PageQuery, PoolFields, PoolSchema, SiteFields, SiteSchema, Slug, pageOf } from '../schemas.ts';
+
+const security = [{ ApiKey: [] }];
+const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
+const body = <T extends z.ZodTypeAny>(schema: T) => ({ required: true, content: { 'application/json': { schema } } });
+const idParam = (example: string, what: string) => z.object({ id: Slug(example).openapi({ param: { name: 'id', in: 'path' }, description: `${what} id` }) });
+const operatorOnly = [requireRole(['operator'])];
+const WRITE_ERRORS = [...COMMON_ERRORS, 'malformed_json', 'unprocessable'] as const;
+
+const { id: _siteId, ...siteRest } = SiteFields;
+const SiteCreate = z.object(SiteFields).strict().openapi('SiteCreate');
+const SitePatch = z.object(siteRest).partial().strict().openapi('SitePatch');
+const GpuTypeCreate = z.object(GpuTypeFields).strict().openapi('GpuTypeCreate');
+const { id: _gpuId, ...gpuRest } = GpuTypeFields;
+const GpuTypePatch = z.object(gpuRest).partial().strict().openapi('GpuTypePatch');
+const PoolCreate = z.object(PoolFields).strict().openapi('PoolCreate');
+const { id: _poolId, site: _poolSite, gpuType: _poolGpu, ...poolRest } = PoolFields;
+const PoolPatch = z
+  .object(poolRest)
+  .partial()
+  .strict()
+  .openapi('PoolPatch', { description: 'Fields to change; `id`, `site` and `gpuType` are fixed. New quotes use the change; existing quotes and reservations keep their price and terms.' });
+
+export const AuditEntrySchema = z
+  .object({
+    id: z.string().openapi({ description: 'Entry id', example: 'aud_01jabc' }),
+    at: z.string().openapi({ description: 'When the change committed', example: '2026-12-01T08:00:00.000Z' }),
+    actor: z.string().openapi({ description: 'Key id of the operator who made it, or `bootstrap`', example: 'key_01jabc' }),
+    action: z.string().openapi({ description: 'What was done', example: 'pool.updated' }),
+    target: z.string().openapi({ description: 'What it was done to', example: 'pool:marseille-b200' }),
+    before: z.record(z.string(), z.unknown()).nullable().openapi({ description: 'The item before (null when created)' }),
+    after: z.record(z.string(), z.unknown()).nullable().openapi({ description: 'The item after' }),
+  })
+  .openapi('AuditEntry');
+
+const createSite = createRoute({
+  method: 'post',
+  path: '/v1/sites',
+  operationId: 'createSite',
+  tags: ['Operator catalog'],
+  summary: 'Open a site (usually `planned`, with its opening date)',
+  security,
+  middleware: operatorOnly,
+  request: { headers: IdempotencyHeader, body: body(SiteCreate) },
+  responses: { 201: json(SiteSchema, 'The site'), ...errorResponses(...WRITE_ERRORS, 'already_exists') },
+});
+const updateSite = createRoute({
+  method: 'patch',
+  path: '/v1/sites/{id}',
+  operationId: 'updateSite',
+  tags: ['Operator catalog'],
+  summary: 'Change a site: facility figures, status (planned → active → maintenance), opening date',
+  description: 'Closing a site (status `planned` or `maintenance`) or moving `opensAt` later is refused with 409 while bookings need those hours.',
+  security,
+  middleware: operatorOnly,
+  request: { params: idParam('valence-rovaltain', 'Site'), body: body(SitePatch) },
+  responses: { 200: json(SiteSchema, 'The site as it now is'), ...errorResponses(...WRITE_ERRORS, 'not_found', 'bookings_exist') },
+});
+const createGpuType = createRoute({
+  method: 'post',
+  path: '/v1/gpu-types',
+  operationId: 'createGpuType',
+  tags: ['Operator catalog'],
+  summary: 'Add a GPU type',
+  security,
+  middleware: operatorOnly,
+  request: { headers: IdempotencyHeader, body: body(GpuTypeCreate) },
+  responses: { 201: json(GpuTypeSchema, 'The GPU type'), ...errorResponses(...WRITE_ERRORS, 'already_exists') },
+});
+const updateGpuType = createRoute({
+  method: 'patch',
+  path: '/v1/gpu-types/{id}',
+  operationId: 'updateGpuType',
+  tags: ['Operator catalog'],
+  summary: 'Change a GPU type (e.g. its board power)',
+  security,
+  middleware: operatorOnly,
+  request: { params: idParam('h100-sxm-80gb', 'GPU type'), body: body(GpuTypePatch) },
+  responses: { 200: json(GpuTypeSchema, 'The GPU type as it now is'), ...errorResponses(...WRITE_ERRORS, 'not_found') },
+});
+const createPool = createRoute({
+  method: 'post',
+  path: '/v1/pools',
+  operationId: 'createPool',
+  tags: ['Operator catalog'],
+  summary: 'Add a pool: one GPU type at one site, with its booking steps and price book',
+  security,
+  middleware: operatorOnly,
+  request: { headers: IdempotencyHeader, body: body(PoolCreate) },
+  responses: { 201: json(PoolSchema, 'The pool'), ...errorResponses(...WRITE_ERRORS, 'already_exists') },
+});
+const updatePool = createRoute({
+  method: 'patch',
+  path: '/v1/pools/{id}',
+  operationId: 'updatePool',
+  tags: ['Operator catalog'],
+  summary: 'Change a pool: booking steps, rates, price book, bookable-from; capacity may only grow here',
+  security,
+  middleware: operatorOnly,
+  request: { params: idParam('marseille-b200', 'Pool'), body: body(PoolPatch) },
+  responses: { 200: json(PoolSchema, 'The pool as it now is'), ...errorResponses(...WRITE_ERRORS, 'not_found', 'bookings_exist') },
+});
+const listAuditRoute = createRoute({
+  method: 'get',
+  path: '/v1/audit',
+  operationId: 'listAudit',
+  tags: ['Operator catalog'],
+  summary: 'Audit log of catalog changes, newest first: who, what, before and after',
+  security,
+  middleware: operatorOnly,
+  request: { query: PageQuery },
+  responses: { 200: json(pageOf(AuditEntrySchema, 'AuditPage'), 'Audit entries'), ...errorResponses(...COMMON_ERRORS) },
+});
+
+export function registerCatalogAdminRoutes(app: App) {
+  const admin = (c: { get(k: 'deps'): Parameters<typeof createCatalogAdmin>[0] }) => createCatalogAdmin(c.get('deps'));
+  app.openapi(createSite, async (c) => c.json(SiteSchema.parse(await admin(c).createSite(principalOf(c), c.req.valid('json'))), 201));
+  app.openapi(updateSite, async (c) => c.json(SiteSchema.parse(await admin(c).updateSite(principalOf(c), c.req.valid('param').id, c.req.valid('json'))), 200));
+  app.openapi(createGpuType, async (c) => c.json(GpuTypeSchema.parse(await admin(c).createGpuType(principalOf(c), c.req.valid('json'))), 201));
+  app.openapi(updateGpuType, async (c) =>
+    c.json(GpuTypeSchema.parse(await admin(c).updateGpuType(principalOf(c), c.req.valid('param').id, c.req.valid('json'))), 200),
+  );
+  app.openapi(createPool, async (c) => c.json(PoolSchema.parse(toPublicPool(await admin(c).createPool(principalOf(c), c.req.valid('json')))), 201));
+  app.openapi(updatePool, async (c) =>
+    c.json(PoolSchema.parse(toPublicPool(await admin(c).updatePool(principalOf(c), c.req.valid('param').id, c.req.valid('json')))), 200),
+  );
+  app.openapi(listAuditRoute, async (c) => {
+    const { limit, cursor } = c.req.valid('query');
+    const page = await admin(c).listAudit(limit, cursor);
+    return c.json(pageOf(AuditEntrySchema, 'AuditPage').parse(page), 200);
+  });
+}
