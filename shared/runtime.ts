@@ -3,6 +3,8 @@
  * test file) and hands them down. Nothing below this reads the environment or holds a singleton.
  */
 import { createBookingService, type ReservationBilling } from './services/booking.ts';
+import { createOfferService } from './services/offers.ts';
+import type { Pool } from '#domain/catalog.ts';
 import { createApp } from '#http/app.ts';
 import { consoleLogger, type AppDeps, type AppModule, type Logger } from '#http/context.ts';
 import { createCatalogCache } from '#store/catalog.ts';
@@ -30,6 +32,8 @@ export function createRuntime(options: RuntimeOptions) {
   const clock = options.clock ?? systemClock;
   const ids = options.ids ?? createIdGenerator(clock);
   const catalog = createCatalogCache(options.db, clock, options.catalogTtlMs ?? 30_000);
+  // Quotes and offers price with the same measured demand: metered usage of the last 7 days.
+  const measuredUtilizationBps = (pool: Pool, now: Date) => poolUtilizationBps(options.db, pool.id, pool.totalGpus, epochHour(now) - 7 * 24, epochHour(now));
   const booking = createBookingService({
     db: options.db,
     clock,
@@ -37,14 +41,16 @@ export function createRuntime(options: RuntimeOptions) {
     catalog,
     billing: options.billing,
     retry: options.retry,
-    measuredUtilizationBps: (pool, now) => poolUtilizationBps(options.db, pool.id, pool.totalGpus, epochHour(now) - 7 * 24, epochHour(now)),
+    measuredUtilizationBps,
   });
+  const offers = createOfferService({ db: options.db, clock, catalog, retry: options.retry, measuredUtilizationBps });
   const deps: AppDeps = {
     db: options.db,
     clock,
     ids,
     catalog,
     booking,
+    offers,
     logger: options.logger ?? consoleLogger,
     ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}),
     ...(options.rateLimits ? { rateLimits: options.rateLimits } : {}),

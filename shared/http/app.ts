@@ -15,6 +15,7 @@ import { registerCatalogRoutes } from './routes/catalog.ts';
 import { registerCatalogAdminRoutes } from './routes/catalog-admin.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import { registerOfferRoutes } from './routes/offers.ts';
 import { registerOperatorRoutes } from './routes/operator.ts';
 import { registerQuoteRoutes } from './routes/quotes.ts';
 import { registerReservationRoutes } from './routes/reservations.ts';
@@ -37,6 +38,7 @@ export const coreModule: AppModule = {
     registerCatalogRoutes(app);
     registerAvailabilityRoutes(app);
     registerQuoteRoutes(app);
+    registerOfferRoutes(app);
     registerReservationRoutes(app);
     registerEventRoutes(app);
     registerOperatorRoutes(app);

@@ -1,6 +1,7 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Principal } from '#domain/principal.ts';
 import type { BookingService } from '../services/booking.ts';
+import type { OfferService } from '../services/offers.ts';
 import type { CatalogCache } from '#store/catalog.ts';
 import type { Db } from '#store/db.ts';
 import type { Clock, IdGenerator } from '../ids.ts';
@@ -27,6 +28,7 @@ export interface AppDeps {
   ids: IdGenerator;
   catalog: CatalogCache;
   booking: BookingService;
+  offers: OfferService;
   logger: Logger;
   /** Rate limits; DEFAULT_RATE_LIMITS unless the composition raises them (test suites that hammer the API). */
   rateLimits?: RateLimitConfig;

@@ -19,6 +19,7 @@ import { refundFor } from '#domain/cancellation.ts';
 import { DomainError, notFound } from '#domain/errors.ts';
 import { addMoney, eur, type Money } from '#domain/money.ts';
 import { priceReservation, type PriceLine } from '#domain/pricing.ts';
+import { priceWindow } from '#domain/window-price.ts';
 import type { Principal } from '#domain/principal.ts';
 import { assertTransition, toApiReservation, type Refund, type Reservation } from '#domain/reservation.ts';
 import { HOUR_MS, epochHour, isWholeHour } from '#domain/time.ts';
@@ -177,14 +178,15 @@ export function createBookingService(deps: BookingDeps) {
       if (free < req.gpus) {
         throw new DomainError('capacity_unavailable', `Only ${free} GPUs are free in every hour of that window in ${pool.id}`);
       }
-      const priced = priceReservation({
+      const priced = priceWindow({
+        pool,
         poolLabel: label,
-        priceBook: pool.priceBook,
+        load: loadNow,
         gpus: req.gpus,
-        start,
-        end,
+        startHour: sH,
+        endHour: eH,
         now,
-        utilizationBps: Math.max(utilizationBps(loadNow, sH, eH), (await deps.measuredUtilizationBps?.(pool, now)) ?? 0),
+        measuredUtilizationBps: (await deps.measuredUtilizationBps?.(pool, now)) ?? 0,
       });
       const q: Quote = {
         id: ids.next('qt'),
