@@ -12,8 +12,8 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const get = (query: Record<string, string | number>) =>
-  t.call('GET', `/v1/offers?${new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)])).toString()}`);
+const get = (query: Record<string, string | number | undefined>) =>
+  t.call('GET', `/v1/offers?${new URLSearchParams(Object.entries(query).filter((e): e is [string, string | number] => e[1] !== undefined).map(([k, v]) => [k, String(v)])).toString()}`);
 const base = () => ({ gpuType: 'h100-sxm-80gb', gpus: 64, durationHours: 72 });
 const FIELDS = ['gpuType', 'gpus', 'durationHours', 'minDurationHours', 'maxDurationHours', 'earliestStart', 'latestEnd', 'site', 'maxPricePerGpuHour', 'sort', 'limit'];
 

@@ -56,7 +56,8 @@ const scenario = fc.record({
   cap: fc.option(fc.integer({ min: 170, max: 260 }), { nil: null }),
 });
 
-function build(s: fc.RecordValue<typeof scenario>) {
+type Scenario = typeof scenario extends fc.Arbitrary<infer T> ? T : never;
+function build(s: Scenario) {
   const a = pool('a', 48, 199);
   const b = pool('b', 40, 189);
   const inputs: PoolInput[] = [
