@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   already_exists: { status: 409, title: 'A resource with this id already exists' },
   bookings_exist: { status: 409, title: 'Bookings stand in the way of this change' },
   idempotency_in_flight: { status: 409, title: 'A request with this Idempotency-Key is in flight' },
+  secret_shown_once: { status: 409, title: 'The answer to this Idempotency-Key carried a secret, shown once' },
   quote_expired: { status: 410, title: 'Quote expired' },
   payload_too_large: { status: 413, title: 'Payload too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },

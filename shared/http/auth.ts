@@ -3,6 +3,7 @@ import { DomainError } from '#domain/errors.ts';
 import type { Principal, Role } from '#domain/principal.ts';
 import { principalForKey } from '#store/orgs.ts';
 import type { AppEnv } from './context.ts';
+import { runIdempotent } from './idempotency.ts';
 import { principalFromSessionCookie } from '#portal/session.ts';
 
 const BEARER = /^Bearer\s+([A-Za-z0-9_\-.]{8,200})\s*$/;
@@ -32,7 +33,10 @@ export function principalOf(c: { get(key: 'principal'): Principal | null }): Pri
   return p;
 }
 
-/** 403 unless the caller has one of the roles (and, with `orgAdmin`, is an admin of its org). */
+/**
+ * 403 unless the caller has one of the roles (and, with `orgAdmin`, is an admin of its org). Then, and
+ * only then, an Idempotency-Key is looked up: a replay never answers a caller the route refuses.
+ */
 export function requireRole(roles: Role[], options: { orgAdmin?: boolean } = {}): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const p = principalOf(c);
@@ -42,6 +46,6 @@ export function requireRole(roles: Role[], options: { orgAdmin?: boolean } = {})
     if (options.orgAdmin && p.role === 'customer' && p.orgRole !== 'admin') {
       throw new DomainError('forbidden', 'This operation is for org admins');
     }
-    await next();
+    return runIdempotent(c, next);
   };
 }

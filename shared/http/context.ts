@@ -38,7 +38,15 @@ export interface AppDeps {
   modules?: AppModule[];
 }
 
-export type AppEnv = { Variables: { principal: Principal | null; requestId: string; deps: AppDeps } };
+export type AppEnv = {
+  Variables: {
+    principal: Principal | null;
+    requestId: string;
+    deps: AppDeps;
+    /** A valid Idempotency-Key of this POST, until the route has authorized the caller and used it. */
+    idempotencyKey?: string | undefined;
+  };
+};
 export type App = OpenAPIHono<AppEnv>;
 
 export interface AppModule {

@@ -11,7 +11,10 @@ export const IN_FLIGHT_LEASE_MS = 60_000;
 export interface StoredResponse {
   status: number;
   contentType: string;
+  /** With `redacted`, the body with every secret replaced: it is never replayed as such. */
   body: string;
+  /** The answer carried a secret (an API key, a webhook signing secret), stored redacted. */
+  redacted?: boolean;
 }
 
 export type BeginResult =

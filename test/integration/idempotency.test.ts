@@ -1,7 +1,7 @@
 /**
  * SPEC invariant 3: every POST takes an Idempotency-Key. Same key and body → the first response
  * replayed (status, body, `Idempotent-Replayed: true`) and nothing created twice; same key, other
- * body → 422; same key while the first is in flight → 409; keys are per org and kept ≥ 24 h.
+ * body → 422; same key while the first is in flight → 409; keys are per API key and kept ≥ 24 h.
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
@@ -178,7 +178,7 @@ describe('Idempotency-Key', () => {
     expect(await countOf('reservation', (i) => (i.reservation as { quoteId: string }).quoteId === q.body.id)).toBe(1);
   });
 
-  it('keeps keys per org: another org may use the same key string for its own request', async () => {
+  it('keeps keys per API key: another org may use the same key string for its own request', async () => {
     const myBody = quoteBody();
     const mine = await t.call('POST', '/v1/quotes', withKey('shared-string', { body: myBody }));
     const theirs = await t.call('POST', '/v1/quotes', withKey('shared-string', { key: t.keys.customer2, body: quoteBody(16) }));
@@ -197,7 +197,9 @@ describe('Idempotency-Key', () => {
     const body = quoteBody();
     const first = await t.call('POST', '/v1/quotes', withKey('kept', { body }));
     const now = Math.floor(t.clock().getTime() / 1000);
-    const item = await t.db.doc.send(new GetCommand({ TableName: t.db.table, Key: { pk: 'IDEM#org:org_lumiere#kept', sk: 'IDEM' }, ConsistentRead: true }));
+    const record = (await scanAll(t.db)).find((i) => i.entity === 'idempotency' && String(i.pk).endsWith('#kept'));
+    const item = await t.db.doc.send(new GetCommand({ TableName: t.db.table, Key: { pk: record!.pk, sk: 'IDEM' }, ConsistentRead: true }));
+    expect(item.Item!.pk).toMatch(/^IDEM#key:/);
     expect(item.Item).toMatchObject({ state: 'done', ttl: expect.any(Number) });
     expect(Number(item.Item!.ttl) - now).toBeGreaterThanOrEqual(24 * 3600);
     t.clock.advance(24 * 3_600_000);

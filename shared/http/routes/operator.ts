@@ -141,7 +141,7 @@ const createKey = createRoute({
         .strict(),
     ),
   },
-  responses: { 201: json(ApiKeySchema, 'The key, shown once'), ...errorResponses(...COMMON_ERRORS, 'malformed_json', 'unprocessable') },
+  responses: { 201: json(ApiKeySchema, 'The key, shown once'), ...errorResponses(...COMMON_ERRORS, 'malformed_json', 'unprocessable', 'secret_shown_once') },
 });
 
 const revokeKey = createRoute({

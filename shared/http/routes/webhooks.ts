@@ -85,7 +85,7 @@ const create = createRoute({
   request: { headers: IdempotencyHeader, body: { required: true, content: { 'application/json': { schema: CreateEndpointSchema } } } },
   responses: {
     201: ok(EndpointSchema.extend({ secret: SecretField }).openapi('CreatedWebhookEndpoint'), 'The endpoint, with its secret'),
-    ...errorResponses(...COMMON_ERRORS, 'malformed_json', 'unprocessable', 'idempotency_in_flight', 'idempotency_key_reused'),
+    ...errorResponses(...COMMON_ERRORS, 'malformed_json', 'unprocessable', 'idempotency_in_flight', 'idempotency_key_reused', 'secret_shown_once'),
   },
 });
 
@@ -140,7 +140,7 @@ const rotate = createRoute({
       EndpointSchema.extend({ secret: SecretField, previousSecretExpiresAt: z.string().openapi({ description: 'When the previous secret stops signing' }) }).openapi('RotatedWebhookEndpoint'),
       'The endpoint, with its new secret',
     ),
-    ...errorResponses(...COMMON_ERRORS, 'not_found', 'contention', 'idempotency_in_flight', 'idempotency_key_reused'),
+    ...errorResponses(...COMMON_ERRORS, 'not_found', 'contention', 'idempotency_in_flight', 'idempotency_key_reused', 'secret_shown_once'),
   },
 });
 
