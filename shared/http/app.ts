@@ -1,6 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { Scalar } from '@scalar/hono-api-reference';
 import { bodyLimit } from 'hono/body-limit';
+import { compress } from 'hono/compress';
 import { HTTPException } from 'hono/http-exception';
 import { randomUUID } from 'node:crypto';
 import { DomainError, type FieldError } from '#domain/errors.ts';
@@ -9,6 +9,8 @@ import { authenticate } from './auth.ts';
 import type { AppDeps, AppEnv, AppModule } from './context.ts';
 import { idempotency } from './idempotency.ts';
 import { problemBody, problemResponse } from './problem.ts';
+import { DOCS_CSP, DOCS_CSS, renderDocsPage } from './docs-page.ts';
+import { securityHeaders } from './security-headers.ts';
 import { createRateLimiter, declareRateLimits, DEFAULT_RATE_LIMITS } from './rate-limit.ts';
 import { registerAvailabilityRoutes } from './routes/availability.ts';
 import { registerCatalogRoutes } from './routes/catalog.ts';
@@ -65,6 +67,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     },
   });
 
+  // Outermost: compress what everything inside produced (JSON, pages, CSV) when the client accepts it.
+  app.use('*', compress());
+  app.use('*', securityHeaders);
   app.use('*', async (c, next) => {
     c.set('deps', deps);
     c.set('principal', null);
@@ -99,7 +104,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     scheme: 'bearer',
     description: 'API key, e.g. `gm_live_…`',
   });
-  app.doc31('/openapi.json', {
+  const documentConfig = {
     openapi: '3.1.0',
     info: {
       title: 'GPU Market API',
@@ -108,8 +113,14 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
         'Reserve GPU capacity at Valence–Rovaltain, Marseille and Grand Est: catalog, availability, quotes, reservations, usage, invoices and webhooks. Errors are RFC 9457 problem details.',
     },
     servers: [{ url: '/' }],
+  };
+  app.doc31('/openapi.json', documentConfig);
+  let docsPage: string | undefined;
+  app.get('/docs', (c) => {
+    docsPage ??= renderDocsPage(app.getOpenAPI31Document(documentConfig) as unknown as Record<string, unknown>);
+    return c.html(docsPage, 200, { 'content-security-policy': DOCS_CSP, 'cache-control': 'public, max-age=300' });
   });
-  app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'GPU Market API reference' }));
+  app.get('/docs.css', (c) => c.body(DOCS_CSS, 200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'public, max-age=3600' }));
 
   app.notFound((c) => problemResponse(problemBody('not_found', `No route for ${c.req.method} ${c.req.path}`, { requestId: c.get('requestId') })));
 

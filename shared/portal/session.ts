@@ -1,6 +1,8 @@
 /**
  * The portal's session cookie and the checks every signed-in request passes: the cookie holds only
- * the session id (HttpOnly, SameSite=Lax, Path=/, Secure over https); POSTs must come from this
+ * the session id (HttpOnly, SameSite=Lax, Path=/); over https (always, in AWS) it is the
+ * `__Host-gm_session` cookie, always Secure, bound to this host; plain `gm_session` only over local
+ * http (`npm start`). A client-sent `x-forwarded-proto` decides nothing. POSTs must come from this
  * origin and carry the session's CSRF token.
  */
 import { timingSafeEqual } from 'node:crypto';
@@ -13,6 +15,9 @@ import type { Db } from '#store/db.ts';
 import { SESSION_TTL_SECONDS, apiKeyStillActive, deleteSession, getSession, type PortalSession } from '#store/sessions.ts';
 
 export const SESSION_COOKIE = 'gm_session';
+/** The cookie over https: the `__Host-` prefix makes browsers refuse it unless Secure, Path=/ and host-only. */
+export const SECURE_SESSION_COOKIE = `__Host-${SESSION_COOKIE}`;
+export const sessionCookieName = (https: boolean): string => (https ? SECURE_SESSION_COOKIE : SESSION_COOKIE);
 export const CSRF_FIELD = 'csrf';
 
 export interface SignedIn {
@@ -21,18 +26,22 @@ export interface SignedIn {
   principal: Principal;
 }
 
-/** True when the browser reached us over https (directly, or through API Gateway / a proxy that says so). */
+/**
+ * True when the request URL is https: always in AWS (API Gateway terminates TLS and the Lambda adapter
+ * builds an https URL), never under `npm start`. Not a client-sent header.
+ */
 export function isHttps(c: Context<AppEnv>): boolean {
-  if (new URL(c.req.url).protocol === 'https:') return true;
-  return c.req.header('x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase() === 'https';
+  return new URL(c.req.url).protocol === 'https:';
 }
 
 export function setSessionCookie(c: Context<AppEnv>, sessionId: string): void {
-  setCookie(c, SESSION_COOKIE, sessionId, { httpOnly: true, sameSite: 'Lax', path: '/', secure: isHttps(c), maxAge: SESSION_TTL_SECONDS });
+  const https = isHttps(c);
+  setCookie(c, sessionCookieName(https), sessionId, { httpOnly: true, sameSite: 'Lax', path: '/', secure: https, maxAge: SESSION_TTL_SECONDS });
 }
 
 export function clearSessionCookie(c: Context<AppEnv>): void {
-  deleteCookie(c, SESSION_COOKIE, { httpOnly: true, sameSite: 'Lax', path: '/', secure: isHttps(c) });
+  const https = isHttps(c);
+  deleteCookie(c, sessionCookieName(https), { httpOnly: true, sameSite: 'Lax', path: '/', secure: https });
 }
 
 async function liveSession(db: Db, sessionId: string, now: Date): Promise<PortalSession | null> {
@@ -47,7 +56,7 @@ async function liveSession(db: Db, sessionId: string, now: Date): Promise<Portal
 
 /** The signed-in person behind the request's cookie, or null. */
 export async function currentSession(c: Context<AppEnv>): Promise<SignedIn | null> {
-  const sessionId = getCookie(c, SESSION_COOKIE);
+  const sessionId = getCookie(c, sessionCookieName(isHttps(c)));
   if (!sessionId) return null;
   const { db, clock } = c.get('deps');
   const session = await liveSession(db, sessionId, clock());
@@ -59,9 +68,10 @@ export async function currentSession(c: Context<AppEnv>): Promise<SignedIn | nul
  * session for safe (GET) requests such as the finance CSV export link, if the API's authentication
  * chooses to. Null without a live session.
  */
-export async function principalFromSessionCookie(db: Db, cookieHeader: string | undefined, now: Date): Promise<Principal | null> {
+export async function principalFromSessionCookie(db: Db, cookieHeader: string | undefined, now: Date, https: boolean): Promise<Principal | null> {
   if (!cookieHeader) return null;
-  const sessionId = parseCookieHeader(cookieHeader, SESSION_COOKIE)[SESSION_COOKIE];
+  const name = sessionCookieName(https);
+  const sessionId = parseCookieHeader(cookieHeader, name)[name];
   if (!sessionId) return null;
   return (await liveSession(db, sessionId, now))?.principal ?? null;
 }

@@ -127,7 +127,7 @@ describe('signing in', () => {
     for (const s of sessions) expect(s.ttl - Math.floor(t.clock().getTime() / 1000)).toBe(12 * 3600);
   });
 
-  it('marks the cookie Secure over https', async () => {
+  it('over https the cookie is __Host-gm_session and always Secure; a client-sent x-forwarded-proto decides nothing', async () => {
     const res = await t.app.request('https://portal.test/sign-in', {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', host: 'portal.test', origin: 'https://portal.test' },
@@ -135,8 +135,11 @@ describe('signing in', () => {
     });
     expect(res.status).toBe(303);
     expect(res.headers.get('set-cookie')).toMatch(/HttpOnly.*Secure|Secure.*HttpOnly/);
+    expect(res.headers.get('set-cookie')).toMatch(/^__Host-gm_session=[A-Za-z0-9_-]{43};.*Path=\/(;|$)/);
+    expect(res.headers.get('set-cookie')).not.toContain('Domain=');
     const proxied = await request('/sign-in', { form: { apiKey: t.keys.finance }, headers: { 'x-forwarded-proto': 'https' } });
-    expect(proxied.headers.get('set-cookie')).toContain('Secure');
+    expect(proxied.headers.get('set-cookie')).toMatch(/^gm_session=/);
+    expect(proxied.headers.get('set-cookie')).not.toContain('Secure');
   });
 
   it('refuses a bad, empty or revoked key with a visible alert naming the field, and sets no cookie', async () => {

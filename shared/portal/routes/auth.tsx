@@ -5,7 +5,7 @@ import type { Db } from '#store/db.ts';
 import { getOrg, principalForKey } from '#store/orgs.ts';
 import { createSession, deleteSession } from '#store/sessions.ts';
 import { formBodyLimit, localPath, page, readForm, renderError, seeOther, signedIn, type PortalContext } from '../http.tsx';
-import { SESSION_COOKIE, clearSessionCookie, currentSession, isSameOriginPost, setSessionCookie } from '../session.ts';
+import { clearSessionCookie, currentSession, isHttps, isSameOriginPost, sessionCookieName, setSessionCookie } from '../session.ts';
 import { getCookie } from 'hono/cookie';
 import { ErrorPage } from '../views/key.tsx';
 import { SignInPage } from '../views/sign-in.tsx';
@@ -66,7 +66,7 @@ export function registerAuthRoutes(app: App) {
       const { db, clock } = c.get('deps');
       const principal = API_KEY_SHAPE.test(key) ? await principalForKey(db, key) : null;
       if (!principal) return signInFailed(c, next, 'API key: this key is not valid or has been revoked.', 401);
-      const previous = getCookie(c, SESSION_COOKIE);
+      const previous = getCookie(c, sessionCookieName(isHttps(c)));
       if (previous) await deleteSession(db, previous);
       const { id } = await createSession(db, { principal, label: await labelFor(db, principal) }, clock());
       setSessionCookie(c, id);
