@@ -5,6 +5,7 @@
 import { createBookingService, type ReservationBilling } from './services/booking.ts';
 import { createOfferService } from './services/offers.ts';
 import type { Pool } from '#domain/catalog.ts';
+import { createBudgetService } from './services/budgets.ts';
 import { createApp } from '#http/app.ts';
 import { consoleLogger, type AppDeps, type AppModule, type Logger } from '#http/context.ts';
 import { createCatalogCache } from '#store/catalog.ts';
@@ -34,12 +35,14 @@ export function createRuntime(options: RuntimeOptions) {
   const catalog = createCatalogCache(options.db, clock, options.catalogTtlMs ?? 30_000);
   // Quotes and offers price with the same measured demand: metered usage of the last 7 days.
   const measuredUtilizationBps = (pool: Pool, now: Date) => poolUtilizationBps(options.db, pool.id, pool.totalGpus, epochHour(now) - 7 * 24, epochHour(now));
+  const budgets = createBudgetService({ db: options.db, clock, ids, retry: options.retry });
   const booking = createBookingService({
     db: options.db,
     clock,
     ids,
     catalog,
     billing: options.billing,
+    spend: budgets.reservationSpend,
     retry: options.retry,
     measuredUtilizationBps,
   });
@@ -51,6 +54,7 @@ export function createRuntime(options: RuntimeOptions) {
     catalog,
     booking,
     offers,
+    budgets,
     logger: options.logger ?? consoleLogger,
     ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}),
     ...(options.rateLimits ? { rateLimits: options.rateLimits } : {}),

@@ -54,7 +54,7 @@ export function createSystem(options: SystemOptions) {
     billing,
     webhooks,
     /** One pass of every scheduled job that runs "every minute" in AWS. */
-    runScheduledTick: () => runScheduledTick({ db, clock, booking: deps.booking, webhooks, billing }),
+    runScheduledTick: () => runScheduledTick({ db, clock, booking: deps.booking, budgets: deps.budgets, webhooks, billing }),
   };
 }
 export type System = ReturnType<typeof createSystem>;

@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   bookings_exist: { status: 409, title: 'Bookings stand in the way of this change' },
   idempotency_in_flight: { status: 409, title: 'A request with this Idempotency-Key is in flight' },
   secret_shown_once: { status: 409, title: 'The answer to this Idempotency-Key carried a secret, shown once' },
+  budget_exceeded: { status: 402, title: 'Budget exceeded' },
   quote_expired: { status: 410, title: 'Quote expired' },
   payload_too_large: { status: 413, title: 'Payload too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
@@ -36,13 +37,16 @@ export class DomainError extends Error {
   readonly code: ErrorCode;
   readonly errors: FieldError[] | undefined;
   readonly retryAfterSeconds: number | undefined;
+  /** Extra members of the problem document (RFC 9457 extensions), e.g. the limit a budget refusal names. */
+  readonly extensions: Record<string, unknown> | undefined;
 
-  constructor(code: ErrorCode, detail: string, options: { errors?: FieldError[]; retryAfterSeconds?: number } = {}) {
+  constructor(code: ErrorCode, detail: string, options: { errors?: FieldError[]; retryAfterSeconds?: number; extensions?: Record<string, unknown> } = {}) {
     super(detail);
     this.name = 'DomainError';
     this.code = code;
     this.errors = options.errors;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.extensions = options.extensions;
   }
 
   get status(): number {

@@ -38,6 +38,8 @@ export interface Reservation {
   confirmedAt: string | null;
   cancelledAt: string | null;
   stoppedAt: string | null;
+  /** The API key that made the booking (its monthly spend limit applies); absent on bookings made before keys were recorded. */
+  keyId?: string | null;
   /** Id of the service call that made the last change: a retry of a call that did commit recognises itself. */
   lastChangeId: string;
   version: number;

@@ -13,6 +13,7 @@ import { DOCS_CSP, DOCS_CSS, renderDocsPage } from './docs-page.ts';
 import { securityHeaders } from './security-headers.ts';
 import { createRateLimiter, declareRateLimits, DEFAULT_RATE_LIMITS } from './rate-limit.ts';
 import { registerAvailabilityRoutes } from './routes/availability.ts';
+import { registerBudgetRoutes } from './routes/budgets.ts';
 import { registerCatalogRoutes } from './routes/catalog.ts';
 import { registerCatalogAdminRoutes } from './routes/catalog-admin.ts';
 import { registerEventRoutes } from './routes/events.ts';
@@ -35,7 +36,7 @@ function pathOf(path: readonly PropertyKey[], target: string): string {
 
 export const coreModule: AppModule = {
   name: 'booking',
-  register(app) {
+  register(app, deps) {
     registerHealthRoutes(app);
     registerCatalogRoutes(app);
     registerAvailabilityRoutes(app);
@@ -45,6 +46,7 @@ export const coreModule: AppModule = {
     registerEventRoutes(app);
     registerOperatorRoutes(app);
     registerCatalogAdminRoutes(app);
+    registerBudgetRoutes(app, deps.budgets);
   },
 };
 
@@ -130,7 +132,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       const headers: Record<string, string> = error.retryAfterSeconds ? { 'retry-after': String(error.retryAfterSeconds) } : {};
       if (error.code === 'unauthenticated') headers['www-authenticate'] = 'Bearer realm="gpu-market"';
       if (error.status >= 500) deps.logger.warn('request failed', { requestId, code: error.code, detail: error.message });
-      return problemResponse(problemBody(error.code, error.message, { errors: error.errors, requestId }), headers);
+      return problemResponse(problemBody(error.code, error.message, { errors: error.errors, requestId, extensions: error.extensions }), headers);
     }
     if (error instanceof HTTPException && error.status < 500) {
       if (error.status === 400) {

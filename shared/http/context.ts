@@ -2,6 +2,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Principal } from '#domain/principal.ts';
 import type { BookingService } from '../services/booking.ts';
 import type { OfferService } from '../services/offers.ts';
+import type { BudgetService } from '../services/budgets.ts';
 import type { CatalogCache } from '#store/catalog.ts';
 import type { Db } from '#store/db.ts';
 import type { Clock, IdGenerator } from '../ids.ts';
@@ -29,6 +30,8 @@ export interface AppDeps {
   catalog: CatalogCache;
   booking: BookingService;
   offers: OfferService;
+  /** Spend controls: budgets, org admins' key management, the booking hook (shared/services/budgets.ts). */
+  budgets: BudgetService;
   logger: Logger;
   /** Rate limits; DEFAULT_RATE_LIMITS unless the composition raises them (test suites that hammer the API). */
   rateLimits?: RateLimitConfig;

@@ -17,14 +17,32 @@ export const ProblemSchema = z
       .array(z.object({ path: z.string().openapi({ example: 'gpus' }), message: z.string() }))
       .optional()
       .openapi({ description: 'Field errors: the path of each offending field and what is wrong with it' }),
+    limit: z
+      .object({ amount: z.number().int(), currency: z.literal('EUR') })
+      .optional()
+      .openapi({ description: 'budget-exceeded: the monthly limit that refused the booking (org budget or API key limit)' }),
+    amount: z
+      .object({ amount: z.number().int(), currency: z.literal('EUR') })
+      .optional()
+      .openapi({ description: 'budget-exceeded: what the refused booking costs (on-demand: one hour at its rate)' }),
+    remaining: z
+      .object({ amount: z.number().int(), currency: z.literal('EUR') })
+      .optional()
+      .openapi({ description: 'budget-exceeded: what remains of the limit this month (limit − spent − committed, at least 0)' }),
+    period: z.string().optional().openapi({ description: 'budget-exceeded: the month (YYYY-MM) the limit applies to' }),
   })
   .openapi('Problem');
 
 export type Problem = z.infer<typeof ProblemSchema>;
 
-export function problemBody(code: ErrorCode, detail: string, extra: { errors?: FieldError[] | undefined; instance?: string; requestId?: string } = {}): Problem {
+export function problemBody(
+  code: ErrorCode,
+  detail: string,
+  extra: { errors?: FieldError[] | undefined; instance?: string; requestId?: string; extensions?: Record<string, unknown> | undefined } = {},
+): Problem {
   const { status, title } = ERROR_CODES[code];
   return {
+    ...(extra.extensions ?? {}),
     type: problemType(code),
     title,
     status,

@@ -17,6 +17,7 @@ import {
 import { poolLabel, type Pool } from '#domain/catalog.ts';
 import { refundFor } from '#domain/cancellation.ts';
 import { DomainError, notFound } from '#domain/errors.ts';
+import { onDemandFirstHour, type SpendChange } from '#domain/budget.ts';
 import { addMoney, eur, type Money } from '#domain/money.ts';
 import { priceReservation, type PriceLine } from '#domain/pricing.ts';
 import { priceWindow } from '#domain/window-price.ts';
@@ -51,12 +52,30 @@ export interface ReservationBilling {
   onCancel(r: Reservation, refund: Refund, now: Date): Promise<BillingEffect>;
 }
 
+/** What spend controls add to a booking transaction: the org's spend record and alert events. */
+export interface SpendEffect {
+  items: TransactItem[];
+  events: EventDraft[];
+}
+
+/**
+ * Spend controls' hook (shared/services/budgets.ts): records `changes` in the org's spend record in the
+ * booking's own transaction and, with `check`, refuses (402 budget_exceeded) a booking of that amount
+ * that would take the org's budget or the key's limit over. Each attempt re-reads the record.
+ */
+export interface ReservationSpend {
+  onChange(orgId: string, changes: SpendChange[], check: { amount: Money; keyId: string | null } | null, now: Date): Promise<SpendEffect>;
+}
+
+const NO_SPEND: SpendEffect = { items: [], events: [] };
+
 export interface BookingDeps {
   db: Db;
   clock: Clock;
   ids: IdGenerator;
   catalog: CatalogCache;
   billing?: ReservationBilling | undefined;
+  spend?: ReservationSpend | undefined;
   retry?: RetryPolicy | undefined;
   /**
    * Measured demand for a pool (bps of capacity, e.g. metered GPU usage of the last 7 days). Pricing's
@@ -91,6 +110,8 @@ function orgOf(principal: Principal): string {
 
 export function createBookingService(deps: BookingDeps) {
   const { db, clock, ids, catalog } = deps;
+  const spend = (orgId: string, changes: SpendChange[], check: { amount: Money; keyId: string | null } | null, now: Date): Promise<SpendEffect> =>
+    deps.spend ? deps.spend.onChange(orgId, changes, check, now) : Promise.resolve(NO_SPEND);
 
   async function poolFor(site: string, gpuType: string): Promise<{ pool: Pool; label: string }> {
     const c = await catalog.get();
@@ -161,6 +182,25 @@ export function createBookingService(deps: BookingDeps) {
     lastChangeId: changeId,
     version: r.version + 1,
   });
+
+  async function stopOnDemand(orgId: string, id: string, reason: 'budget_limit_reached' | null): Promise<Reservation> {
+    const changeId = randomUUID();
+    return commit<Reservation>(orgId, async (now) => {
+      const { r, alreadyDone } = await load(orgId, id, changeId);
+      if (alreadyDone) return { done: r };
+      if (reason && r.status !== 'active') return { done: r };
+      assertTransition(r, 'stopped');
+      const pool = await poolById(r.poolId);
+      const snapshot = await readPoolLoad(db, pool.id, pool.totalGpus, 0, 0);
+      const next = changed(r, now, changeId, { status: 'stopped', end: now.toISOString(), stoppedAt: now.toISOString() });
+      const spent = await spend(orgId, [{ kind: 'stop', reservationId: id, stoppedAt: now.toISOString() }], null, now);
+      return {
+        items: [onDemandWrite(db, snapshot, snapshot.onDemand - r.gpus), reservationReplace(db, r, next), ...spent.items],
+        events: [{ type: 'reservation.stopped', data: { ...toApiReservation(next), ...(reason ? { reason } : {}) } }, ...spent.events],
+        result: next,
+      };
+    });
+  }
 
   return {
     async quote(principal: Principal, req: QuoteRequest): Promise<Quote> {
@@ -257,9 +297,11 @@ export function createBookingService(deps: BookingDeps) {
           confirmedAt: null,
           cancelledAt: null,
           stoppedAt: null,
+          keyId: principal.keyId,
           lastChangeId: changeId,
           version: 1,
         };
+        const spent = await spend(orgId, [{ kind: 'hold', reservationId: id, price: q.total, keyId: principal.keyId, heldAt: r.createdAt }], { amount: q.total, keyId: principal.keyId }, now);
         return {
           items: [
             ...bucketWrites(db, pool.id, shiftHours(snapshot, sH, eH, q.gpus)),
@@ -267,8 +309,9 @@ export function createBookingService(deps: BookingDeps) {
             quoteUse(db, quoteId, id),
             reservationCreate(db, r),
             ...(requestHash ? [createRequestRecord(db, orgId, requestHash, id, now)] : []),
+            ...spent.items,
           ],
-          events: [{ type: 'reservation.held', data: toApiReservation(r) }],
+          events: [{ type: 'reservation.held', data: toApiReservation(r) }, ...spent.events],
           result: r,
         };
       });
@@ -287,9 +330,12 @@ export function createBookingService(deps: BookingDeps) {
         let next = changed(r, now, changeId, { status: 'confirmed', holdExpiresAt: null, confirmedAt: now.toISOString() });
         const billing = deps.billing ? await deps.billing.onConfirm(next, now) : undefined;
         if (billing?.invoiceId) next = { ...next, invoiceId: billing.invoiceId, invoiceIds: [...next.invoiceIds, billing.invoiceId] };
+        // Never refused for budget reasons: its price was counted when it was held; it moves from committed to spent.
+        const price = r.price ?? eur(0);
+        const spent = await spend(orgId, [{ kind: 'confirm', price, invoiced: price, keyId: r.keyId ?? null, heldAt: r.createdAt }], null, now);
         return {
-          items: [reservationReplace(db, r, next), ...(billing?.items ?? [])],
-          events: [{ type: 'reservation.confirmed', data: toApiReservation(next) }, ...(billing?.events ?? [])],
+          items: [reservationReplace(db, r, next), ...(billing?.items ?? []), ...spent.items],
+          events: [{ type: 'reservation.confirmed', data: toApiReservation(next) }, ...(billing?.events ?? []), ...spent.events],
           result: next,
           afterCommit: billing?.afterCommit,
         };
@@ -346,9 +392,21 @@ export function createBookingService(deps: BookingDeps) {
         const billing = deps.billing && r.status !== 'held' ? await deps.billing.onExtend(next, { start: extension.start, end: extension.end, lines, total: priced.total }, now) : undefined;
         if (billing?.invoiceId) next = { ...next, invoiceIds: [...next.invoiceIds, billing.invoiceId] };
         extensionOfThisCall = extension;
+        const keyId = r.keyId ?? principal.keyId;
+        const change: SpendChange =
+          r.status === 'held'
+            ? { kind: 'extend_held', price: priced.total, keyId: r.keyId ?? null, heldAt: r.createdAt }
+            : { kind: 'invoice', amount: priced.total, keyId: r.keyId ?? null };
+        const spent = await spend(orgId, [change], { amount: priced.total, keyId }, now);
         return {
-          items: [...bucketWrites(db, pool.id, shiftHours(snapshot, sH, eH, r.gpus)), onDemandCheck(db, snapshot), reservationReplace(db, r, next), ...(billing?.items ?? [])],
-          events: [{ type: 'reservation.extended', data: { ...toApiReservation(next), extension } }, ...(billing?.events ?? [])],
+          items: [
+            ...bucketWrites(db, pool.id, shiftHours(snapshot, sH, eH, r.gpus)),
+            onDemandCheck(db, snapshot),
+            reservationReplace(db, r, next),
+            ...(billing?.items ?? []),
+            ...spent.items,
+          ],
+          events: [{ type: 'reservation.extended', data: { ...toApiReservation(next), extension } }, ...(billing?.events ?? []), ...spent.events],
           result: next,
           afterCommit: billing?.afterCommit,
         };
@@ -377,9 +435,14 @@ export function createBookingService(deps: BookingDeps) {
         const snapshot = await readPoolLoad(db, pool.id, pool.totalGpus, sH, eH);
         const next = changed(r, now, changeId, { status: 'cancelled', holdExpiresAt: null, cancelledAt: now.toISOString(), refund });
         const billing = deps.billing && r.status === 'confirmed' ? await deps.billing.onCancel(next, refund, now) : undefined;
+        const change: SpendChange =
+          r.status === 'held'
+            ? { kind: 'release_hold', price: r.price ?? eur(0), keyId: r.keyId ?? null, heldAt: r.createdAt }
+            : { kind: 'credit', amount: refund.amount, keyId: r.keyId ?? null };
+        const spent = await spend(orgId, [change], null, now);
         return {
-          items: [...releaseWrites(db, snapshot, sH, eH, r.gpus), reservationReplace(db, r, next), ...(billing?.items ?? [])],
-          events: [{ type: 'reservation.cancelled', data: toApiReservation(next) }, ...(billing?.events ?? [])],
+          items: [...releaseWrites(db, snapshot, sH, eH, r.gpus), reservationReplace(db, r, next), ...(billing?.items ?? []), ...spent.items],
+          events: [{ type: 'reservation.cancelled', data: toApiReservation(next) }, ...(billing?.events ?? []), ...spent.events],
           result: next,
           afterCommit: billing?.afterCommit,
         };
@@ -433,38 +496,38 @@ export function createBookingService(deps: BookingDeps) {
           confirmedAt: null,
           cancelledAt: null,
           stoppedAt: null,
+          keyId: principal.keyId,
           lastChangeId: changeId,
           version: 1,
         };
+        const rate = pool.onDemandRate.amount;
+        const spent = await spend(
+          orgId,
+          [{ kind: 'start', running: { reservationId: id, poolId: pool.id, gpus: req.gpus, start: r.start, ratePerGpuHour: rate, keyId: principal.keyId } }],
+          { amount: onDemandFirstHour(req.gpus, rate), keyId: principal.keyId },
+          now,
+        );
         return {
           items: [
             onDemandWrite(db, snapshot, snapshot.onDemand + req.gpus),
             ...bucketChecks(db, snapshot, bucketsForRange(sH, eH)),
             reservationCreate(db, r),
             ...(requestHash ? [createRequestRecord(db, orgId, requestHash, id, now)] : []),
+            ...spent.items,
           ],
-          events: [{ type: 'reservation.started', data: toApiReservation(r) }],
+          events: [{ type: 'reservation.started', data: toApiReservation(r) }, ...spent.events],
           result: r,
         };
       });
     },
 
     async stop(principal: Principal, id: string): Promise<Reservation> {
-      const orgId = orgOf(principal);
-      const changeId = randomUUID();
-      return commit<Reservation>(orgId, async (now) => {
-        const { r, alreadyDone } = await load(orgId, id, changeId);
-        if (alreadyDone) return { done: r };
-        assertTransition(r, 'stopped');
-        const pool = await poolById(r.poolId);
-        const snapshot = await readPoolLoad(db, pool.id, pool.totalGpus, 0, 0);
-        const next = changed(r, now, changeId, { status: 'stopped', end: now.toISOString(), stoppedAt: now.toISOString() });
-        return {
-          items: [onDemandWrite(db, snapshot, snapshot.onDemand - r.gpus), reservationReplace(db, r, next)],
-          events: [{ type: 'reservation.stopped', data: toApiReservation(next) }],
-          result: next,
-        };
-      });
+      return stopOnDemand(orgOf(principal), id, null);
+    },
+
+    /** Stops a running on-demand reservation because its org's spend reached its budget (`stopOnDemandAtLimit`). */
+    async stopAtBudgetLimit(orgId: string, id: string): Promise<Reservation> {
+      return stopOnDemand(orgId, id, 'budget_limit_reached');
     },
 
     /**
@@ -484,9 +547,10 @@ export function createBookingService(deps: BookingDeps) {
           const eH = epochHour(new Date(r.end!));
           const snapshot = await readPoolLoad(db, pool.id, pool.totalGpus, sH, eH);
           const next = changed(r, now, changeId, { status: 'expired', holdExpiresAt: r.holdExpiresAt });
+          const spent = await spend(orgId, [{ kind: 'release_hold', price: r.price ?? eur(0), keyId: r.keyId ?? null, heldAt: r.createdAt }], null, now);
           return {
-            items: [...releaseWrites(db, snapshot, sH, eH, r.gpus), reservationReplace(db, r, next)],
-            events: [{ type: 'reservation.expired', data: toApiReservation(next) }],
+            items: [...releaseWrites(db, snapshot, sH, eH, r.gpus), reservationReplace(db, r, next), ...spent.items],
+            events: [{ type: 'reservation.expired', data: toApiReservation(next) }, ...spent.events],
             result: next,
           };
         }

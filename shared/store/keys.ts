@@ -12,6 +12,12 @@ export const keys = {
   orgSequence: (orgId: string) => ({ pk: `ORG#${orgId}`, sk: 'SEQ' }),
   apiKey: (hash: string) => ({ pk: `KEY#${hash}`, sk: 'KEY' }),
   apiKeyIndex: (keyId: string) => ({ gsi1pk: `KEYID#${keyId}`, gsi1sk: 'KEY' }),
+  /** A customer key listed under its org (org admins manage their own org's keys). */
+  orgApiKeyIndex: (orgId: string, createdAt: string, keyId: string) => ({ gsi2pk: `ORGKEYS#${orgId}`, gsi2sk: `${createdAt}#${keyId}` }),
+  /** An org's spend record: budget, key limits, monthly spent and committed (shared/store/budgets.ts). */
+  spend: (orgId: string) => ({ pk: `ORG#${orgId}`, sk: 'SPEND' }),
+  /** Present while an org has a budget: the scheduled tick checks these orgs' alerts and on-demand stops. */
+  budgetedOrg: (orgId: string) => ({ pk: 'BUDGETS', sk: `ORG#${orgId}` }),
   orgIndex: (createdAt: string, orgId: string) => ({ gsi2pk: 'ORGS', gsi2sk: `${createdAt}#${orgId}` }),
   maintenance: (poolId: string, id: string) => ({ pk: `POOL#${poolId}`, sk: `MAINT#${id}` }),
   quote: (id: string) => ({ pk: `QUOTE#${id}`, sk: 'QUOTE' }),

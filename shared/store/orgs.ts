@@ -22,6 +22,7 @@ export function generateApiKey(role: Principal['role']): string {
 const apiKeyItem = (key: string, principal: Principal, now: Date) => ({
   ...keys.apiKey(hashApiKey(key)),
   ...keys.apiKeyIndex(principal.keyId),
+  ...(principal.orgId ? keys.orgApiKeyIndex(principal.orgId, now.toISOString(), principal.keyId) : {}),
   entity: 'apiKey',
   principal,
   prefix: key.slice(0, 12),

@@ -38,6 +38,7 @@ export const EVENT_TYPES = [
   'invoice.created',
   'invoice.paid',
   'invoice.payment_failed',
+  'budget.threshold_reached',
   ENDPOINT_DISABLED_EVENT,
 ] as const;
 

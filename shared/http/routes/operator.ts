@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { createOperatorService } from '../../services/operator.ts';
-import { requireRole } from '../auth.ts';
+import { principalOf, requireRole } from '../auth.ts';
 import type { App } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { IdempotencyHeader, Slug, Timestamp } from '../schemas.ts';
@@ -125,9 +125,9 @@ const createKey = createRoute({
   path: '/v1/api-keys',
   operationId: 'createApiKey',
   tags: ['Operator'],
-  summary: 'Issue an API key (shown once)',
+  summary: 'Issue an API key (shown once): operators any key; org admins customer keys of their own org',
   security,
-  middleware: [requireRole(['operator'])],
+  middleware: [requireRole(['operator', 'customer'], { orgAdmin: true })],
   request: {
     headers: IdempotencyHeader,
     body: body(
@@ -141,7 +141,7 @@ const createKey = createRoute({
         .strict(),
     ),
   },
-  responses: { 201: json(ApiKeySchema, 'The key, shown once'), ...errorResponses(...COMMON_ERRORS, 'malformed_json', 'unprocessable', 'secret_shown_once') },
+  responses: { 201: json(ApiKeySchema, 'The key, shown once'), ...errorResponses(...COMMON_ERRORS, 'malformed_json', 'unprocessable', 'secret_shown_once', 'not_found') },
 });
 
 const revokeKey = createRoute({
@@ -149,9 +149,9 @@ const revokeKey = createRoute({
   path: '/v1/api-keys/{id}',
   operationId: 'revokeApiKey',
   tags: ['Operator'],
-  summary: 'Revoke an API key',
+  summary: 'Revoke an API key: operators any key; org admins their own org’s keys',
   security,
-  middleware: [requireRole(['operator'])],
+  middleware: [requireRole(['operator', 'customer'], { orgAdmin: true })],
   request: { params: z.object({ id: z.string().min(1).max(100).openapi({ param: { name: 'id', in: 'path' } }) }) },
   responses: { 204: { description: 'Revoked' }, ...errorResponses(...COMMON_ERRORS, 'not_found') },
 });
@@ -171,9 +171,15 @@ export function registerOperatorRoutes(app: App) {
   });
   app.openapi(createOrg, async (c) => c.json(await service(c).createOrg(c.req.valid('json')), 201));
   app.openapi(listOrgs, async (c) => c.json({ data: await service(c).listOrgs() }, 200));
-  app.openapi(createKey, async (c) => c.json(await service(c).createApiKey(c.req.valid('json')), 201));
+  app.openapi(createKey, async (c) => {
+    const principal = principalOf(c);
+    const issued = principal.role === 'customer' ? await c.get('deps').budgets.createOrgKey(principal, c.req.valid('json')) : await service(c).createApiKey(c.req.valid('json'));
+    return c.json(ApiKeySchema.parse(issued), 201);
+  });
   app.openapi(revokeKey, async (c) => {
-    await service(c).revokeApiKey(c.req.valid('param').id);
+    const principal = principalOf(c);
+    if (principal.role === 'customer') await c.get('deps').budgets.revokeOrgKey(principal, c.req.valid('param').id);
+    else await service(c).revokeApiKey(c.req.valid('param').id);
     return c.body(null, 204);
   });
 }
