@@ -101,13 +101,18 @@ describe('roles', () => {
       ['POST', '/v1/orgs', { name: 'Evil Corp', country: 'FR', billingEmail: 'x@evil.example' }],
       ['GET', '/v1/orgs'],
       ['POST', '/v1/api-keys', { role: 'operator' }],
-      ['DELETE', '/v1/api-keys/key_demo_customer2'],
       ['POST', '/v1/pools/marseille-h200/maintenance', { start, end, gpus: 256, reason: 'lock everyone out' }],
       ['GET', '/v1/pools/marseille-h200/maintenance'],
     ] as [string, string, unknown?][]) {
       expectProblem(await t.call(method, path, { key: t.keys.customer2, ...(body ? { body } : {}) }), 403, 'forbidden');
     }
     expect((await t.call('GET', '/v1/reservations', { key: t.keys.customer2 })).status).toBe(200);
+  });
+
+  it('lets an org admin revoke only its own org’s keys (another org’s answers 404)', async () => {
+    expectProblem(await t.call('DELETE', '/v1/api-keys/key_demo_customer', { key: t.keys.customer2 }), 404, 'not-found');
+    expectProblem(await t.call('DELETE', '/v1/api-keys/key_demo_operator', { key: t.keys.customer2 }), 404, 'not-found');
+    expect((await t.call('GET', '/v1/reservations', { key: t.keys.customer })).status).toBe(200);
   });
 });
 
