@@ -11,6 +11,7 @@ export const HEAVY_TESTS = [
   'test/integration/booking-faults.test.ts',
   'test/integration/api-fuzz.test.ts',
   'test/integration/webhooks-outbox.test.ts',
+  'test/integration/budgets-storm.test.ts',
 ];
 
 export default defineConfig({
