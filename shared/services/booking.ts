@@ -265,6 +265,8 @@ export function createBookingService(deps: BookingDeps) {
         if (new Date(q.expiresAt) <= now) throw new DomainError('quote_expired', `Quote ${quoteId} expired at ${q.expiresAt}; request a new quote`);
         const start = new Date(q.start);
         if (start <= now) throw new DomainError('invalid_state', `The quoted window started at ${q.start}; request a new quote`);
+        // The budget is checked before capacity is read: a refusal costs one read.
+        const spent = await spend(orgId, [{ kind: 'hold', reservationId: id, price: q.total, keyId: principal.keyId, heldAt: now.toISOString() }], { amount: q.total, keyId: principal.keyId }, now);
         const pool = await poolById(q.poolId);
         const sH = epochHour(start);
         const eH = epochHour(new Date(q.end));
@@ -301,7 +303,6 @@ export function createBookingService(deps: BookingDeps) {
           lastChangeId: changeId,
           version: 1,
         };
-        const spent = await spend(orgId, [{ kind: 'hold', reservationId: id, price: q.total, keyId: principal.keyId, heldAt: r.createdAt }], { amount: q.total, keyId: principal.keyId }, now);
         return {
           items: [
             ...bucketWrites(db, pool.id, shiftHours(snapshot, sH, eH, q.gpus)),
@@ -462,6 +463,14 @@ export function createBookingService(deps: BookingDeps) {
         const madeEarlier = requestHash ? await reservationOfCreateRequest(db, orgId, requestHash) : null;
         if (madeEarlier) return { done: madeEarlier };
         if (now < new Date(pool.bookableFrom)) throw semantic('gpuType', `pool ${pool.id} opens ${pool.bookableFrom}`);
+        // The budget is checked before the 365 days of capacity are read: a refusal costs one read.
+        const rate = pool.onDemandRate.amount;
+        const spent = await spend(
+          orgId,
+          [{ kind: 'start', running: { reservationId: id, poolId: pool.id, gpus: req.gpus, start: now.toISOString(), ratePerGpuHour: rate, keyId: principal.keyId } }],
+          { amount: onDemandFirstHour(req.gpus, rate), keyId: principal.keyId },
+          now,
+        );
         const sH = epochHour(now);
         const eH = sH + BOOKING_HORIZON_HOURS;
         const snapshot = await readPoolLoad(db, pool.id, pool.totalGpus, sH, eH);
@@ -500,13 +509,6 @@ export function createBookingService(deps: BookingDeps) {
           lastChangeId: changeId,
           version: 1,
         };
-        const rate = pool.onDemandRate.amount;
-        const spent = await spend(
-          orgId,
-          [{ kind: 'start', running: { reservationId: id, poolId: pool.id, gpus: req.gpus, start: r.start, ratePerGpuHour: rate, keyId: principal.keyId } }],
-          { amount: onDemandFirstHour(req.gpus, rate), keyId: principal.keyId },
-          now,
-        );
         return {
           items: [
             onDemandWrite(db, snapshot, snapshot.onDemand + req.gpus),
