@@ -90,8 +90,8 @@ describe('org budget', () => {
     for (const [i, q] of qs.entries()) {
       const h = await hold(t, key, q.id);
       expect(await events(t, key, 'budget.threshold_reached')).toHaveLength(i);
+      // The confirmation that moves spent across a threshold writes its alert in the same transaction.
       expect((await t.call('POST', `/v1/reservations/${h.body.id}/confirm`, { key })).status).toBe(200);
-      await sweepBudgets(t);
       expect(await events(t, key, 'budget.threshold_reached')).toHaveLength(i + 1);
     }
     // Setting the budget again does not fire them again.
@@ -102,11 +102,11 @@ describe('org budget', () => {
       [25, 50, 75, 100].map((thresholdPct, i) => ({ period: '2026-11', thresholdPct, spent: eur((i + 1) * price), monthlyLimit: eur(4 * price) })),
     );
     expect((await budget(t, key)).thresholdsReached).toEqual([25, 50, 75, 100]);
-  });
+  }, 180_000);
 });
 
 describe('on-demand', () => {
-  it('is priced at one hour when it starts, charged per second held, and stopped at the limit when asked', async () => {
+  it('is priced at one hour when it starts, charged per second held, and stopped at the limit when asked', { timeout: 180_000 }, async () => {
     const { t } = bt;
     const rate = await onDemandRate(t);
     const hour = 8 * rate;
