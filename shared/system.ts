@@ -45,7 +45,7 @@ export function createSystem(options: SystemOptions) {
     logger,
     billing: billing.reservationBilling,
     rateLimits: options.rateLimits ?? scaledRateLimits(config.RATE_LIMIT_SCALE),
-    modules: [meteringModule, billingModule(billing), webhooks.module, createPortalModule({ invoices: billing.portalInvoices })],
+    modules: [meteringModule, billingModule(billing), webhooks.module, createPortalModule({ invoices: billing.portalInvoices, billing })],
   });
   const { deps } = runtime;
   return {

@@ -3,7 +3,9 @@
  * `2026-12-01T08:00`) turned into the booking service's QuoteRequest, or field errors named by the
  * labels the person sees. Pure.
  */
-import type { Catalog } from '#domain/catalog.ts';
+import { MAX_LEAD_MS, MAX_RESERVED_HOURS } from '#domain/capacity.ts';
+import type { Catalog, Pool } from '#domain/catalog.ts';
+import { HOUR_MS, isWholeHour } from '#domain/time.ts';
 import type { FieldError } from '#domain/errors.ts';
 import type { QuoteRequest } from '../services/booking.ts';
 
@@ -59,7 +61,7 @@ export const slugify = (text: string): string =>
     .replace(/^-+|-+$/g, '');
 
 /** An id, a display name, or an unambiguous beginning of an id (`h100`). */
-function resolve<T extends { id: string; name: string }>(items: readonly T[], typed: string): T | null {
+export function resolve<T extends { id: string; name: string }>(items: readonly T[], typed: string): T | null {
   const wanted = slugify(typed);
   if (!wanted) return null;
   const exact = items.find((i) => i.id === wanted || slugify(i.name) === wanted);
@@ -68,7 +70,20 @@ function resolve<T extends { id: string; name: string }>(items: readonly T[], ty
   return byPrefix.length === 1 ? byPrefix[0]! : null;
 }
 
-export function parseBookingForm(values: BookingFormValues, catalog: Catalog): { ok: true; request: QuoteRequest } | { ok: false; errors: FieldError[] } {
+/** The pool of a site and GPU type, or null. */
+export const poolOf = (catalog: Catalog, site: string, gpuType: string): Pool | null => catalog.pools.find((p) => p.site === site && p.gpuType === gpuType) ?? null;
+
+/**
+ * The form checked as a whole, every error at once: what is missing or unreadable, and, when a pool
+ * and a window are known, the pool's rules (whole nodes, opening date) and the booking window's
+ * (whole UTC hours, in the future, at most 12 months ahead and 365 days long), the same rules the
+ * booking service applies (it checks again).
+ */
+export function parseBookingForm(
+  values: BookingFormValues,
+  catalog: Catalog,
+  now?: Date,
+): { ok: true; request: QuoteRequest } | { ok: false; errors: FieldError[] } {
   const errors: FieldError[] = [];
   const site = values.site.trim() ? resolve(catalog.sites, values.site) : null;
   if (!values.site.trim()) errors.push({ path: 'site', message: 'choose a site' });
@@ -79,11 +94,19 @@ export function parseBookingForm(values: BookingFormValues, catalog: Catalog): {
   else if (!gpuType) {
     errors.push({ path: 'gpuType', message: `unknown GPU type "${values.gpuType.trim()}"; choose one of ${catalog.gpuTypes.map((g) => g.id).join(', ')}` });
   }
+  const pool = site && gpuType ? poolOf(catalog, site.id, gpuType.id) : null;
+  if (site && gpuType && !pool) {
+    const here = catalog.pools.filter((p) => p.site === site.id).map((p) => catalog.gpuTypes.find((g) => g.id === p.gpuType)?.name ?? p.gpuType);
+    errors.push({ path: 'gpuType', message: `${site.name} has no ${gpuType.name} pool${here.length ? `; it has ${here.join(', ')}` : ''}` });
+  }
 
   const gpusText = values.gpus.trim();
   const gpus = /^\d{1,6}$/.test(gpusText) ? Number(gpusText) : NaN;
   if (!gpusText) errors.push({ path: 'gpus', message: 'enter how many GPUs, e.g. 8' });
   else if (!Number.isInteger(gpus) || gpus <= 0) errors.push({ path: 'gpus', message: 'enter a whole number of GPUs greater than 0, e.g. 8' });
+  else if (pool && gpus < pool.minGpus) errors.push({ path: 'gpus', message: `at least ${pool.minGpus} GPUs per booking in this pool` });
+  else if (pool && gpus % pool.stepGpus !== 0) errors.push({ path: 'gpus', message: `must be a multiple of ${pool.stepGpus} (whole nodes of ${pool.gpusPerNode} GPUs)` });
+  else if (pool && gpus > pool.totalGpus) errors.push({ path: 'gpus', message: `this pool has ${pool.totalGpus} GPUs` });
 
   const times: Partial<Record<'start' | 'end', Date>> = {};
   for (const field of ['start', 'end'] as const) {
@@ -91,9 +114,18 @@ export function parseBookingForm(values: BookingFormValues, catalog: Catalog): {
     const parsed = text ? parseUtcInput(text) : null;
     if (!text) errors.push({ path: field, message: 'enter a UTC date and time, e.g. 2026-12-01T08:00' });
     else if (!parsed) errors.push({ path: field, message: `"${text}" is not a UTC date and time like 2026-12-01T08:00` });
+    else if (!isWholeHour(parsed)) errors.push({ path: field, message: 'must be a whole UTC hour, e.g. 08:00' });
     else times[field] = parsed;
   }
+  if (times.start && now) {
+    if (times.start <= now) errors.push({ path: 'start', message: `must be in the future (now is ${now.toISOString().slice(0, 16).replace('T', ' ')} UTC)` });
+    else if (times.start.getTime() - now.getTime() > MAX_LEAD_MS) errors.push({ path: 'start', message: 'bookings start at most 12 months ahead' });
+    else if (pool && times.start < new Date(pool.bookableFrom)) {
+      errors.push({ path: 'start', message: `${site?.name ?? pool.site} opens ${pool.bookableFrom.slice(0, 10)}; start on or after that day` });
+    }
+  }
   if (times.start && times.end && times.end <= times.start) errors.push({ path: 'end', message: 'must be after Start' });
+  else if (times.start && times.end && (times.end.getTime() - times.start.getTime()) / HOUR_MS > MAX_RESERVED_HOURS) errors.push({ path: 'end', message: 'a reservation lasts at most 365 days' });
 
   if (errors.length > 0 || !site || !gpuType || !times.start || !times.end) return { ok: false, errors };
   return { ok: true, request: { site: site.id, gpuType: gpuType.id, gpus, start: times.start.toISOString(), end: times.end.toISOString() } };

@@ -18,7 +18,7 @@ export type PortalContext = Context<AppEnv>;
 export type FormFields = Record<string, string>;
 export type Who = SignedIn & { viewer: Viewer };
 
-const CSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const CSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 export const MAX_FORM_BYTES = 16 * 1024;
 
 export async function page(c: PortalContext, node: HtmlEscapedString | Promise<HtmlEscapedString>, status = 200): Promise<Response> {
@@ -29,6 +29,15 @@ export async function page(c: PortalContext, node: HtmlEscapedString | Promise<H
   c.header('x-content-type-options', 'nosniff');
   c.header('referrer-policy', 'same-origin');
   return c.html(html, status as 200);
+}
+
+/** A piece of a page (the Book page's script swaps it in), with the same headers as a page. */
+export async function fragment(c: PortalContext, node: HtmlEscapedString | Promise<HtmlEscapedString>): Promise<Response> {
+  const html = String(await node);
+  c.header('cache-control', 'no-store');
+  c.header('content-security-policy', CSP);
+  c.header('x-content-type-options', 'nosniff');
+  return c.html(html, 200);
 }
 
 /** POST-redirect-GET: 303 so the browser follows with a GET. */
@@ -64,6 +73,29 @@ export async function renderError(c: PortalContext, error: unknown, viewer: View
     error: error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error),
   });
   return page(c, <ErrorPage viewer={viewer} title="Something went wrong" message={`Something went wrong on our side; quote request id ${requestId} to support.`} />, 500);
+}
+
+/** The HTML 404 page for a browser (signed in or not). */
+export async function notFoundPage(c: PortalContext): Promise<Response> {
+  let viewer: Viewer | null = null;
+  try {
+    const who = await currentSession(c);
+    if (who) viewer = { role: who.principal.role, label: who.session.label, csrfToken: who.session.csrfToken };
+  } catch {
+    viewer = null;
+  }
+  const html = `<!DOCTYPE html>${String(await (<ErrorPage viewer={viewer} title="Page not found" message={`There is no page at ${c.req.path.slice(0, 200)}.`} />))}`;
+  return new Response(html, {
+    status: 404,
+    headers: {
+      'content-type': 'text/html; charset=UTF-8',
+      'cache-control': 'no-store',
+      'content-security-policy': CSP,
+      'x-frame-options': 'DENY',
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'same-origin',
+    },
+  });
 }
 
 type Handler = (c: PortalContext, who: Who, form: FormFields) => Promise<Response>;

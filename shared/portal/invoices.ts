@@ -3,6 +3,7 @@
  * port, so billing can be plugged in (createPortalModule({ invoices })) without the portal knowing its
  * storage. Without it the portal shows an empty list.
  */
+import type { CreditNote, Invoice } from '#billing/invoices.ts';
 import type { Money } from '#domain/money.ts';
 
 export type InvoiceStatus = 'draft' | 'open' | 'paid' | 'void' | 'uncollectible';
@@ -50,4 +51,10 @@ export function safeExternalUrl(url: string | null): string | null {
   } catch {
     return null;
   }
+}
+
+/** An invoice with its credit notes, as billing keeps them (the invoice and credit-note pages). */
+export interface PortalInvoiceDetail {
+  invoice: Invoice;
+  creditNotes: CreditNote[];
 }

@@ -3,11 +3,14 @@
  * same services as the API (deps.booking, the availability service, the stores); invoices and usage
  * come through small ports so billing and metering plug in without the portal knowing their storage.
  */
+import type { BillingService } from '#billing/service.ts';
 import type { AppDeps, AppModule } from '#http/context.ts';
 import { noInvoices, type PortalInvoices } from './invoices.ts';
+import { notFoundPage } from './http.tsx';
 import { registerAuthRoutes } from './routes/auth.tsx';
 import { registerBookingRoutes } from './routes/book.tsx';
 import { registerInvoiceRoutes } from './routes/invoices.tsx';
+import { PORTAL_JS } from './script.ts';
 import { PORTAL_CSS } from './styles.ts';
 import { meteredUsage, type PortalUsage } from './usage.ts';
 
@@ -16,6 +19,12 @@ export interface PortalOptions {
   invoices?: PortalInvoices | ((deps: AppDeps) => PortalInvoices);
   /** Where usage charts read metered GPU-seconds; defaults to the metering aggregates in the table. */
   usage?: PortalUsage | ((deps: AppDeps) => PortalUsage);
+  /**
+   * The billing service, for the invoice and credit-note pages, previews of what money moves, and the
+   * finance pages (close, reconciliation, revenue, receivables); without it those pages say billing
+   * is not wired in.
+   */
+  billing?: BillingService | null;
 }
 
 const build = <T,>(option: T | ((deps: AppDeps) => T) | undefined, deps: AppDeps, fallback: (deps: AppDeps) => T): T =>
@@ -30,9 +39,21 @@ export function createPortalModule(options: PortalOptions = {}): AppModule {
         c.header('x-content-type-options', 'nosniff');
         return c.body(PORTAL_CSS, 200, { 'content-type': 'text/css; charset=utf-8' });
       });
+      app.get('/portal.js', (c) => {
+        c.header('cache-control', 'public, max-age=3600');
+        c.header('x-content-type-options', 'nosniff');
+        return c.body(PORTAL_JS, 200, { 'content-type': 'text/javascript; charset=utf-8' });
+      });
+      // A browser asking for a page that does not exist gets an HTML 404 page, not the API's problem+json.
+      app.use('*', async (c, next) => {
+        await next();
+        if (c.res.status !== 404 || c.req.method !== 'GET' || c.req.path.startsWith('/v1/')) return;
+        if (!(c.req.header('accept') ?? '').includes('text/html') || !(c.res.headers.get('content-type') ?? '').includes('problem+json')) return;
+        c.res = await notFoundPage(c);
+      });
       registerAuthRoutes(app);
-      registerBookingRoutes(app, build(options.usage, deps, (d) => meteredUsage(d.db)));
-      registerInvoiceRoutes(app, build(options.invoices, deps, () => noInvoices));
+      registerBookingRoutes(app, build(options.usage, deps, (d) => meteredUsage(d.db)), options.billing ?? null);
+      registerInvoiceRoutes(app, build(options.invoices, deps, () => noInvoices), options.billing ?? null);
     },
   };
 }

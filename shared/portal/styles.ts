@@ -16,7 +16,8 @@ nav a { display: inline-block; padding: .25rem .5rem; text-decoration: none; bor
 nav a[aria-current="page"] { background: var(--accent); color: #fff; }
 .who { margin-left: auto; display: flex; gap: .75rem; align-items: center; color: var(--muted); }
 .who form { margin: 0; }
-main { max-width: 72rem; margin: 0 auto; padding: 1rem 1.5rem 3rem; }
+main { max-width: 72rem; margin: 0 auto; padding: 1rem 1.5rem 3rem; overflow-wrap: anywhere; }
+.inline .field input { min-width: 14rem; }
 main:focus { outline: none; }
 footer { max-width: 72rem; margin: 0 auto; padding: 1rem 1.5rem; color: var(--muted); border-top: 1px solid var(--line); }
 h1 { font-size: 1.75rem; margin: .5rem 0 1rem; }
@@ -31,8 +32,8 @@ form.stack { display: grid; gap: .75rem; max-width: 32rem; }
 .field { display: grid; gap: .2rem; }
 .field label { font-weight: 600; }
 .hint { color: var(--muted); font-size: .9rem; margin: 0; }
-input[type="text"], input[type="password"], select { font: inherit; padding: .45rem .5rem; border: 1px solid #8c959f; border-radius: 4px; min-width: 12rem; }
-input[aria-invalid="true"] { border-color: var(--bad); border-width: 2px; }
+input[type="text"], input[type="password"], input[type="number"], input[type="datetime-local"], input[type="month"], input[type="url"], select { font: inherit; padding: .45rem .5rem; border: 1px solid #8c959f; border-radius: 4px; min-width: 12rem; }
+input[aria-invalid="true"], select[aria-invalid="true"] { border-color: var(--bad); border-width: 2px; }
 button { font: inherit; padding: .45rem 1rem; border-radius: 4px; border: 1px solid var(--accent); background: var(--accent); color: #fff; cursor: pointer; }
 button.secondary { background: #fff; color: var(--accent); }
 button.danger { background: #fff; color: var(--bad); border-color: var(--bad); }
@@ -52,4 +53,27 @@ figure.chart svg { width: 100%; max-width: 48rem; height: auto; display: block; 
 figure.chart figcaption { color: var(--muted); font-size: .9rem; }
 .status { display: inline-block; padding: 0 .4rem; border-radius: 4px; border: 1px solid var(--line); background: var(--soft); }
 .total { font-weight: 700; }
+.field-error { color: var(--bad); font-weight: 600; font-size: .9rem; margin: 0; }
+.book-grid { display: grid; grid-template-columns: minmax(0, 30rem) minmax(0, 1fr); gap: 0 2.5rem; align-items: start; }
+.book-grid form.stack { max-width: none; }
+.book-side figure.chart svg { max-width: 100%; }
+.table-wrap { overflow-x: auto; max-width: 100%; }
+.facts-row { display: flex; flex-wrap: wrap; gap: .5rem 2rem; }
+.muted { color: var(--muted); }
+.timeline { list-style: none; padding: 0; margin: .5rem 0 1rem; border-left: 3px solid var(--line); }
+.timeline li { padding: .25rem 0 .5rem 1rem; position: relative; }
+.timeline li::before { content: ""; position: absolute; left: -8px; top: .7rem; width: 13px; height: 13px; border-radius: 50%; background: var(--accent); }
+.preview { border: 2px solid var(--accent); border-radius: 6px; padding: 1rem; margin: 1rem 0; background: #f5f9ff; }
+.negative { color: var(--good); }
+@media (max-width: 60rem) {
+  .book-grid { grid-template-columns: minmax(0, 1fr); }
+  main { padding: 1rem .75rem 2rem; }
+  header.top { padding: .75rem; }
+  table { font-size: .9rem; }
+  th, td { padding: .3rem .3rem; }
+  input[type="text"], input[type="password"], input[type="number"], input[type="datetime-local"], input[type="month"], input[type="url"], select { min-width: 0; width: 100%; }
+  .who { margin-left: 0; flex-wrap: wrap; }
+  main table { display: block; overflow-x: auto; }
+  dl.facts { grid-template-columns: minmax(0, 1fr); }
+}
 `;

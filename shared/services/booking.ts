@@ -108,6 +108,12 @@ function orgOf(principal: Principal): string {
   return principal.orgId;
 }
 
+/** The refund of cancelling `r` at `now`: a hold costs nothing; a confirmed booking by the policy (shared/domain/cancellation.ts). */
+export const cancellationRefund = (r: Reservation, now: Date): Refund =>
+  r.status === 'held'
+    ? { percent: 100, amount: eur(0), rule: 'Hold released before confirmation: nothing was charged' }
+    : refundFor({ paid: r.price ?? eur(0), start: new Date(r.start), now });
+
 export function createBookingService(deps: BookingDeps) {
   const { db, clock, ids, catalog } = deps;
   const spend = (orgId: string, changes: SpendChange[], check: { amount: Money; keyId: string | null } | null, now: Date): Promise<SpendEffect> =>
@@ -143,6 +149,46 @@ export function createBookingService(deps: BookingDeps) {
     if (start <= now) throw semantic('start', 'must be in the future');
     if (start.getTime() - now.getTime() > MAX_LEAD_MS) throw semantic('start', 'bookings start at most 12 months ahead');
     if (start < new Date(pool.bookableFrom)) throw semantic('start', `pool ${pool.id} is bookable from ${pool.bookableFrom}`);
+  }
+
+  /**
+   * The extra hours of extending `r` to `newEnd` at `now`, priced, after the same checks the extension
+   * makes (state, whole hour, after the current end, at most 365 days, capacity): what Extend would
+   * charge. Read-only.
+   */
+  async function priceExtension(r: Reservation, newEnd: Date, now: Date) {
+    if (r.kind !== 'reserved' || !['held', 'confirmed', 'active'].includes(r.status) || !r.end) {
+      throw new DomainError('invalid_state', `Reservation ${r.id} is ${r.status} (${r.kind}); only held, confirmed or active reserved bookings extend`);
+    }
+    if (r.status === 'held' && r.holdExpiresAt && new Date(r.holdExpiresAt) <= now) {
+      throw new DomainError('invalid_state', `The hold on ${r.id} expired at ${r.holdExpiresAt}; quote and reserve again`);
+    }
+    if (!isWholeHour(newEnd)) throw semantic('end', 'must be a whole UTC hour');
+    const oldEnd = new Date(r.end);
+    if (newEnd <= oldEnd) throw semantic('end', `must be after the current end ${r.end}`);
+    if (oldEnd <= now) throw new DomainError('invalid_state', `Reservation ${r.id} already ended`);
+    const totalHours = (newEnd.getTime() - Date.parse(r.start)) / HOUR_MS;
+    if (totalHours > MAX_RESERVED_HOURS) throw semantic('end', 'a reservation lasts at most 365 days in total');
+    const pool = await poolById(r.poolId);
+    const sH = epochHour(oldEnd);
+    const eH = epochHour(newEnd);
+    const snapshot = await readPoolLoad(db, pool.id, pool.totalGpus, sH, eH);
+    const free = minAvailable(snapshot, sH, eH);
+    if (free < r.gpus) {
+      throw new DomainError('capacity_unavailable', `Only ${free} GPUs are free in every extra hour up to ${newEnd.toISOString()}`);
+    }
+    const priced = priceReservation({
+      poolLabel: poolLabel(pool, await catalog.get()),
+      priceBook: pool.priceBook,
+      gpus: r.gpus,
+      start: oldEnd,
+      end: newEnd,
+      now,
+      utilizationBps: utilizationBps(snapshot, sH, eH),
+      tierHours: totalHours,
+    });
+    const lines = priced.lines.map((l) => ({ ...l, description: `Extension ${oldEnd.toISOString()} → ${newEnd.toISOString()}: ${l.description}` }));
+    return { pool, snapshot, sH, eH, priced, lines, oldEnd };
   }
 
   /**
@@ -352,37 +398,7 @@ export function createBookingService(deps: BookingDeps) {
       const reservation = await commit<Reservation>(orgId, async (now) => {
         const { r, alreadyDone } = await load(orgId, id, changeId);
         if (alreadyDone) return { done: r };
-        if (r.kind !== 'reserved' || !['held', 'confirmed', 'active'].includes(r.status) || !r.end) {
-          throw new DomainError('invalid_state', `Reservation ${id} is ${r.status} (${r.kind}); only held, confirmed or active reserved bookings extend`);
-        }
-        if (r.status === 'held' && r.holdExpiresAt && new Date(r.holdExpiresAt) <= now) {
-          throw new DomainError('invalid_state', `The hold on ${id} expired at ${r.holdExpiresAt}; quote and reserve again`);
-        }
-        if (!isWholeHour(newEnd)) throw semantic('end', 'must be a whole UTC hour');
-        const oldEnd = new Date(r.end);
-        if (newEnd <= oldEnd) throw semantic('end', `must be after the current end ${r.end}`);
-        if (oldEnd <= now) throw new DomainError('invalid_state', `Reservation ${id} already ended`);
-        const totalHours = (newEnd.getTime() - Date.parse(r.start)) / HOUR_MS;
-        if (totalHours > MAX_RESERVED_HOURS) throw semantic('end', 'a reservation lasts at most 365 days in total');
-        const pool = await poolById(r.poolId);
-        const sH = epochHour(oldEnd);
-        const eH = epochHour(newEnd);
-        const snapshot = await readPoolLoad(db, pool.id, pool.totalGpus, sH, eH);
-        const free = minAvailable(snapshot, sH, eH);
-        if (free < r.gpus) {
-          throw new DomainError('capacity_unavailable', `Only ${free} GPUs are free in every extra hour up to ${newEnd.toISOString()}`);
-        }
-        const priced = priceReservation({
-          poolLabel: poolLabel(pool, await catalog.get()),
-          priceBook: pool.priceBook,
-          gpus: r.gpus,
-          start: oldEnd,
-          end: newEnd,
-          now,
-          utilizationBps: utilizationBps(snapshot, sH, eH),
-          tierHours: totalHours,
-        });
-        const lines = priced.lines.map((l) => ({ ...l, description: `Extension ${oldEnd.toISOString()} → ${newEnd.toISOString()}: ${l.description}` }));
+        const { pool, snapshot, sH, eH, priced, lines, oldEnd } = await priceExtension(r, newEnd, now);
         let next = changed(r, now, changeId, {
           end: newEnd.toISOString(),
           price: addMoney(r.price ?? eur(0), priced.total),
@@ -416,6 +432,30 @@ export function createBookingService(deps: BookingDeps) {
       return { reservation, extension: extensionOfThisCall };
     },
 
+    /** What extending to `newEndRaw` would add (lines, GPU-hours, price excluding VAT), changing nothing. */
+    async previewExtension(principal: Principal, id: string, newEndRaw: string): Promise<{ start: string; end: string; gpuHours: number; lines: PriceLine[]; price: Money }> {
+      const orgId = orgOf(principal);
+      const r = await getReservation(db, orgId, id);
+      if (!r) throw notFound('Reservation', id);
+      const newEnd = new Date(newEndRaw);
+      if (Number.isNaN(newEnd.getTime())) throw semantic('end', 'must be a UTC date and time');
+      const { priced, lines, oldEnd } = await priceExtension(r, newEnd, clock());
+      return { start: oldEnd.toISOString(), end: newEnd.toISOString(), gpuHours: priced.gpuHours, lines, price: priced.total };
+    },
+
+    /** What cancelling now would refund, by the policy, changing nothing. */
+    async previewCancellation(principal: Principal, id: string): Promise<Refund> {
+      const orgId = orgOf(principal);
+      const r = await getReservation(db, orgId, id);
+      if (!r) throw notFound('Reservation', id);
+      const now = clock();
+      assertTransition(r, 'cancelled');
+      if (r.status === 'confirmed' && new Date(r.start) <= now) {
+        throw new DomainError('invalid_state', `Reservation ${id} has started; it can no longer be cancelled`);
+      }
+      return cancellationRefund(r, now);
+    },
+
     async cancel(principal: Principal, id: string): Promise<Reservation> {
       const orgId = orgOf(principal);
       const changeId = randomUUID();
@@ -426,10 +466,7 @@ export function createBookingService(deps: BookingDeps) {
         if (r.status === 'confirmed' && new Date(r.start) <= now) {
           throw new DomainError('invalid_state', `Reservation ${id} has started; it can no longer be cancelled`);
         }
-        const refund: Refund =
-          r.status === 'held'
-            ? { percent: 100, amount: eur(0), rule: 'Hold released before confirmation: nothing was charged' }
-            : refundFor({ paid: r.price ?? eur(0), start: new Date(r.start), now });
+        const refund = cancellationRefund(r, now);
         const pool = await poolById(r.poolId);
         const sH = epochHour(new Date(r.start));
         const eH = epochHour(new Date(r.end!));

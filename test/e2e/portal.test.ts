@@ -118,14 +118,14 @@ describe('portal in Chromium', () => {
 
     await page.getByRole('link', { name: 'Book', exact: true }).click();
     await expectBookControlsUnique(page, ['Get quote']);
-    await page.getByLabel('GPUs', { exact: true }).fill('three');
+    await page.getByLabel('GPUs', { exact: true }).fill('3');
     await page.getByRole('button', { name: 'Get quote' }).click();
     const invalid = page.getByRole('alert');
     await invalid.waitFor();
-    expect(await invalid.textContent()).toMatch(/Site: choose a site[\s\S]*GPUs: enter a whole number/);
+    expect(await invalid.textContent()).toMatch(/Site: choose a site[\s\S]*Start: enter a UTC date/);
 
-    await page.getByLabel('Site', { exact: true }).fill('valence-rovaltain');
-    await page.getByLabel('GPU type', { exact: true }).fill('h100-sxm-80gb');
+    await page.getByLabel('Site', { exact: true }).selectOption('valence-rovaltain');
+    await page.getByLabel('GPU type', { exact: true }).selectOption('h100-sxm-80gb');
     await page.getByLabel('GPUs', { exact: true }).fill('16');
     await page.getByLabel('Start', { exact: true }).fill('2026-12-01T08:00');
     await page.getByLabel('End', { exact: true }).fill('2026-12-03T08:00');

@@ -135,6 +135,39 @@ const getInvoice = createRoute({
   },
 });
 
+const issueCreditNote = createRoute({
+  method: 'post',
+  path: '/v1/invoices/{id}/credit-notes',
+  operationId: 'issueCreditNote',
+  tags: ['Billing'],
+  summary: 'Credit part or all of an invoice (finance)',
+  description:
+    'A credit note of `amount` (excluding VAT) on any invoice that is not void; VAT is added at the invoice’s rate (crediting all that is left credits its VAT exactly). Sent to Stripe under our idempotency key `cn-<creditNoteId>`; with an `Idempotency-Key`, a retry returns the same credit note.',
+  security,
+  middleware: financeOnly,
+  request: {
+    params: IdParam('Invoice', 'inv_01jabc'),
+    headers: IdempotencyHeader,
+    body: {
+      required: true,
+      content: {
+        'application/json': {
+          schema: z
+            .object({
+              amount: MoneySchema.openapi({ description: 'Credited amount excluding VAT, at most what is left to credit on the invoice' }),
+              reason: z.string().min(1).max(500).openapi({ description: 'Why the invoice is credited; printed on the credit note', example: 'Goodwill: 6 hours of degraded interconnect' }),
+            })
+            .strict(),
+        },
+      },
+    },
+  },
+  responses: {
+    201: json(CreditNoteSchema, 'The credit note'),
+    ...errorResponses(...COMMON_ERRORS, 'not_found', 'malformed_json', 'unprocessable', 'invalid_state', 'contention'),
+  },
+});
+
 const closePeriod = createRoute({
   method: 'post',
   path: '/v1/billing/close',
@@ -313,6 +346,15 @@ export function billingModule(service: BillingService): AppModule {
       app.openapi(getInvoice, async (c) => {
         const { invoice, creditNotes } = await service.invoiceFor(principalOf(c), c.req.valid('param').id);
         return c.json({ ...InvoiceSchema.parse(toApiInvoice(invoice)), creditNotes: creditNotes.map((n) => CreditNoteSchema.parse(toApiCreditNote(n))) }, 200);
+      });
+      app.openapi(issueCreditNote, async (c) => {
+        const body = c.req.valid('json');
+        const note = await service.issueCreditNote(principalOf(c), c.req.valid('param').id, {
+          subtotal: body.amount,
+          reason: body.reason,
+          idempotencyKey: c.req.valid('header')['idempotency-key'],
+        });
+        return c.json(CreditNoteSchema.parse(toApiCreditNote(note)), 201);
       });
       app.openapi(closePeriod, async (c) => {
         const result = await service.closePeriod(c.req.valid('json').period);

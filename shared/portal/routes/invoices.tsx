@@ -1,4 +1,6 @@
 /** Invoices (a customer's own; finance: every org's by period, with the CSV link), receivables, and the key page. */
+import type { BillingService } from '#billing/service.ts';
+import { notFound } from '#domain/errors.ts';
 import { periodOf } from '#domain/time.ts';
 import type { App } from '#http/context.ts';
 import type { Db } from '#store/db.ts';
@@ -6,6 +8,7 @@ import { getOrg } from '#store/orgs.ts';
 import { INVOICE_STATUSES, type InvoiceStatus, type PortalInvoice, type PortalInvoices } from '../invoices.ts';
 import { page, signedIn } from '../http.tsx';
 import { CustomerInvoicesPage, FinanceInvoicesPage, ReceivablesPage, type OrgInvoices, type Receivable } from '../views/invoices.tsx';
+import { InvoicePage } from '../views/invoice.tsx';
 import { KeyPage } from '../views/key.tsx';
 
 const PERIOD = /^\d{4}-(0[1-9]|1[0-2])$/;
@@ -19,7 +22,7 @@ async function byOrg(db: Db, invoices: PortalInvoice[]): Promise<OrgInvoices[]> 
     .sort((a, b) => a.orgName.localeCompare(b.orgName));
 }
 
-export function registerInvoiceRoutes(app: App, invoices: PortalInvoices) {
+export function registerInvoiceRoutes(app: App, invoices: PortalInvoices, billing: BillingService | null) {
   app.get(
     '/invoices',
     signedIn(['customer', 'finance'], 'The Invoices page', async (c, who) => {
@@ -42,6 +45,28 @@ export function registerInvoiceRoutes(app: App, invoices: PortalInvoices) {
         c,
         <FinanceInvoicesPage viewer={who.viewer} period={period} periodInput={periodInput || period} status={status} byOrg={await byOrg(db, list)} alerts={alerts} />,
         alerts.length ? 400 : 200,
+      );
+    }),
+  );
+
+  app.get(
+    '/invoices/:id',
+    signedIn(['customer', 'finance'], 'The invoice page', async (c, who) => {
+      const id = (c.req.param('id') ?? '').slice(0, 100);
+      if (!billing) throw notFound('Invoice', id);
+      const { invoice, creditNotes } = await billing.invoiceFor(who.principal, id);
+      const org = await getOrg(c.get('deps').db, invoice.orgId);
+      const done = c.req.query('done');
+      return page(
+        c,
+        <InvoicePage
+          viewer={who.viewer}
+          invoice={invoice}
+          creditNotes={creditNotes}
+          orgName={org?.name ?? invoice.orgId}
+          notice={done === 'credited' ? `Credit note ${creditNotes.at(-1)?.id ?? ''} was issued on ${invoice.id}.` : null}
+          alerts={[]}
+        />,
       );
     }),
   );

@@ -2,9 +2,27 @@ import type { FC } from 'hono/jsx';
 import type { Catalog } from '#domain/catalog.ts';
 import type { Reservation } from '#domain/reservation.ts';
 import type { Quote } from '#store/quotes.ts';
-import { FIELD_LABELS, type BookingField, type BookingFormValues } from '../booking-form.ts';
-import { Alert, CsrfField, MoneyText, Notice, StatusBadge, TextField, Time } from './components.tsx';
+import type { Pool, Site } from '#domain/catalog.ts';
+import { formatMoney, type Money } from '#domain/money.ts';
+import { DAY_MS, HOUR_MS } from '#domain/time.ts';
+import { FIELD_LABELS, poolOf, type BookingField, type BookingFormValues } from '../booking-form.ts';
+import { formatUtc, toUtcInput } from '../format.ts';
+import { WindowAvailabilityChart } from './charts.tsx';
+import { Alert, CsrfField, InputField, MoneyText, Notice, SelectField, StatusBadge, Time } from './components.tsx';
 import { Layout, type Viewer } from './layout.tsx';
+
+export interface BookAvailabilityView {
+  /** The chosen pool, or null when Site and GPU type do not name one yet. */
+  pool: Pool | null;
+  /** The GPUs asked for, when readable. */
+  needed: number | null;
+  /** The window drawn (the chosen one, or the next 7 days). */
+  window: { start: string; end: string; chosen: boolean } | null;
+  slotHours: 1 | 24;
+  slots: { start: string; available: number }[];
+  /** Why nothing is drawn, or what was cut short. */
+  message: string | null;
+}
 
 export interface BookPageProps {
   viewer: Viewer;
@@ -15,83 +33,148 @@ export interface BookPageProps {
   alerts: string[];
   quote: Quote | null;
   reservation: Reservation | null;
+  availability: BookAvailabilityView;
+  /** VAT of the quote for this org (rate and amount), when a quote is shown. */
+  quoteTax?: { rateBps: number; tax: Money; total: Money; mention: string | null } | null;
 }
 
 const poolName = (catalog: Catalog, site: string, gpuType: string) =>
   `${catalog.gpuTypes.find((g) => g.id === gpuType)?.name ?? gpuType} at ${catalog.sites.find((s) => s.id === site)?.name ?? site}`;
 
-export const BookPage: FC<BookPageProps> = (p) => {
-  const steps = [...new Set(p.catalog.pools.map((pool) => `${pool.stepGpus}/${pool.minGpus}`))];
-  const gpusHint =
-    steps.length === 1
-      ? `Whole nodes: a multiple of ${p.catalog.pools[0]!.stepGpus}, at least ${p.catalog.pools[0]!.minGpus}.`
-      : 'Whole nodes of the pool (see Sites for each pool’s step).';
+/** The first whole UTC hour after `now`, as a datetime-local value: the earliest Start. */
+export const earliestStart = (now: Date): string => toUtcInput(new Date(Math.floor(now.getTime() / HOUR_MS + 1) * HOUR_MS).toISOString());
+
+const siteOption = (s: Site) => ({
+  value: s.id,
+  text: s.status === 'planned' ? `${s.name} (planned, opens ${s.opensAt.slice(0, 10)})` : s.status === 'maintenance' ? `${s.name} (maintenance)` : s.name,
+});
+
+/** The chosen pool's free GPUs over the chosen window; the page's script redraws it as the form changes. */
+export const BookAvailability: FC<{ catalog: Catalog; view: BookAvailabilityView }> = ({ catalog, view }) => {
+  const { pool, window } = view;
+  if (!pool) return <p>{view.message ?? 'Choose a site and a GPU type to see the pool’s free GPUs.'}</p>;
+  const name = poolName(catalog, pool.site, pool.gpuType);
   return (
-    <Layout title="Book GPU capacity" viewer={p.viewer} current="book">
+    <>
+      <p>
+        {`${name}: ${pool.totalGpus.toLocaleString('en-US')} GPUs, booked in whole nodes of ${pool.stepGpus}.`}
+        {window ? ` ${window.chosen ? 'Your window' : 'Next 7 days'}: ${formatUtc(window.start)} to ${formatUtc(window.end)}.` : ''}
+      </p>
+      {view.message ? <p class="hint">{view.message}</p> : null}
+      <WindowAvailabilityChart
+        id="book-avail"
+        title={`Free capacity of ${name} per ${view.slotHours === 1 ? "hour" : "day"}`}
+        capacity={pool.totalGpus}
+        needed={view.needed}
+        slotHours={view.slotHours}
+        slots={view.slots}
+      />
+      <p>
+        <a href={`/sites?site=${encodeURIComponent(pool.site)}&gpuType=${encodeURIComponent(pool.gpuType)}`}>{`Availability of ${name} over 12 months`}</a>
+      </p>
+    </>
+  );
+};
+
+export const BookPage: FC<BookPageProps> = (p) => {
+  const chosen = poolOf(p.catalog, p.values.site, p.values.gpuType);
+  const steps = [...new Set(p.catalog.pools.map((pool) => pool.stepGpus))];
+  const step = chosen?.stepGpus ?? (steps.length === 1 ? steps[0]! : 1);
+  const min = chosen?.minGpus ?? Math.min(...p.catalog.pools.map((pool) => pool.minGpus));
+  const gpusHint = chosen
+    ? `Whole nodes: a multiple of ${chosen.stepGpus}, at least ${chosen.minGpus}, at most ${chosen.totalGpus}.`
+    : `Whole nodes: a multiple of ${step}, at least ${min}.`;
+  const earliest = earliestStart(p.now);
+  const latest = toUtcInput(new Date(p.now.getTime() + 366 * DAY_MS).toISOString());
+  return (
+    <Layout title="Book GPU capacity" viewer={p.viewer} current="book" script>
       <Alert messages={p.alerts} />
       {p.reservation ? <ReservationPanel {...p} reservation={p.reservation} /> : p.quote ? <QuotePanel {...p} quote={p.quote} /> : null}
-      <section aria-labelledby="quote-form-heading">
-        <h2 id="quote-form-heading">{p.quote || p.reservation ? 'Get another quote' : 'Get a quote'}</h2>
-        <p>Quotes are priced for the exact window and hold their price for 15 minutes. All times are UTC.</p>
-        <form method="post" action="/book/quote" class="stack" novalidate>
-          <CsrfField token={p.viewer.csrfToken} />
-          <TextField
-            id="site"
-            name="site"
-            label={FIELD_LABELS.site}
-            value={p.values.site}
-            list="site-options"
-            hint={`Site id or name: ${p.catalog.sites.map((s) => `${s.id} (${s.name}${s.status === 'active' ? '' : `, ${s.status}`})`).join(', ')}.`}
-            error={p.fieldErrors.site}
-          />
-          <datalist id="site-options">
-            {p.catalog.sites.map((s) => (
-              <option value={s.id}>{s.name}</option>
-            ))}
-          </datalist>
-          <TextField
-            id="gpu-type"
-            name="gpuType"
-            label={FIELD_LABELS.gpuType}
-            value={p.values.gpuType}
-            list="gpu-type-options"
-            hint={`GPU type id or name: ${p.catalog.gpuTypes.map((g) => `${g.id} (${g.name})`).join(', ')}.`}
-            error={p.fieldErrors.gpuType}
-          />
-          <datalist id="gpu-type-options">
-            {p.catalog.gpuTypes.map((g) => (
-              <option value={g.id}>{g.name}</option>
-            ))}
-          </datalist>
-          <TextField id="gpus" name="gpus" label={FIELD_LABELS.gpus} value={p.values.gpus} inputmode="numeric" hint={gpusHint} error={p.fieldErrors.gpus} />
-          <TextField
-            id="start"
-            name="start"
-            label={FIELD_LABELS.start}
-            value={p.values.start}
-            placeholder="2026-12-01T08:00"
-            hint="UTC, on the hour, e.g. 2026-12-01T08:00."
-            error={p.fieldErrors.start}
-          />
-          <TextField
-            id="end"
-            name="end"
-            label={FIELD_LABELS.end}
-            value={p.values.end}
-            placeholder="2026-12-03T08:00"
-            hint="UTC, on the hour, after Start, e.g. 2026-12-03T08:00."
-            error={p.fieldErrors.end}
-          />
-          <div class="buttons">
-            <button type="submit">Get quote</button>
+      <div class="book-grid">
+        <section aria-labelledby="quote-form-heading">
+          <h2 id="quote-form-heading">{p.quote || p.reservation ? 'Get another quote' : 'Get a quote'}</h2>
+          <p>Quotes are priced for the exact window and hold their price for 15 minutes. All times are UTC.</p>
+          <form
+            method="post"
+            action="/book/quote"
+            class="stack"
+            novalidate
+            data-availability="book-availability"
+            data-pools={JSON.stringify(p.catalog.pools.map((pool) => ({ site: pool.site, gpuType: pool.gpuType, step: pool.stepGpus, min: pool.minGpus, max: pool.totalGpus })))}
+          >
+            <CsrfField token={p.viewer.csrfToken} />
+            <SelectField
+              id="site"
+              name="site"
+              label={FIELD_LABELS.site}
+              value={p.values.site}
+              placeholder="Choose a site"
+              options={p.catalog.sites.map(siteOption)}
+              hint="Planned sites are bookable from their opening date."
+              error={p.fieldErrors.site}
+            />
+            <SelectField
+              id="gpu-type"
+              name="gpuType"
+              label={FIELD_LABELS.gpuType}
+              value={p.values.gpuType}
+              placeholder="Choose a GPU type"
+              options={p.catalog.gpuTypes.map((g) => ({ value: g.id, text: `${g.name} (${g.memoryGb} GB)` }))}
+              error={p.fieldErrors.gpuType}
+            />
+            <InputField
+              id="gpus"
+              name="gpus"
+              label={FIELD_LABELS.gpus}
+              type="number"
+              value={p.values.gpus}
+              min={String(min)}
+              step={String(step)}
+              max={chosen ? String(chosen.totalGpus) : undefined}
+              inputmode="numeric"
+              hint={gpusHint}
+              error={p.fieldErrors.gpus}
+            />
+            <InputField
+              id="start"
+              name="start"
+              label={FIELD_LABELS.start}
+              type="datetime-local"
+              value={p.values.start}
+              min={earliest}
+              max={latest}
+              step="3600"
+              hint={`UTC, on the hour, from ${earliest.replace('T', ' ')} UTC.`}
+              error={p.fieldErrors.start}
+            />
+            <InputField
+              id="end"
+              name="end"
+              label={FIELD_LABELS.end}
+              type="datetime-local"
+              value={p.values.end}
+              min={earliest}
+              step="3600"
+              hint="UTC, on the hour, after Start (at most 365 days)."
+              error={p.fieldErrors.end}
+            />
+            <div class="buttons">
+              <button type="submit">Get quote</button>
+            </div>
+          </form>
+        </section>
+        <section aria-labelledby="book-availability-heading" class="book-side">
+          <h2 id="book-availability-heading">Availability</h2>
+          <div id="book-availability" aria-live="polite">
+            <BookAvailability catalog={p.catalog} view={p.availability} />
           </div>
-        </form>
-      </section>
+        </section>
+      </div>
     </Layout>
   );
 };
 
-const QuotePanel: FC<BookPageProps & { quote: Quote }> = ({ quote, catalog, now, viewer }) => {
+const QuotePanel: FC<BookPageProps & { quote: Quote }> = ({ quote, catalog, now, viewer, quoteTax }) => {
   const expired = Date.parse(quote.expiresAt) <= now.getTime();
   return (
     <section aria-labelledby="quote-heading" class="panel">
@@ -154,14 +237,34 @@ const QuotePanel: FC<BookPageProps & { quote: Quote }> = ({ quote, catalog, now,
               <MoneyText value={quote.total} />
             </td>
           </tr>
+          {quoteTax ? (
+            <>
+              <tr>
+                <th scope="row">{`VAT (${quoteTax.rateBps / 100} %)`}</th>
+                <td class="num">
+                  <MoneyText value={quoteTax.tax} />
+                </td>
+              </tr>
+              <tr>
+                <th scope="row">Total including VAT</th>
+                <td class="num total">
+                  <MoneyText value={quoteTax.total} />
+                </td>
+              </tr>
+            </>
+          ) : null}
         </tfoot>
       </table>
+      {quoteTax?.mention ? <p class="hint">{quoteTax.mention}</p> : null}
       <form method="post" action="/book/reserve" class="inline">
         <CsrfField token={viewer.csrfToken} />
         <input type="hidden" name="quoteId" value={quote.id} />
         <button type="submit">Reserve</button>
       </form>
-      <p class="hint">Reserve holds these GPUs for 15 minutes at this price; Confirm then books them.</p>
+      <p class="hint">
+        {quoteTax ? `You will be invoiced ${formatMoney(quoteTax.total)} including VAT on Confirm. ` : ''}
+        Reserve holds these GPUs for 15 minutes at this price; Confirm then books them.
+      </p>
     </section>
   );
 };
@@ -184,7 +287,7 @@ const ReservationPanel: FC<BookPageProps & { reservation: Reservation }> = ({ re
           <p>
             {'Confirmed at '}
             <Time iso={r.confirmedAt} />
-            {r.invoiceId ? `. Invoice ${r.invoiceId}.` : '. No invoice was issued for it yet.'}
+            {r.invoiceId ? `. Invoice ${r.invoiceId} was issued.` : '. No invoice was issued for it yet.'}
           </p>
         </Notice>
       ) : null}
@@ -218,7 +321,9 @@ const ReservationPanel: FC<BookPageProps & { reservation: Reservation }> = ({ re
         {r.invoiceId ? (
           <>
             <dt>Invoice</dt>
-            <dd>{r.invoiceId}</dd>
+            <dd>
+              <a href={`/invoices/${encodeURIComponent(r.invoiceId)}`}>{`Invoice ${r.invoiceId}`}</a>
+            </dd>
           </>
         ) : null}
       </dl>
@@ -230,6 +335,8 @@ const ReservationPanel: FC<BookPageProps & { reservation: Reservation }> = ({ re
         </form>
       ) : null}
       <p>
+        <a href={`/reservations/${encodeURIComponent(r.id)}`}>{`Details of ${r.id}`}</a>
+        {' · '}
         <a href="/reservations">All your reservations</a>
       </p>
     </section>

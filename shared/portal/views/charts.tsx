@@ -22,12 +22,12 @@ const TOP = 8;
 const HEIGHT = 120;
 const BOTTOM = 22;
 
-const BarChart: FC<{ id: string; title: string; summary: string; max: number; bars: Bar[]; tickEvery: number; zeroIsBad: boolean; columns: [string, string]; cells: (b: Bar) => [string, string] }> = (p) => {
+const BarChart: FC<{ id: string; title: string; summary: string; max: number; bars: Bar[]; tickEvery: number; isBad: (b: Bar) => boolean; line?: { value: number; label: string } | undefined; columns: [string, string]; cells: (b: Bar) => [string, string] }> = (p) => {
   const width = LEFT + p.bars.length * (BAR + GAP) + GAP;
   const scale = (v: number) => (p.max > 0 ? Math.round((Math.max(0, Math.min(v, p.max)) / p.max) * HEIGHT) : 0);
   return (
     <figure class="chart">
-      <svg viewBox={`0 0 ${width} ${TOP + HEIGHT + BOTTOM}`} role="img" aria-labelledby={`${p.id}-title ${p.id}-desc`} xmlns="http://www.w3.org/2000/svg">
+      <svg viewBox={`0 0 ${width} ${TOP + HEIGHT + BOTTOM}`} role="img" aria-labelledby={`${p.id}-title`} aria-describedby={`${p.id}-desc`} xmlns="http://www.w3.org/2000/svg">
         <title id={`${p.id}-title`}>{p.title}</title>
         <desc id={`${p.id}-desc`}>{p.summary}</desc>
         <line x1={LEFT - 2} y1={TOP} x2={LEFT - 2} y2={TOP + HEIGHT} stroke="#8c959f" />
@@ -38,12 +38,20 @@ const BarChart: FC<{ id: string; title: string; summary: string; max: number; ba
         <text x={LEFT - 6} y={TOP + HEIGHT} text-anchor="end" font-size="10" fill="#55606e">
           0
         </text>
+        {p.line && p.line.value > 0 && p.line.value <= p.max ? (
+          <g>
+            <line x1={LEFT - 2} y1={TOP + HEIGHT - scale(p.line.value)} x2={width} y2={TOP + HEIGHT - scale(p.line.value)} stroke="#b45309" stroke-dasharray="4 3" />
+            <text x={width - 2} y={TOP + HEIGHT - scale(p.line.value) - 3} text-anchor="end" font-size="10" fill="#7c2d12">
+              {p.line.label}
+            </text>
+          </g>
+        ) : null}
         {p.bars.map((b, i) => {
           const h = scale(b.value);
           const x = LEFT + GAP + i * (BAR + GAP);
           return (
             <g>
-              <rect x={x} y={TOP + HEIGHT - h} width={BAR} height={h} fill={p.zeroIsBad && b.value <= 0 ? '#a4161a' : '#0b5cad'}>
+              <rect x={x} y={TOP + HEIGHT - h} width={BAR} height={h} fill={p.isBad(b) ? '#a4161a' : '#0b5cad'}>
                 <title>{b.text}</title>
               </rect>
               {i % p.tickEvery === 0 ? (
@@ -102,7 +110,7 @@ export const AvailabilityChart: FC<{ id: string; title: string; capacity: number
     tick: s.start.slice(8, 10),
     text: `${formatDay(s.start)}: ${count(s.available)} of ${count(capacity)} GPUs free`,
   }));
-  return <BarChart id={id} title={title} summary={summary} max={capacity} bars={bars} tickEvery={7} zeroIsBad columns={['Day (UTC)', 'Free GPUs (all day)']} cells={(b) => [formatDay(b.start), count(b.value)]} />;
+  return <BarChart id={id} title={title} summary={summary} max={capacity} bars={bars} tickEvery={7} isBad={(b) => b.value <= 0} columns={['Day (UTC)', 'Free GPUs (all day)']} cells={(b) => [formatDay(b.start), count(b.value)]} />;
 };
 
 /** GPU-hours metered per hour (short windows) or per day (long ones). */
@@ -126,9 +134,45 @@ export const UsageChart: FC<{ id: string; title: string; gpus: number; slotHours
       max={max}
       bars={bars}
       tickEvery={slotHours === 1 ? 6 : 7}
-      zeroIsBad={false}
+      isBad={() => false}
       columns={[slotHours === 1 ? 'Hour (UTC)' : 'Day (UTC)', 'GPU-hours']}
       cells={(b) => [slotHours === 1 ? formatUtc(b.start) : formatDay(b.start), formatGpuHours(b.value * 3600)]}
+    />
+  );
+};
+
+/**
+ * Free GPUs of one pool over a booking window, per hour (short windows) or per day, with the GPUs
+ * asked for drawn as a line: bars below it (too few free) are red.
+ */
+export const WindowAvailabilityChart: FC<{ id: string; title: string; capacity: number; needed: number | null; slotHours: 1 | 24; slots: { start: string; available: number }[] }> = (p) => {
+  if (p.slots.length === 0) return null;
+  const lowest = p.slots.reduce((a, b) => (b.available < a.available ? b : a));
+  const unit = p.slotHours === 1 ? 'hour' : 'day';
+  const at = (iso: string) => (p.slotHours === 1 ? formatUtc(iso) : formatDay(iso));
+  const short = p.needed !== null ? p.slots.filter((s) => s.available < p.needed!).length : 0;
+  const summary =
+    `Fewest free: ${count(lowest.available)} of ${count(p.capacity)} GPUs (${at(lowest.start)}).` +
+    (p.needed !== null ? (short === 0 ? ` ${count(p.needed)} GPUs are free in every ${unit} of the window.` : ` Too few for ${count(p.needed)} GPUs in ${short} of ${p.slots.length} ${unit}s.`) : '');
+  const bars: Bar[] = p.slots.map((s) => ({
+    start: s.start,
+    value: s.available,
+    tick: p.slotHours === 1 ? s.start.slice(11, 13) : s.start.slice(8, 10),
+    text: `${at(s.start)}: ${count(s.available)} of ${count(p.capacity)} GPUs free`,
+  }));
+  const needed = p.needed;
+  return (
+    <BarChart
+      id={p.id}
+      title={p.title}
+      summary={summary}
+      max={p.capacity}
+      bars={bars}
+      tickEvery={p.slotHours === 1 ? 6 : 7}
+      isBad={(b) => (needed !== null ? b.value < needed : b.value <= 0)}
+      line={needed !== null ? { value: needed, label: `${count(needed)} asked` } : undefined}
+      columns={[p.slotHours === 1 ? 'Hour (UTC)' : 'Day (UTC)', p.slotHours === 1 ? 'Free GPUs' : 'Free GPUs (all day)']}
+      cells={(b) => [at(b.start), count(b.value)]}
     />
   );
 };

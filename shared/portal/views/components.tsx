@@ -94,3 +94,82 @@ export const PostButton: FC<{ action: string; csrf: string; label: string; class
     </button>
   </form>
 );
+
+/** The label, hint and error of one control, tied to it with aria-describedby. */
+const FieldFrame: FC<{ id: string; label: string; hint?: string | undefined; error?: string | undefined; children?: Child }> = (p) => (
+  <div class="field">
+    <label for={p.id}>{p.label}</label>
+    {p.children}
+    {p.hint ? (
+      <p class="hint" id={`${p.id}-hint`}>
+        {p.hint}
+      </p>
+    ) : null}
+    {p.error ? (
+      <p class="field-error" id={`${p.id}-error`}>
+        {`Error: ${p.error}`}
+      </p>
+    ) : null}
+  </div>
+);
+
+const describedBy = (p: { id: string; hint?: string | undefined; error?: string | undefined }) =>
+  [p.hint ? `${p.id}-hint` : '', p.error ? `${p.id}-error` : ''].filter(Boolean).join(' ') || undefined;
+
+export interface SelectOption {
+  value: string;
+  text: string;
+  /** Extra data for the page's script, e.g. a pool's GPU step. */
+  data?: Record<string, string>;
+}
+
+/** A labelled select; a blank first option asks to choose when nothing is chosen yet. */
+export const SelectField: FC<{ id: string; name: string; label: string; value: string; options: SelectOption[]; placeholder?: string; hint?: string | undefined; error?: string | undefined }> = (p) => (
+  <FieldFrame id={p.id} label={p.label} hint={p.hint} error={p.error}>
+    <select id={p.id} name={p.name} aria-describedby={describedBy(p)} aria-invalid={p.error ? 'true' : undefined}>
+      {p.placeholder !== undefined ? (
+        <option value="" selected={!p.options.some((o) => o.value === p.value)}>
+          {p.placeholder}
+        </option>
+      ) : null}
+      {p.options.map((o) => (
+        <option value={o.value} selected={o.value === p.value} {...Object.fromEntries(Object.entries(o.data ?? {}).map(([k, v]) => [`data-${k}`, v]))}>
+          {o.text}
+        </option>
+      ))}
+    </select>
+  </FieldFrame>
+);
+
+/** A labelled input of another type (number stepper, datetime-local picker). */
+export const InputField: FC<{
+  id: string;
+  name: string;
+  label: string;
+  value: string;
+  type: 'number' | 'datetime-local' | 'text' | 'month' | 'url';
+  min?: string | undefined;
+  max?: string | undefined;
+  step?: string | undefined;
+  inputmode?: 'numeric' | 'text';
+  placeholder?: string;
+  hint?: string | undefined;
+  error?: string | undefined;
+}> = (p) => (
+  <FieldFrame id={p.id} label={p.label} hint={p.hint} error={p.error}>
+    <input
+      type={p.type}
+      id={p.id}
+      name={p.name}
+      value={p.value}
+      min={p.min}
+      max={p.max}
+      step={p.step}
+      inputmode={p.inputmode}
+      placeholder={p.placeholder}
+      autocomplete="off"
+      aria-describedby={describedBy(p)}
+      aria-invalid={p.error ? 'true' : undefined}
+    />
+  </FieldFrame>
+);

@@ -10,9 +10,17 @@ export interface Viewer {
   csrfToken: string;
 }
 
-export type NavKey = 'sites' | 'book' | 'reservations' | 'invoices' | 'receivables' | 'key';
+/** Which nav entry a page belongs to (its `key` in NAV). */
+export type NavKey = string;
 
-const NAV: Record<Role, { key: NavKey; href: string; text: string }[]> = {
+export interface NavEntry {
+  key: NavKey;
+  href: string;
+  text: string;
+}
+
+/** One list of nav entries per role: a new page adds its entry to its roles' lists. */
+export const NAV: Record<Role, NavEntry[]> = {
   customer: [
     { key: 'sites', href: '/sites', text: 'Sites' },
     { key: 'book', href: '/book', text: 'Book' },
@@ -27,13 +35,14 @@ const NAV: Record<Role, { key: NavKey; href: string; text: string }[]> = {
   meter: [{ key: 'key', href: '/key', text: 'Your key' }],
 };
 
-export const Layout: FC<{ title: string; viewer: Viewer | null; current?: NavKey; children?: Child }> = ({ title, viewer, current, children }) => (
+export const Layout: FC<{ title: string; viewer: Viewer | null; current?: NavKey; script?: boolean; children?: Child }> = ({ title, viewer, current, script, children }) => (
   <html lang="en">
     <head>
       <meta charset="utf-8" />
       <meta name="viewport" content="width=device-width, initial-scale=1" />
       <title>{`${title} · GPU Market`}</title>
       <link rel="stylesheet" href="/portal.css" />
+      {script ? <script src="/portal.js" defer></script> : null}
     </head>
     <body>
       <a class="skip" href="#main">

@@ -1,7 +1,7 @@
 import type { FC } from 'hono/jsx';
 import type { Catalog } from '#domain/catalog.ts';
 import type { Reservation } from '#domain/reservation.ts';
-import { Alert, CsrfField, MoneyText, Notice, PostButton, StatusBadge, Time } from './components.tsx';
+import { Alert, MoneyText, Notice, PostButton, StatusBadge, Time } from './components.tsx';
 import { UsageChart } from './charts.tsx';
 import { Layout, type Viewer } from './layout.tsx';
 
@@ -44,6 +44,11 @@ export const ReservationsPage: FC<{
         <p>{p.notice}</p>
       </Notice>
     ) : null}
+    <p>
+      <a href="/book">Book GPUs for a window</a>
+      {' · '}
+      <a href="/on-demand">Start on demand</a>
+    </p>
     {p.reservations.length === 0 ? (
       <p>
         {'No reservations yet. '}
@@ -110,7 +115,7 @@ const ReservationRow: FC<{ r: Reservation; catalog: Catalog; now: Date; csrf: st
   return (
     <tr>
       <th scope="row">
-        {r.id}
+        <a href={`/reservations/${encodeURIComponent(r.id)}`}>{r.id}</a>
         <br />
         <span class="hint">{r.kind === 'on_demand' ? 'on-demand' : 'reserved'}</span>
       </th>
@@ -144,16 +149,21 @@ const ReservationRow: FC<{ r: Reservation; catalog: Catalog; now: Date; csrf: st
       </td>
       <td>
         {can.confirm ? <PostButton action={action('confirm')} csrf={csrf} label="Confirm" /> : null}
-        {can.cancel ? <PostButton action={action('cancel')} csrf={csrf} label="Cancel" className="danger" /> : null}
+        {can.cancel ? (
+          <form method="get" action={action('cancel')} class="inline">
+            <button type="submit" class="danger">
+              Cancel
+            </button>
+          </form>
+        ) : null}
         {can.stop ? <PostButton action={action('stop')} csrf={csrf} label="Stop" className="danger" /> : null}
         {can.extend ? (
-          <form method="post" action={action('extend')} class="inline" novalidate>
-            <CsrfField token={csrf} />
+          <form method="get" action={action('extend')} class="inline" novalidate>
             <span class="field">
               <label for={`new-end-${r.id}`}>New end</label>
-              <input type="text" id={`new-end-${r.id}`} name="end" value={extendValue ?? ''} placeholder={r.end ? r.end.slice(0, 16) : ''} autocomplete="off" aria-describedby={`new-end-${r.id}-hint`} />
+              <input type="datetime-local" step="3600" id={`new-end-${r.id}`} name="end" value={extendValue ?? ''} min={r.end ? r.end.slice(0, 16) : undefined} autocomplete="off" aria-describedby={`new-end-${r.id}-hint`} />
               <span class="hint" id={`new-end-${r.id}-hint`}>
-                UTC, on the hour, after the current end
+                UTC, on the hour, after the current end; the price is shown before anything is charged
               </span>
             </span>
             <button type="submit" class="secondary">
