@@ -42,7 +42,7 @@ describe('reservation and invoice pages', () => {
     const lines = page.getByRole('table', { name: 'Extension price lines' });
     expect(await lines.getByRole('row', { name: /^VAT \(20 %\) €[\d,]+\.\d\d$/ }).count()).toBe(1);
     expect(await lines.getByRole('row', { name: /^Total including VAT €[\d,]+\.\d\d$/ }).count()).toBe(1);
-    expect(await lines.textContent()).toContain('96 GPU-hours');
+    expect(await page.locator('.preview').textContent()).toContain('(96 GPU-hours)');
     const before = await h.t.call('GET', `/v1/reservations/${id}`);
     expect(before.body.end).toBe(end);
     await checkPage(page, 'reservation-extend-preview');

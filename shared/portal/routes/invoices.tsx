@@ -1,12 +1,13 @@
 /** Invoices (a customer's own; finance: every org's by period, with the CSV link), receivables, and the key page. */
 import type { BillingService } from '#billing/service.ts';
-import { notFound } from '#domain/errors.ts';
+import { DomainError, notFound } from '#domain/errors.ts';
+import { eur } from '#domain/money.ts';
 import { periodOf } from '#domain/time.ts';
 import type { App } from '#http/context.ts';
 import type { Db } from '#store/db.ts';
 import { getOrg } from '#store/orgs.ts';
 import { INVOICE_STATUSES, type InvoiceStatus, type PortalInvoice, type PortalInvoices } from '../invoices.ts';
-import { page, signedIn } from '../http.tsx';
+import { formBodyLimit, page, seeOther, signedIn } from '../http.tsx';
 import { CustomerInvoicesPage, FinanceInvoicesPage, ReceivablesPage, type OrgInvoices, type Receivable } from '../views/invoices.tsx';
 import { InvoicePage } from '../views/invoice.tsx';
 import { KeyPage } from '../views/key.tsx';
@@ -71,6 +72,43 @@ export function registerInvoiceRoutes(app: App, invoices: PortalInvoices, billin
     }),
   );
 
+  app.post(
+    '/invoices/:id/credit-notes',
+    formBodyLimit,
+    signedIn(['finance'], 'Issuing a credit note', async (c, who, form) => {
+      const id = (c.req.param('id') ?? '').slice(0, 100);
+      if (!billing) throw notFound('Invoice', id);
+      const amountText = (form.amount ?? '').trim().slice(0, 30);
+      const reason = (form.reason ?? '').trim().slice(0, 500);
+      const errors: Partial<Record<'amount' | 'reason', string>> = {};
+      const cents = parseEuros(amountText);
+      if (!amountText) errors.amount = 'enter the amount to credit, excluding VAT, e.g. 120.00';
+      else if (cents === null || cents <= 0) errors.amount = `"${amountText}" is not an amount in euros like 120.00`;
+      if (!reason) errors.reason = 'say why the invoice is credited';
+      const again = async (alerts: string[], errs: typeof errors, status: number) => {
+        const { invoice, creditNotes } = await billing.invoiceFor(who.principal, id);
+        const org = await getOrg(c.get('deps').db, invoice.orgId);
+        return page(
+          c,
+          <InvoicePage viewer={who.viewer} invoice={invoice} creditNotes={creditNotes} orgName={org?.name ?? invoice.orgId} notice={null} alerts={alerts} creditForm={{ amount: amountText, reason, errors: errs }} />,
+          status,
+        );
+      };
+      if (cents === null || errors.amount || errors.reason) {
+        return again(Object.entries(errors).map(([f, m]) => `${f === 'amount' ? 'Amount excluding VAT' : 'Reason'}: ${m}`), errors, 400);
+      }
+      try {
+        // The form's CSRF token is per session; with the invoice and amount it makes a retry of the same submission idempotent.
+        await billing.issueCreditNote(who.principal, id, { subtotal: eur(cents), reason, idempotencyKey: `portal:${who.sessionId.slice(0, 16)}:${cents}:${reason}` });
+        return seeOther(c, `/invoices/${encodeURIComponent(id)}?done=credited`);
+      } catch (error) {
+        if (!(error instanceof DomainError) || error.code === 'not_found') throw error;
+        const amount = error.errors?.find((e) => e.path === 'amount')?.message;
+        return again([error.errors?.length ? error.errors.map((e) => `${e.path === 'amount' ? 'Amount excluding VAT' : e.path}: ${e.message}`).join('; ') : error.message], amount ? { amount } : {}, error.status);
+      }
+    }),
+  );
+
   app.get(
     '/receivables',
     signedIn(['finance'], 'The Receivables page', async (c, who) => {
@@ -95,3 +133,13 @@ export function registerInvoiceRoutes(app: App, invoices: PortalInvoices, billin
 }
 
 const sumOf = (list: PortalInvoice[]) => list.reduce((s, i) => s + i.total.amount, 0);
+
+/** `1,234.56`, `1234.5`, `€120` or `120,50` (decimal comma) → cents; null when it is not an amount. */
+export function parseEuros(text: string): number | null {
+  let t = text.replace(/[€\s]/g, '');
+  if (/^\d+,\d{1,2}$/.test(t)) t = t.replace(',', '.');
+  else t = t.replace(/,(?=\d{3}(\D|$))/g, '');
+  if (!/^\d{1,9}(\.\d{1,2})?$/.test(t)) return null;
+  const [whole, fraction = ''] = t.split('.');
+  return Number(whole) * 100 + Number(fraction.padEnd(2, '0'));
+}
