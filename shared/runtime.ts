@@ -4,16 +4,14 @@
  */
 import { createBookingService, type ReservationBilling } from './services/booking.ts';
 import { createOfferService } from './services/offers.ts';
-import type { Pool } from '#domain/catalog.ts';
 import { createBudgetService } from './services/budgets.ts';
+import { createMeasuredDemand } from './services/demand.ts';
 import { createApp } from '#http/app.ts';
 import { consoleLogger, type AppDeps, type AppModule, type Logger } from '#http/context.ts';
 import { createCatalogCache } from '#store/catalog.ts';
 import type { Db } from '#store/db.ts';
 import type { RateLimitConfig } from '#http/rate-limit.ts';
 import type { RetryPolicy } from '#store/retry.ts';
-import { poolUtilizationBps } from '#store/usage.ts';
-import { epochHour } from '#domain/time.ts';
 import { createIdGenerator, systemClock, type Clock, type IdGenerator } from './ids.ts';
 
 export interface RuntimeOptions {
@@ -26,6 +24,8 @@ export interface RuntimeOptions {
   modules?: AppModule[];
   maxBodyBytes?: number;
   catalogTtlMs?: number;
+  /** How long a pool's measured demand is kept per process (default 60 s; see services/demand.ts). */
+  measuredDemandTtlMs?: number;
   rateLimits?: RateLimitConfig;
 }
 
@@ -34,7 +34,7 @@ export function createRuntime(options: RuntimeOptions) {
   const ids = options.ids ?? createIdGenerator(clock);
   const catalog = createCatalogCache(options.db, clock, options.catalogTtlMs ?? 30_000);
   // Quotes and offers price with the same measured demand: metered usage of the last 7 days.
-  const measuredUtilizationBps = (pool: Pool, now: Date) => poolUtilizationBps(options.db, pool.id, pool.totalGpus, epochHour(now) - 7 * 24, epochHour(now));
+  const measuredUtilizationBps = createMeasuredDemand(options.db, options.measuredDemandTtlMs === undefined ? {} : { ttlMs: options.measuredDemandTtlMs });
   const budgets = createBudgetService({ db: options.db, clock, ids, retry: options.retry });
   const booking = createBookingService({
     db: options.db,
