@@ -8,6 +8,7 @@ import { isTransient } from '#store/retry.ts';
 import { authenticate } from './auth.ts';
 import type { AppDeps, AppEnv, AppModule } from './context.ts';
 import { idempotency } from './idempotency.ts';
+import { finishOpenApiDocument } from './openapi.ts';
 import { problemBody, problemResponse } from './problem.ts';
 import { DOCS_CSP, DOCS_CSS, renderDocsPage } from './docs-page.ts';
 import { securityHeaders } from './security-headers.ts';
@@ -19,6 +20,7 @@ import { registerCatalogAdminRoutes } from './routes/catalog-admin.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerOfferRoutes } from './routes/offers.ts';
+import { registerMeRoutes } from './routes/me.ts';
 import { registerOperatorRoutes } from './routes/operator.ts';
 import { registerQuoteRoutes } from './routes/quotes.ts';
 import { registerReservationRoutes } from './routes/reservations.ts';
@@ -44,6 +46,7 @@ export const coreModule: AppModule = {
     registerOfferRoutes(app);
     registerReservationRoutes(app);
     registerEventRoutes(app);
+    registerMeRoutes(app);
     registerOperatorRoutes(app);
     registerCatalogAdminRoutes(app);
     registerBudgetRoutes(app, deps.budgets);
@@ -116,10 +119,12 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     },
     servers: [{ url: '/' }],
   };
-  app.doc31('/openapi.json', documentConfig);
+  let document: ReturnType<typeof app.getOpenAPI31Document> | undefined;
+  const openApiDocument = () => (document ??= finishOpenApiDocument(app.getOpenAPI31Document(documentConfig)));
+  app.get('/openapi.json', (c) => c.json(openApiDocument()));
   let docsPage: string | undefined;
   app.get('/docs', (c) => {
-    docsPage ??= renderDocsPage(app.getOpenAPI31Document(documentConfig) as unknown as Record<string, unknown>);
+    docsPage ??= renderDocsPage(openApiDocument() as unknown as Record<string, unknown>);
     return c.html(docsPage, 200, { 'content-security-policy': DOCS_CSP, 'cache-control': 'public, max-age=300' });
   });
   app.get('/docs.css', (c) => c.body(DOCS_CSS, 200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'public, max-age=3600' }));
