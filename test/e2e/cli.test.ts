@@ -16,7 +16,7 @@ import { main } from '../../clients/cli/src/main.ts';
 import { createSystemContext, type SystemContext } from '../support/system.ts';
 
 const BIN = fileURLToPath(new URL('../../clients/cli/bin/gpum.mjs', import.meta.url));
-const SLOW = 180_000;
+const SLOW = 300_000;
 
 let t: SystemContext;
 let api: string;
@@ -85,7 +85,7 @@ describe('gpum', () => {
     expect(bookHelp.stdout).toContain('--gpu-type <id>');
     expect(bookHelp.stdout).toContain('--json');
 
-    const badNumber = await gpumBin(['book', '--site', 'marseille', '--gpu-type', 'b200-sxm-192gb', '--gpus', 'eight', '--start', '2026-12-10T08:00:00Z', '--end', '2026-12-11T08:00:00Z', '--yes'], asCustomer());
+    const badNumber = await gpum(['book', '--site', 'marseille', '--gpu-type', 'b200-sxm-192gb', '--gpus', 'eight', '--start', '2026-12-10T08:00:00Z', '--end', '2026-12-11T08:00:00Z', '--yes'], asCustomer());
     expect(badNumber.code).toBe(1);
     expect(badNumber.stderr).toContain('--gpus must be a positive whole number');
     const unknown = await gpum(['reserve'], asCustomer());
@@ -103,7 +103,7 @@ describe('gpum', () => {
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ apiUrl: api, apiKey: t.keys.customer });
 
-    const stored = json(await gpumBin(['whoami', '--json']));
+    const stored = json(await gpum(['whoami', '--json']));
     expect(stored).toMatchObject({ apiUrl: api, source: 'config', org: { name: 'Lumière AI SAS' } });
     const overridden = json(await gpum(['whoami', '--json'], { GPU_MARKET_API_KEY: t.keys.customer2 }));
     expect(overridden).toMatchObject({ source: 'environment', org: { country: 'DE', tax: { treatment: 'eu_reverse_charge', rateBps: 0 } } });
@@ -134,6 +134,16 @@ describe('gpum', () => {
     expect(heat.code).toBe(0);
     expect(heat.stdout).toContain('2026-12-10 ████');
     expect(heat.stdout).toContain('legend');
+
+    const offers = json(await gpum(['offers', '--gpu-type', 'h100-sxm-80gb', '--gpus', '8', '--duration-hours', '24', '--site', 'valence-rovaltain', '--limit', '3', '--json'], asCustomer()));
+    expect(offers.data.length).toBeGreaterThan(0);
+    const offer = offers.data[0];
+    expect(offer).toMatchObject({ site: 'valence-rovaltain', gpus: 8, durationHours: 24 });
+    const priced = json(await gpum(['quote', '--site', offer.site, '--gpu-type', 'h100-sxm-80gb', '--gpus', '8', '--start', offer.start, '--end', offer.end, '--json'], asCustomer()));
+    expect(priced.total).toEqual(offer.total);
+    const offerTable = await gpum(['offers', '--gpu-type', 'h100-sxm-80gb', '--gpus', '8', '--duration-hours', '24', '--limit', '2'], asCustomer());
+    expect(offerTable.code).toBe(0);
+    expect(offerTable.stdout).toContain('per GPU-h');
   }, SLOW);
 
   it('quotes, books (quote → hold → confirm), lists, shows, extends and cancels', async () => {

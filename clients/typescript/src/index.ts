@@ -23,39 +23,8 @@ type Body<Op extends keyof operations> = operations[Op] extends { requestBody: {
     ? B
     : never;
 
-/** `GET /v1/offers` (SPEC "Offers"): declared here until the route is in the generated document. */
-export interface OffersQuery {
-  gpuType: string;
-  gpus: number;
-  durationHours?: number;
-  minDurationHours?: number;
-  maxDurationHours?: number;
-  earliestStart?: string;
-  latestEnd?: string;
-  site?: string;
-  maxPricePerGpuHour?: number;
-  sort?: 'price' | 'start';
-  limit?: number;
-}
-export interface Offer {
-  site: string;
-  gpuType: string;
-  poolId: string;
-  gpus: number;
-  start: string;
-  end: string;
-  durationHours: number;
-  total: Money;
-  pricePerGpuHour: Money;
-  lines: { description: string; amount: Money }[];
-}
-export interface OfferList {
-  data: Offer[];
-  nearest: null | {
-    mostGpus: { site: string; poolId: string; gpus: number; start: string; end: string } | null;
-    earliestFit: { site: string; poolId: string; start: string; end: string } | null;
-  };
-}
+export type Offer = Schemas['Offer'];
+export type OffersQuery = Query<'listOffers'>;
 
 /** Anything the SDK throws. */
 export class GpuMarketError extends Error {
@@ -233,8 +202,7 @@ export function createGpuMarket(options: GpuMarketOptions) {
     gpuTypes: () => unwrap(client.GET('/v1/gpu-types')),
     pools: (query: Query<'listPools'> = {}) => unwrap(client.GET('/v1/pools', { params: { query } })),
     availability: (query: Query<'getAvailability'>) => unwrap(client.GET('/v1/availability', { params: { query } })),
-    offers: (query: OffersQuery) =>
-      unwrap((client as unknown as { GET(path: string, init: unknown): Promise<FetchResult<OfferList>> }).GET('/v1/offers', { params: { query } })),
+    offers: (query: OffersQuery) => unwrap(client.GET('/v1/offers', { params: { query } })),
     quote: (body: Body<'createQuote'>, o?: WriteOptions) => unwrap(client.POST('/v1/quotes', { body, headers: keyHeader(o) })),
     hold: (quoteId: string, o?: WriteOptions) => unwrap(client.POST('/v1/reservations', { body: { kind: 'reserved', quoteId }, headers: keyHeader(o) })),
     startOnDemand: (body: { site: string; gpuType: string; gpus: number }, o?: WriteOptions) =>

@@ -31,7 +31,8 @@ export interface paths {
         /** Data-center sites */
         get: operations["listSites"];
         put?: never;
-        post?: never;
+        /** Open a site (usually `planned`, with its opening date) */
+        post: operations["createSite"];
         delete?: never;
         options?: never;
         head?: never;
@@ -52,7 +53,11 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Change a site: facility figures, status (planned → active → maintenance), opening date
+         * @description Closing a site (status `planned` or `maintenance`) or moving `opensAt` later is refused with 409 while bookings need those hours.
+         */
+        patch: operations["updateSite"];
         trace?: never;
     };
     "/v1/gpu-types": {
@@ -65,7 +70,8 @@ export interface paths {
         /** GPU types */
         get: operations["listGpuTypes"];
         put?: never;
-        post?: never;
+        /** Add a GPU type */
+        post: operations["createGpuType"];
         delete?: never;
         options?: never;
         head?: never;
@@ -82,7 +88,8 @@ export interface paths {
         /** Pools with capacity and list prices */
         get: operations["listPools"];
         put?: never;
-        post?: never;
+        /** Add a pool: one GPU type at one site, with its booking steps and price book */
+        post: operations["createPool"];
         delete?: never;
         options?: never;
         head?: never;
@@ -117,6 +124,26 @@ export interface paths {
         put?: never;
         /** Price a reservation; the quote locks the price for 15 minutes */
         post: operations["createQuote"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/offers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Find capacity: ranked, priced windows across sites, pools and a flexible window
+         * @description Every offer fits the GPUs asked in every hour of its window, and POST /v1/quotes with its site, gpuType, gpus, start and end prices it at `total` with the same lines while nothing changed in between.
+         */
+        get: operations["listOffers"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -244,7 +271,7 @@ export interface paths {
         };
         /**
          * Your org’s events, oldest first, for polling
-         * @description Pass the `sequence` (or `id`) of the last event you processed as `after`; `nextCursor` is the `after` of the next page.
+         * @description Customers read their org’s events; operators read the platform stream (`catalog.changed`). Pass the `sequence` (or `id`) of the last event you processed as `after`; `nextCursor` is the `after` of the next page.
          */
         get: operations["listEvents"];
         put?: never;
@@ -354,6 +381,57 @@ export interface paths {
         post?: never;
         /** Revoke an API key */
         delete: operations["revokeApiKey"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/gpu-types/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Change a GPU type (e.g. its board power) */
+        patch: operations["updateGpuType"];
+        trace?: never;
+    };
+    "/v1/pools/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Change a pool: booking steps, rates, price book, bookable-from; capacity may only grow here */
+        patch: operations["updatePool"];
+        trace?: never;
+    };
+    "/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Audit log of catalog changes, newest first: who, what, before and after */
+        get: operations["listAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -684,67 +762,225 @@ export interface components {
             }[];
         };
         Site: {
-            /** @example valence-rovaltain */
+            /**
+             * @description Slug id, unique
+             * @example valence-rovaltain
+             */
             id: string;
-            /** @example Valence–Rovaltain */
+            /**
+             * @description Display name
+             * @example Valence–Rovaltain
+             */
             name: string;
+            /**
+             * @description City or commune
+             * @example Alixan
+             */
             city: string;
             /**
              * @description ISO 3166-1 alpha-2
              * @example FR
              */
             country: string;
-            /** @example Europe/Paris */
+            /**
+             * @description IANA time zone
+             * @example Europe/Paris
+             */
             timezone: string;
-            /** @example 24 */
+            /**
+             * @description IT power of the site, megawatts
+             * @example 24
+             */
             powerMw: number;
-            /** @example direct liquid cooling */
+            /**
+             * @description How the site is cooled
+             * @example direct liquid cooling
+             */
             cooling: string;
-            /** @enum {string} */
+            /**
+             * @description `planned` (being built; capacity sold ahead), `active`, `maintenance` (closed site-wide)
+             * @enum {string}
+             */
             status: "active" | "planned" | "maintenance";
+            /**
+             * Format: date-time
+             * @description When the site opens (or opened)
+             * @example 2025-06-01T00:00:00Z
+             */
             opensAt: string;
+            /**
+             * @description Power usage effectiveness: facility energy ÷ IT energy
+             * @example 1.2
+             */
+            pue: number;
+            /**
+             * @description Carbon intensity of the grid supplying the site, g CO2e per kWh
+             * @example 45
+             */
+            gridCarbonGramsPerKwh: number;
+            /**
+             * @description Fraction (0–1) of the facility’s heat recovered and reused
+             * @example 0.3
+             */
+            heatReuseFraction: number;
         };
         GpuType: {
-            /** @example h100-sxm-80gb */
+            /**
+             * @description Slug id, unique
+             * @example h100-sxm-80gb
+             */
             id: string;
-            /** @example NVIDIA */
+            /**
+             * @description Manufacturer
+             * @example NVIDIA
+             */
             vendor: string;
-            /** @example H100 SXM 80GB */
+            /**
+             * @description Display name
+             * @example H100 SXM 80GB
+             */
             name: string;
+            /**
+             * @description GPU memory, GB
+             * @example 80
+             */
             memoryGb: number;
+            /**
+             * @description GPU-to-GPU and node-to-node fabric
+             * @example NVLink 4 (900 GB/s), 3.2 Tb/s InfiniBand
+             */
             interconnect: string;
+            /**
+             * @description Peak dense BF16 TFLOPS
+             * @example 989
+             */
             peakBf16Tflops: number;
+            /**
+             * @description Board power of one GPU at full load, watts (basis of reserved-hour energy)
+             * @example 700
+             */
+            boardPowerWatts: number;
         };
         Pool: {
-            /** @example valence-rovaltain-h100 */
+            /**
+             * @description Slug id, unique
+             * @example valence-rovaltain-h100
+             */
             id: string;
+            /**
+             * @description Site id
+             * @example valence-rovaltain
+             */
             site: string;
+            /**
+             * @description GPU type id (one pool per GPU type and site)
+             * @example h100-sxm-80gb
+             */
             gpuType: string;
+            /**
+             * @description Installed GPUs today (before the capacity schedule and maintenance); whole nodes
+             * @example 1024
+             */
             totalGpus: number;
+            /**
+             * @description GPUs per node
+             * @example 8
+             */
             gpusPerNode: number;
+            /**
+             * @description Smallest booking, a multiple of stepGpus
+             * @example 8
+             */
             minGpus: number;
+            /**
+             * @description Bookings come in multiples of this; divides gpusPerNode or is whole nodes
+             * @example 8
+             */
             stepGpus: number;
-            onDemandRate: components["schemas"]["Money"];
-            reservedRate: components["schemas"]["Money"] & unknown;
-            durationDiscounts: {
-                minHours: number;
-                discountBps: number;
-            }[];
-            leadTimeDiscounts: {
-                minDaysAhead: number;
-                discountBps: number;
-            }[];
+            /** @description Per GPU-hour */
+            onDemandRate: {
+                /**
+                 * @description On-demand price per GPU-hour, cents
+                 * @example 249
+                 */
+                amount: number;
+                /**
+                 * @description Always EUR
+                 * @enum {string}
+                 */
+                currency: "EUR";
+            };
+            /** @description List price per GPU-hour of reserved capacity before discounts and utilization */
+            reservedRate: {
+                /**
+                 * @description Reserved list price per GPU-hour, cents
+                 * @example 199
+                 */
+                amount: number;
+                /**
+                 * @description Always EUR
+                 * @enum {string}
+                 */
+                currency: "EUR";
+            };
+            /** @description Duration tiers, sorted by minHours ascending; the highest reached applies */
+            durationDiscounts: components["schemas"]["DurationTier"][];
+            /** @description Lead-time tiers, sorted by minDaysAhead ascending; the highest reached applies */
+            leadTimeDiscounts: components["schemas"]["LeadTimeTier"][];
+            utilizationBand: components["schemas"]["UtilizationBand"];
+            /**
+             * Format: date-time
+             * @description First hour that can be booked (whole UTC hour)
+             * @example 2025-06-01T00:00:00Z
+             */
             bookableFrom: string;
         };
-        /** @description Per GPU-hour */
-        Money: {
+        DurationTier: {
             /**
-             * @description Integer minor units (EUR cents)
-             * @example 123456
+             * @description The booking lasts at least this many hours
+             * @example 168
              */
-            amount: number;
-            /** @enum {string} */
-            currency: "EUR";
+            minHours: number;
+            /**
+             * @description Discount in basis points (500 = 5 %)
+             * @example 500
+             */
+            discountBps: number;
+        };
+        LeadTimeTier: {
+            /**
+             * @description The booking starts at least this many days after it is quoted
+             * @example 30
+             */
+            minDaysAhead: number;
+            /**
+             * @description Discount in basis points
+             * @example 300
+             */
+            discountBps: number;
+        };
+        /** @description Bounds and slope of the utilization factor */
+        UtilizationBand: {
+            /**
+             * @description Lowest utilization factor (9000 = ×0.90, idle windows)
+             * @example 9000
+             */
+            floorBps: number;
+            /**
+             * @description Highest utilization factor (12500 = ×1.25, scarce windows)
+             * @example 12500
+             */
+            ceilingBps: number;
+            /**
+             * @description Utilization at which the factor is ×1.00
+             * @example 5000
+             */
+            targetBps: number;
+            /**
+             * @description Factor change per unit of utilization above or below the target
+             * @example 5000
+             */
+            slopeBps: number;
         };
         Availability: {
             start: string;
@@ -776,11 +1012,21 @@ export interface components {
             start: string;
             end: string;
             gpuHours: number;
-            unitPrice: components["schemas"]["Money"] & unknown;
+            unitPrice: components["schemas"]["Money"];
             lines: components["schemas"]["Line"][];
             total: components["schemas"]["Money"];
             expiresAt: string;
             createdAt: string;
+        };
+        /** @description Effective price per GPU-hour, for display */
+        Money: {
+            /**
+             * @description Integer minor units (EUR cents)
+             * @example 123456
+             */
+            amount: number;
+            /** @enum {string} */
+            currency: "EUR";
         };
         Line: {
             /** @example 8 GPUs × 168 h × €2.95/GPU-h */
@@ -809,6 +1055,82 @@ export interface components {
              * @example 2026-12-08T08:00:00Z
              */
             end: string;
+        };
+        Offers: {
+            /** @description Start of the range searched, after defaults and rounding */
+            earliestStart: string;
+            /** @description End of the range searched, after defaults and rounding */
+            latestEnd: string;
+            /** @description Offers, spread across pools and time, in the order asked (docs/offers.md) */
+            data: components["schemas"]["Offer"][];
+            /** @description null when there are offers; when none fits, what would */
+            nearest: {
+                /** @description The most GPUs any pool has free for the shortest duration asked within the range; null if none */
+                mostGpus: {
+                    /** @description Site id */
+                    site: string;
+                    /** @description Pool id */
+                    poolId: string;
+                    /** @description Most GPUs (whole nodes) free in every hour of a window of the shortest duration asked */
+                    gpus: number;
+                    /** @description Earliest such window: start */
+                    start: string;
+                    /** @description Earliest such window: end */
+                    end: string;
+                } | null;
+                /** @description The earliest window ending after latestEnd that fits the GPUs asked; null if none within the booking limits */
+                earliestFit: {
+                    /** @description Site id */
+                    site: string;
+                    /** @description Pool id */
+                    poolId: string;
+                    /** @description Window start */
+                    start: string;
+                    /** @description Window end (shortest duration asked) */
+                    end: string;
+                } | null;
+            } | null;
+        };
+        Offer: {
+            /**
+             * @description Site id
+             * @example valence-rovaltain
+             */
+            site: string;
+            /**
+             * @description GPU type id
+             * @example h100-sxm-80gb
+             */
+            gpuType: string;
+            /**
+             * @description Pool the GPUs come from
+             * @example valence-rovaltain-h100
+             */
+            poolId: string;
+            /**
+             * @description GPUs free in every hour of the window for this offer
+             * @example 64
+             */
+            gpus: number;
+            /**
+             * @description Window start (whole UTC hour)
+             * @example 2026-12-02T00:00:00.000Z
+             */
+            start: string;
+            /**
+             * @description Window end (whole UTC hour)
+             * @example 2026-12-05T00:00:00.000Z
+             */
+            end: string;
+            /**
+             * @description Hours from start to end
+             * @example 72
+             */
+            durationHours: number;
+            total: components["schemas"]["Money"] & unknown;
+            pricePerGpuHour: components["schemas"]["Money"] & unknown;
+            /** @description The quote’s lines: base, discounts, utilization; they sum to total */
+            lines: components["schemas"]["Line"][];
         };
         Reservation: {
             /** @example res_01jabc */
@@ -984,6 +1306,369 @@ export interface components {
             siteId: string | null;
             createdAt: string;
         };
+        SiteCreate: {
+            /**
+             * @description Slug id, unique
+             * @example valence-rovaltain
+             */
+            id: string;
+            /**
+             * @description Display name
+             * @example Valence–Rovaltain
+             */
+            name: string;
+            /**
+             * @description City or commune
+             * @example Alixan
+             */
+            city: string;
+            /**
+             * @description ISO 3166-1 alpha-2
+             * @example FR
+             */
+            country: string;
+            /**
+             * @description IANA time zone
+             * @example Europe/Paris
+             */
+            timezone: string;
+            /**
+             * @description IT power of the site, megawatts
+             * @example 24
+             */
+            powerMw: number;
+            /**
+             * @description How the site is cooled
+             * @example direct liquid cooling
+             */
+            cooling: string;
+            /**
+             * @description `planned` (being built; capacity sold ahead), `active`, `maintenance` (closed site-wide)
+             * @enum {string}
+             */
+            status: "active" | "planned" | "maintenance";
+            /**
+             * Format: date-time
+             * @description When the site opens (or opened)
+             * @example 2025-06-01T00:00:00Z
+             */
+            opensAt: string;
+            /**
+             * @description Power usage effectiveness: facility energy ÷ IT energy
+             * @example 1.2
+             */
+            pue: number;
+            /**
+             * @description Carbon intensity of the grid supplying the site, g CO2e per kWh
+             * @example 45
+             */
+            gridCarbonGramsPerKwh: number;
+            /**
+             * @description Fraction (0–1) of the facility’s heat recovered and reused
+             * @example 0.3
+             */
+            heatReuseFraction: number;
+        };
+        SitePatch: {
+            /**
+             * @description Display name
+             * @example Valence–Rovaltain
+             */
+            name?: string;
+            /**
+             * @description City or commune
+             * @example Alixan
+             */
+            city?: string;
+            /**
+             * @description ISO 3166-1 alpha-2
+             * @example FR
+             */
+            country?: string;
+            /**
+             * @description IANA time zone
+             * @example Europe/Paris
+             */
+            timezone?: string;
+            /**
+             * @description IT power of the site, megawatts
+             * @example 24
+             */
+            powerMw?: number;
+            /**
+             * @description How the site is cooled
+             * @example direct liquid cooling
+             */
+            cooling?: string;
+            /**
+             * @description `planned` (being built; capacity sold ahead), `active`, `maintenance` (closed site-wide)
+             * @enum {string}
+             */
+            status?: "active" | "planned" | "maintenance";
+            /**
+             * Format: date-time
+             * @description When the site opens (or opened)
+             * @example 2025-06-01T00:00:00Z
+             */
+            opensAt?: string;
+            /**
+             * @description Power usage effectiveness: facility energy ÷ IT energy
+             * @example 1.2
+             */
+            pue?: number;
+            /**
+             * @description Carbon intensity of the grid supplying the site, g CO2e per kWh
+             * @example 45
+             */
+            gridCarbonGramsPerKwh?: number;
+            /**
+             * @description Fraction (0–1) of the facility’s heat recovered and reused
+             * @example 0.3
+             */
+            heatReuseFraction?: number;
+        };
+        GpuTypeCreate: {
+            /**
+             * @description Slug id, unique
+             * @example h100-sxm-80gb
+             */
+            id: string;
+            /**
+             * @description Manufacturer
+             * @example NVIDIA
+             */
+            vendor: string;
+            /**
+             * @description Display name
+             * @example H100 SXM 80GB
+             */
+            name: string;
+            /**
+             * @description GPU memory, GB
+             * @example 80
+             */
+            memoryGb: number;
+            /**
+             * @description GPU-to-GPU and node-to-node fabric
+             * @example NVLink 4 (900 GB/s), 3.2 Tb/s InfiniBand
+             */
+            interconnect: string;
+            /**
+             * @description Peak dense BF16 TFLOPS
+             * @example 989
+             */
+            peakBf16Tflops: number;
+            /**
+             * @description Board power of one GPU at full load, watts (basis of reserved-hour energy)
+             * @example 700
+             */
+            boardPowerWatts: number;
+        };
+        GpuTypePatch: {
+            /**
+             * @description Manufacturer
+             * @example NVIDIA
+             */
+            vendor?: string;
+            /**
+             * @description Display name
+             * @example H100 SXM 80GB
+             */
+            name?: string;
+            /**
+             * @description GPU memory, GB
+             * @example 80
+             */
+            memoryGb?: number;
+            /**
+             * @description GPU-to-GPU and node-to-node fabric
+             * @example NVLink 4 (900 GB/s), 3.2 Tb/s InfiniBand
+             */
+            interconnect?: string;
+            /**
+             * @description Peak dense BF16 TFLOPS
+             * @example 989
+             */
+            peakBf16Tflops?: number;
+            /**
+             * @description Board power of one GPU at full load, watts (basis of reserved-hour energy)
+             * @example 700
+             */
+            boardPowerWatts?: number;
+        };
+        PoolCreate: {
+            /**
+             * @description Slug id, unique
+             * @example valence-rovaltain-h100
+             */
+            id: string;
+            /**
+             * @description Site id
+             * @example valence-rovaltain
+             */
+            site: string;
+            /**
+             * @description GPU type id (one pool per GPU type and site)
+             * @example h100-sxm-80gb
+             */
+            gpuType: string;
+            /**
+             * @description Installed GPUs today (before the capacity schedule and maintenance); whole nodes
+             * @example 1024
+             */
+            totalGpus: number;
+            /**
+             * @description GPUs per node
+             * @example 8
+             */
+            gpusPerNode: number;
+            /**
+             * @description Smallest booking, a multiple of stepGpus
+             * @example 8
+             */
+            minGpus: number;
+            /**
+             * @description Bookings come in multiples of this; divides gpusPerNode or is whole nodes
+             * @example 8
+             */
+            stepGpus: number;
+            /** @description Per GPU-hour */
+            onDemandRate: {
+                /**
+                 * @description On-demand price per GPU-hour, cents
+                 * @example 249
+                 */
+                amount: number;
+                /**
+                 * @description Always EUR
+                 * @enum {string}
+                 */
+                currency: "EUR";
+            };
+            /** @description List price per GPU-hour of reserved capacity before discounts and utilization */
+            reservedRate: {
+                /**
+                 * @description Reserved list price per GPU-hour, cents
+                 * @example 199
+                 */
+                amount: number;
+                /**
+                 * @description Always EUR
+                 * @enum {string}
+                 */
+                currency: "EUR";
+            };
+            /** @description Duration tiers, sorted by minHours ascending; the highest reached applies */
+            durationDiscounts: components["schemas"]["DurationTier"][];
+            /** @description Lead-time tiers, sorted by minDaysAhead ascending; the highest reached applies */
+            leadTimeDiscounts: components["schemas"]["LeadTimeTier"][];
+            utilizationBand: components["schemas"]["UtilizationBand"];
+            /**
+             * Format: date-time
+             * @description First hour that can be booked (whole UTC hour)
+             * @example 2025-06-01T00:00:00Z
+             */
+            bookableFrom: string;
+        };
+        /** @description Fields to change; `id`, `site` and `gpuType` are fixed. New quotes use the change; existing quotes and reservations keep their price and terms. */
+        PoolPatch: {
+            /**
+             * @description Installed GPUs today (before the capacity schedule and maintenance); whole nodes
+             * @example 1024
+             */
+            totalGpus?: number;
+            /**
+             * @description GPUs per node
+             * @example 8
+             */
+            gpusPerNode?: number;
+            /**
+             * @description Smallest booking, a multiple of stepGpus
+             * @example 8
+             */
+            minGpus?: number;
+            /**
+             * @description Bookings come in multiples of this; divides gpusPerNode or is whole nodes
+             * @example 8
+             */
+            stepGpus?: number;
+            /** @description Per GPU-hour */
+            onDemandRate?: {
+                /**
+                 * @description On-demand price per GPU-hour, cents
+                 * @example 249
+                 */
+                amount: number;
+                /**
+                 * @description Always EUR
+                 * @enum {string}
+                 */
+                currency: "EUR";
+            };
+            /** @description List price per GPU-hour of reserved capacity before discounts and utilization */
+            reservedRate?: {
+                /**
+                 * @description Reserved list price per GPU-hour, cents
+                 * @example 199
+                 */
+                amount: number;
+                /**
+                 * @description Always EUR
+                 * @enum {string}
+                 */
+                currency: "EUR";
+            };
+            /** @description Duration tiers, sorted by minHours ascending; the highest reached applies */
+            durationDiscounts?: components["schemas"]["DurationTier"][];
+            /** @description Lead-time tiers, sorted by minDaysAhead ascending; the highest reached applies */
+            leadTimeDiscounts?: components["schemas"]["LeadTimeTier"][];
+            utilizationBand?: components["schemas"]["UtilizationBand"];
+            /**
+             * Format: date-time
+             * @description First hour that can be booked (whole UTC hour)
+             * @example 2025-06-01T00:00:00Z
+             */
+            bookableFrom?: string;
+        };
+        AuditPage: {
+            data: components["schemas"]["AuditEntry"][];
+            nextCursor: string | null;
+        };
+        AuditEntry: {
+            /**
+             * @description Entry id
+             * @example aud_01jabc
+             */
+            id: string;
+            /**
+             * @description When the change committed
+             * @example 2026-12-01T08:00:00.000Z
+             */
+            at: string;
+            /**
+             * @description Key id of the operator who made it, or `bootstrap`
+             * @example key_01jabc
+             */
+            actor: string;
+            /**
+             * @description What was done
+             * @example pool.updated
+             */
+            action: string;
+            /**
+             * @description What it was done to
+             * @example pool:marseille-b200
+             */
+            target: string;
+            /** @description The item before (null when created) */
+            before: {
+                [key: string]: unknown;
+            } | null;
+            /** @description The item after */
+            after: {
+                [key: string]: unknown;
+            } | null;
+        };
         UsageIngestResult: {
             /**
              * @description Events counted by this request
@@ -1124,6 +1809,7 @@ export interface components {
              * @example 1344
              */
             gpuHours: string | null;
+            /** @description Per GPU-hour */
             unitPrice: components["schemas"]["Money"] | null;
             /** @description On-demand lines: the month the usage happened in */
             usagePeriod: string | null;
@@ -1336,7 +2022,14 @@ export interface components {
     responses: never;
     parameters: never;
     requestBodies: never;
-    headers: never;
+    headers: {
+        /** @description Quota policies that applied to this request (IETF httpapi ratelimit-headers draft), e.g. `"writes";q=60;w=60, "org-writes";q=120;w=60` */
+        RateLimitPolicy: string;
+        /** @description Remaining quota `r` and seconds `t` until it resets, per policy, e.g. `"writes";r=42;t=17` */
+        RateLimit: string;
+        /** @description Seconds to wait before retrying */
+        RetryAfter: number;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -1353,6 +2046,8 @@ export interface operations {
             /** @description Healthy */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1364,9 +2059,23 @@ export interface operations {
                     };
                 };
             };
+            /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
+            429: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1387,6 +2096,8 @@ export interface operations {
             /** @description Sites */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1398,6 +2109,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1407,6 +2120,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1416,6 +2131,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1425,6 +2142,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1434,6 +2154,115 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createSite: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Same key and body replays the first response; another body → 422; still running → 409. Kept 48 h. */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SiteCreate"];
+            };
+        };
+        responses: {
+            /** @description The site */
+            201: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Site"];
+                };
+            };
+            /** @description Request validation failed (https://gpu-market.example/problems/validation-failed); Malformed JSON body (https://gpu-market.example/problems/malformed-json) */
+            400: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
+            401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
+            403: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource with this id already exists (https://gpu-market.example/problems/already-exists) */
+            409: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request cannot be processed (https://gpu-market.example/problems/unprocessable) */
+            422: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
+            429: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error (https://gpu-market.example/problems/internal) */
+            500: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1456,6 +2285,8 @@ export interface operations {
             /** @description The site */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1465,6 +2296,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1474,6 +2307,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1483,6 +2318,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1492,6 +2329,8 @@ export interface operations {
             /** @description Resource not found (https://gpu-market.example/problems/not-found) */
             404: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1501,6 +2340,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1510,6 +2352,126 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateSite: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Site id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SitePatch"];
+            };
+        };
+        responses: {
+            /** @description The site as it now is */
+            200: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Site"];
+                };
+            };
+            /** @description Request validation failed (https://gpu-market.example/problems/validation-failed); Malformed JSON body (https://gpu-market.example/problems/malformed-json) */
+            400: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
+            401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
+            403: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Resource not found (https://gpu-market.example/problems/not-found) */
+            404: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Bookings stand in the way of this change (https://gpu-market.example/problems/bookings-exist) */
+            409: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request cannot be processed (https://gpu-market.example/problems/unprocessable) */
+            422: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
+            429: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error (https://gpu-market.example/problems/internal) */
+            500: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1530,6 +2492,8 @@ export interface operations {
             /** @description GPU types */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1541,6 +2505,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1550,6 +2516,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1559,6 +2527,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1568,6 +2538,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1577,6 +2550,115 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createGpuType: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Same key and body replays the first response; another body → 422; still running → 409. Kept 48 h. */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GpuTypeCreate"];
+            };
+        };
+        responses: {
+            /** @description The GPU type */
+            201: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GpuType"];
+                };
+            };
+            /** @description Request validation failed (https://gpu-market.example/problems/validation-failed); Malformed JSON body (https://gpu-market.example/problems/malformed-json) */
+            400: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
+            401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
+            403: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource with this id already exists (https://gpu-market.example/problems/already-exists) */
+            409: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request cannot be processed (https://gpu-market.example/problems/unprocessable) */
+            422: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
+            429: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error (https://gpu-market.example/problems/internal) */
+            500: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1602,6 +2684,8 @@ export interface operations {
             /** @description Pools */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1613,6 +2697,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1622,6 +2708,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1631,6 +2719,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1640,6 +2730,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1649,6 +2742,115 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createPool: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Same key and body replays the first response; another body → 422; still running → 409. Kept 48 h. */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PoolCreate"];
+            };
+        };
+        responses: {
+            /** @description The pool */
+            201: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Pool"];
+                };
+            };
+            /** @description Request validation failed (https://gpu-market.example/problems/validation-failed); Malformed JSON body (https://gpu-market.example/problems/malformed-json) */
+            400: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
+            401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
+            403: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A resource with this id already exists (https://gpu-market.example/problems/already-exists) */
+            409: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request cannot be processed (https://gpu-market.example/problems/unprocessable) */
+            422: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
+            429: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error (https://gpu-market.example/problems/internal) */
+            500: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1677,6 +2879,8 @@ export interface operations {
             /** @description Availability */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1686,6 +2890,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1695,6 +2901,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1704,6 +2912,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1713,6 +2923,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1722,6 +2935,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1749,6 +2964,8 @@ export interface operations {
             /** @description The quote */
             201: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1758,6 +2975,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed); Malformed JSON body (https://gpu-market.example/problems/malformed-json) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1767,6 +2986,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1776,6 +2997,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1785,6 +3008,8 @@ export interface operations {
             /** @description Capacity unavailable (https://gpu-market.example/problems/capacity-unavailable); A request with this Idempotency-Key is in flight (https://gpu-market.example/problems/idempotency-in-flight) */
             409: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1794,6 +3019,8 @@ export interface operations {
             /** @description Payload too large (https://gpu-market.example/problems/payload-too-large) */
             413: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1803,6 +3030,8 @@ export interface operations {
             /** @description Request cannot be processed (https://gpu-market.example/problems/unprocessable); Idempotency-Key reused with another request (https://gpu-market.example/problems/idempotency-key-reused) */
             422: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1812,6 +3041,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1821,6 +3053,120 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listOffers: {
+        parameters: {
+            query: {
+                /** @description GPU type id (required) */
+                gpuType: string;
+                /** @description GPUs wanted in every hour (required); a whole-node multiple of the pool’s stepGpus */
+                gpus: number;
+                /** @description Exact window length in hours (1 to 8760); or give minDurationHours and maxDurationHours */
+                durationHours?: number;
+                /** @description Shortest acceptable window, hours (with maxDurationHours) */
+                minDurationHours?: number;
+                /** @description Longest acceptable window, hours (with minDurationHours); longer windows at the same or lower price per GPU-hour rank first */
+                maxDurationHours?: number;
+                /** @description No offer starts before this (rounded up to a whole hour); default and minimum: the next whole hour */
+                earliestStart?: string;
+                /** @description No offer ends after this (rounded down to a whole hour); default and maximum: the booking horizon */
+                latestEnd?: string;
+                /** @description Only these sites (comma list of site ids); default: every site */
+                site?: string;
+                /** @description Only offers whose price per GPU-hour (as shown, in EUR cents) is at most this */
+                maxPricePerGpuHour?: number | null;
+                /** @description `price`: cheapest per GPU-hour first; `start`: earliest first */
+                sort?: "price" | "start";
+                /** @description Most offers returned (1-50, default 10) */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Offers, or what would fit instead */
+            200: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Offers"];
+                };
+            };
+            /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
+            400: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
+            401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
+            403: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request cannot be processed (https://gpu-market.example/problems/unprocessable) */
+            422: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
+            429: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error (https://gpu-market.example/problems/internal) */
+            500: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1846,6 +3192,8 @@ export interface operations {
             /** @description A page of reservations */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1855,6 +3203,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1864,6 +3214,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1873,6 +3225,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1882,6 +3236,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1891,6 +3248,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1918,6 +3277,8 @@ export interface operations {
             /** @description The held (reserved) or active (on-demand) reservation */
             201: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1927,6 +3288,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed); Malformed JSON body (https://gpu-market.example/problems/malformed-json) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1936,6 +3299,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1945,6 +3310,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1954,6 +3321,8 @@ export interface operations {
             /** @description Resource not found (https://gpu-market.example/problems/not-found) */
             404: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1963,6 +3332,8 @@ export interface operations {
             /** @description Invalid state transition (https://gpu-market.example/problems/invalid-state); A request with this Idempotency-Key is in flight (https://gpu-market.example/problems/idempotency-in-flight); Capacity unavailable (https://gpu-market.example/problems/capacity-unavailable) */
             409: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1972,6 +3343,8 @@ export interface operations {
             /** @description Quote expired (https://gpu-market.example/problems/quote-expired) */
             410: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1981,6 +3354,8 @@ export interface operations {
             /** @description Payload too large (https://gpu-market.example/problems/payload-too-large) */
             413: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1990,6 +3365,8 @@ export interface operations {
             /** @description Idempotency-Key reused with another request (https://gpu-market.example/problems/idempotency-key-reused); Request cannot be processed (https://gpu-market.example/problems/unprocessable) */
             422: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1999,6 +3376,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2008,6 +3388,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2017,6 +3399,8 @@ export interface operations {
             /** @description Temporarily contended, retry (https://gpu-market.example/problems/contention) */
             503: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2040,6 +3424,8 @@ export interface operations {
             /** @description The reservation */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2049,6 +3435,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2058,6 +3446,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2067,6 +3457,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2076,6 +3468,8 @@ export interface operations {
             /** @description Resource not found (https://gpu-market.example/problems/not-found) */
             404: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2085,6 +3479,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2094,6 +3491,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2120,6 +3519,8 @@ export interface operations {
             /** @description The reservation after the change */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2129,6 +3530,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed); Malformed JSON body (https://gpu-market.example/problems/malformed-json) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2138,6 +3541,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2147,6 +3552,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2156,6 +3563,8 @@ export interface operations {
             /** @description Resource not found (https://gpu-market.example/problems/not-found) */
             404: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2165,6 +3574,8 @@ export interface operations {
             /** @description Invalid state transition (https://gpu-market.example/problems/invalid-state); A request with this Idempotency-Key is in flight (https://gpu-market.example/problems/idempotency-in-flight) */
             409: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2174,6 +3585,8 @@ export interface operations {
             /** @description Idempotency-Key reused with another request (https://gpu-market.example/problems/idempotency-key-reused) */
             422: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2183,6 +3596,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2192,6 +3608,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2201,6 +3619,8 @@ export interface operations {
             /** @description Temporarily contended, retry (https://gpu-market.example/problems/contention) */
             503: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2227,6 +3647,8 @@ export interface operations {
             /** @description The reservation after the change */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2236,6 +3658,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed); Malformed JSON body (https://gpu-market.example/problems/malformed-json) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2245,6 +3669,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2254,6 +3680,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2263,6 +3691,8 @@ export interface operations {
             /** @description Resource not found (https://gpu-market.example/problems/not-found) */
             404: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2272,6 +3702,8 @@ export interface operations {
             /** @description Invalid state transition (https://gpu-market.example/problems/invalid-state); A request with this Idempotency-Key is in flight (https://gpu-market.example/problems/idempotency-in-flight) */
             409: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2281,6 +3713,8 @@ export interface operations {
             /** @description Idempotency-Key reused with another request (https://gpu-market.example/problems/idempotency-key-reused) */
             422: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2290,6 +3724,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2299,6 +3736,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2308,6 +3747,8 @@ export interface operations {
             /** @description Temporarily contended, retry (https://gpu-market.example/problems/contention) */
             503: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2334,6 +3775,8 @@ export interface operations {
             /** @description The reservation after the change */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2343,6 +3786,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed); Malformed JSON body (https://gpu-market.example/problems/malformed-json) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2352,6 +3797,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2361,6 +3808,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2370,6 +3819,8 @@ export interface operations {
             /** @description Resource not found (https://gpu-market.example/problems/not-found) */
             404: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2379,6 +3830,8 @@ export interface operations {
             /** @description Invalid state transition (https://gpu-market.example/problems/invalid-state); A request with this Idempotency-Key is in flight (https://gpu-market.example/problems/idempotency-in-flight) */
             409: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2388,6 +3841,8 @@ export interface operations {
             /** @description Idempotency-Key reused with another request (https://gpu-market.example/problems/idempotency-key-reused) */
             422: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2397,6 +3852,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2406,6 +3864,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2415,6 +3875,8 @@ export interface operations {
             /** @description Temporarily contended, retry (https://gpu-market.example/problems/contention) */
             503: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2445,6 +3907,8 @@ export interface operations {
             /** @description The reservation with its new end and the price of the extra hours */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2454,6 +3918,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed); Malformed JSON body (https://gpu-market.example/problems/malformed-json) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2463,6 +3929,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2472,6 +3940,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2481,6 +3951,8 @@ export interface operations {
             /** @description Resource not found (https://gpu-market.example/problems/not-found) */
             404: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2490,6 +3962,8 @@ export interface operations {
             /** @description Invalid state transition (https://gpu-market.example/problems/invalid-state); A request with this Idempotency-Key is in flight (https://gpu-market.example/problems/idempotency-in-flight); Capacity unavailable (https://gpu-market.example/problems/capacity-unavailable) */
             409: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2499,6 +3973,8 @@ export interface operations {
             /** @description Idempotency-Key reused with another request (https://gpu-market.example/problems/idempotency-key-reused); Request cannot be processed (https://gpu-market.example/problems/unprocessable) */
             422: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2508,6 +3984,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2517,6 +3996,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2526,6 +4007,8 @@ export interface operations {
             /** @description Temporarily contended, retry (https://gpu-market.example/problems/contention) */
             503: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2550,6 +4033,8 @@ export interface operations {
             /** @description Events */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2559,6 +4044,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2568,6 +4055,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2577,6 +4066,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2586,6 +4077,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2595,6 +4089,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2615,6 +4111,8 @@ export interface operations {
             /** @description The caller */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2624,6 +4122,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2633,6 +4133,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2642,6 +4144,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2651,6 +4155,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2660,6 +4167,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2682,6 +4191,8 @@ export interface operations {
             /** @description Windows */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2693,6 +4204,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2702,6 +4215,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2711,6 +4226,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2720,6 +4237,8 @@ export interface operations {
             /** @description Resource not found (https://gpu-market.example/problems/not-found) */
             404: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2729,6 +4248,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2738,6 +4260,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2783,6 +4307,8 @@ export interface operations {
             /** @description The window */
             201: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2792,6 +4318,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed); Malformed JSON body (https://gpu-market.example/problems/malformed-json) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2801,6 +4329,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2810,6 +4340,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2819,6 +4351,8 @@ export interface operations {
             /** @description Resource not found (https://gpu-market.example/problems/not-found) */
             404: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2828,6 +4362,8 @@ export interface operations {
             /** @description Capacity unavailable (https://gpu-market.example/problems/capacity-unavailable) */
             409: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2837,6 +4373,8 @@ export interface operations {
             /** @description Request cannot be processed (https://gpu-market.example/problems/unprocessable) */
             422: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2846,6 +4384,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2855,6 +4396,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2878,6 +4421,8 @@ export interface operations {
             /** @description Removed */
             204: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2885,6 +4430,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2894,6 +4441,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2903,6 +4452,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2912,6 +4463,8 @@ export interface operations {
             /** @description Resource not found (https://gpu-market.example/problems/not-found) */
             404: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2921,6 +4474,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2930,6 +4486,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2950,6 +4508,8 @@ export interface operations {
             /** @description Orgs */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2961,6 +4521,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2970,6 +4532,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2979,6 +4543,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2988,6 +4554,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2997,6 +4566,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3031,6 +4602,8 @@ export interface operations {
             /** @description The org */
             201: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3040,6 +4613,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed); Malformed JSON body (https://gpu-market.example/problems/malformed-json) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3049,6 +4624,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3058,6 +4635,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3067,6 +4646,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3076,6 +4658,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3118,6 +4702,8 @@ export interface operations {
             /** @description The key, shown once */
             201: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3127,6 +4713,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed); Malformed JSON body (https://gpu-market.example/problems/malformed-json) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3136,6 +4724,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3145,6 +4735,19 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The answer to this Idempotency-Key carried a secret, shown once (https://gpu-market.example/problems/secret-shown-once) */
+            409: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3154,6 +4757,8 @@ export interface operations {
             /** @description Request cannot be processed (https://gpu-market.example/problems/unprocessable) */
             422: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3163,6 +4768,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3172,6 +4780,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3194,6 +4804,8 @@ export interface operations {
             /** @description Revoked */
             204: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3201,6 +4813,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3210,6 +4824,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3219,6 +4835,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3228,6 +4846,8 @@ export interface operations {
             /** @description Resource not found (https://gpu-market.example/problems/not-found) */
             404: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3237,6 +4857,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3246,6 +4869,316 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateGpuType: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description GPU type id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GpuTypePatch"];
+            };
+        };
+        responses: {
+            /** @description The GPU type as it now is */
+            200: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GpuType"];
+                };
+            };
+            /** @description Request validation failed (https://gpu-market.example/problems/validation-failed); Malformed JSON body (https://gpu-market.example/problems/malformed-json) */
+            400: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
+            401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
+            403: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Resource not found (https://gpu-market.example/problems/not-found) */
+            404: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request cannot be processed (https://gpu-market.example/problems/unprocessable) */
+            422: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
+            429: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error (https://gpu-market.example/problems/internal) */
+            500: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updatePool: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Pool id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PoolPatch"];
+            };
+        };
+        responses: {
+            /** @description The pool as it now is */
+            200: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Pool"];
+                };
+            };
+            /** @description Request validation failed (https://gpu-market.example/problems/validation-failed); Malformed JSON body (https://gpu-market.example/problems/malformed-json) */
+            400: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
+            401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
+            403: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Resource not found (https://gpu-market.example/problems/not-found) */
+            404: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Bookings stand in the way of this change (https://gpu-market.example/problems/bookings-exist) */
+            409: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request cannot be processed (https://gpu-market.example/problems/unprocessable) */
+            422: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
+            429: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error (https://gpu-market.example/problems/internal) */
+            500: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listAudit: {
+        parameters: {
+            query?: {
+                /** @description Page size (1-200) */
+                limit?: number;
+                /** @description nextCursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Audit entries */
+            200: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
+            400: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
+            401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
+            403: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
+            429: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error (https://gpu-market.example/problems/internal) */
+            500: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3275,6 +5208,8 @@ export interface operations {
             /** @description Usage buckets and totals */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3284,6 +5219,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3293,6 +5230,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3302,6 +5241,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3311,6 +5252,8 @@ export interface operations {
             /** @description Resource not found (https://gpu-market.example/problems/not-found) */
             404: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3320,6 +5263,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3329,6 +5275,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3356,6 +5304,8 @@ export interface operations {
             /** @description What happened to each event */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3365,6 +5315,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed); Malformed JSON body (https://gpu-market.example/problems/malformed-json) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3374,6 +5326,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3383,6 +5337,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3392,6 +5348,8 @@ export interface operations {
             /** @description A request with this Idempotency-Key is in flight (https://gpu-market.example/problems/idempotency-in-flight) */
             409: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3401,6 +5359,8 @@ export interface operations {
             /** @description Payload too large (https://gpu-market.example/problems/payload-too-large) */
             413: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3410,6 +5370,8 @@ export interface operations {
             /** @description Idempotency-Key reused with another request (https://gpu-market.example/problems/idempotency-key-reused) */
             422: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3419,6 +5381,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3428,6 +5393,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3437,6 +5404,8 @@ export interface operations {
             /** @description Temporarily contended, retry (https://gpu-market.example/problems/contention) */
             503: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3468,6 +5437,8 @@ export interface operations {
             /** @description A page of invoices */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3477,6 +5448,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3486,6 +5459,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3495,6 +5470,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3504,6 +5481,8 @@ export interface operations {
             /** @description Resource not found (https://gpu-market.example/problems/not-found) */
             404: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3513,6 +5492,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3522,6 +5504,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3545,6 +5529,8 @@ export interface operations {
             /** @description CSV with a header row */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3554,6 +5540,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3563,6 +5551,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3572,6 +5562,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3581,6 +5573,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3590,6 +5585,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3613,6 +5610,8 @@ export interface operations {
             /** @description The invoice */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3622,6 +5621,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3631,6 +5632,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3640,6 +5643,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3649,6 +5654,8 @@ export interface operations {
             /** @description Resource not found (https://gpu-market.example/problems/not-found) */
             404: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3658,6 +5665,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3667,6 +5677,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3700,6 +5712,8 @@ export interface operations {
             /** @description The period’s usage invoices */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3709,6 +5723,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed); Malformed JSON body (https://gpu-market.example/problems/malformed-json) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3718,6 +5734,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3727,6 +5745,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3736,6 +5756,8 @@ export interface operations {
             /** @description Request cannot be processed (https://gpu-market.example/problems/unprocessable) */
             422: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3745,6 +5767,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3754,6 +5779,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3763,6 +5790,8 @@ export interface operations {
             /** @description Temporarily contended, retry (https://gpu-market.example/problems/contention) */
             503: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3783,6 +5812,8 @@ export interface operations {
             /** @description What this pass did */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3795,6 +5826,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3804,6 +5837,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3813,6 +5848,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3822,6 +5859,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3831,6 +5871,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3851,6 +5893,8 @@ export interface operations {
             /** @description Receivables */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3860,6 +5904,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3869,6 +5915,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3878,6 +5926,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3887,6 +5937,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3896,6 +5949,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3919,6 +5974,8 @@ export interface operations {
             /** @description Revenue */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3928,6 +5985,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3937,6 +5996,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3946,6 +6007,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3955,6 +6018,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3964,6 +6030,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3987,6 +6055,8 @@ export interface operations {
             /** @description Reconciliation */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3996,6 +6066,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4005,6 +6077,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4014,6 +6088,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4023,6 +6099,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4032,6 +6111,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4052,6 +6133,8 @@ export interface operations {
             /** @description Received */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4061,6 +6144,20 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
+            429: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4070,6 +6167,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4095,6 +6194,8 @@ export interface operations {
             /** @description A page of endpoints */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4104,6 +6205,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4113,6 +6216,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4122,6 +6227,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4131,6 +6238,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4140,6 +6250,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4167,6 +6279,8 @@ export interface operations {
             /** @description The endpoint, with its secret */
             201: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4176,6 +6290,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed); Malformed JSON body (https://gpu-market.example/problems/malformed-json) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4185,6 +6301,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4194,15 +6312,19 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A request with this Idempotency-Key is in flight (https://gpu-market.example/problems/idempotency-in-flight) */
+            /** @description A request with this Idempotency-Key is in flight (https://gpu-market.example/problems/idempotency-in-flight); The answer to this Idempotency-Key carried a secret, shown once (https://gpu-market.example/problems/secret-shown-once) */
             409: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4212,6 +6334,8 @@ export interface operations {
             /** @description Request cannot be processed (https://gpu-market.example/problems/unprocessable); Idempotency-Key reused with another request (https://gpu-market.example/problems/idempotency-key-reused) */
             422: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4221,6 +6345,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4230,6 +6357,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4252,6 +6381,8 @@ export interface operations {
             /** @description The endpoint */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4261,6 +6392,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4270,6 +6403,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4279,6 +6414,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4288,6 +6425,8 @@ export interface operations {
             /** @description Resource not found (https://gpu-market.example/problems/not-found) */
             404: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4297,6 +6436,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4306,6 +6448,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4328,6 +6472,8 @@ export interface operations {
             /** @description Deleted */
             204: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4335,6 +6481,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4344,6 +6492,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4353,6 +6503,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4362,6 +6514,8 @@ export interface operations {
             /** @description Resource not found (https://gpu-market.example/problems/not-found) */
             404: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4371,6 +6525,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4380,6 +6537,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4405,6 +6564,8 @@ export interface operations {
             /** @description The endpoint, with its new secret */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4414,6 +6575,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4423,6 +6586,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4432,6 +6597,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4441,15 +6608,19 @@ export interface operations {
             /** @description Resource not found (https://gpu-market.example/problems/not-found) */
             404: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A request with this Idempotency-Key is in flight (https://gpu-market.example/problems/idempotency-in-flight) */
+            /** @description A request with this Idempotency-Key is in flight (https://gpu-market.example/problems/idempotency-in-flight); The answer to this Idempotency-Key carried a secret, shown once (https://gpu-market.example/problems/secret-shown-once) */
             409: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4459,6 +6630,8 @@ export interface operations {
             /** @description Idempotency-Key reused with another request (https://gpu-market.example/problems/idempotency-key-reused) */
             422: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4468,6 +6641,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4477,6 +6653,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4486,6 +6664,8 @@ export interface operations {
             /** @description Temporarily contended, retry (https://gpu-market.example/problems/contention) */
             503: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4508,6 +6688,8 @@ export interface operations {
             /** @description The test delivery after its first attempt */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4517,6 +6699,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4526,6 +6710,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4535,6 +6721,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4544,6 +6732,8 @@ export interface operations {
             /** @description Resource not found (https://gpu-market.example/problems/not-found) */
             404: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4553,6 +6743,8 @@ export interface operations {
             /** @description Invalid state transition (https://gpu-market.example/problems/invalid-state) */
             409: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4562,6 +6754,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4571,6 +6766,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4598,6 +6795,8 @@ export interface operations {
             /** @description A page of deliveries */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4607,6 +6806,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4616,6 +6817,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4625,6 +6828,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4634,6 +6839,8 @@ export interface operations {
             /** @description Resource not found (https://gpu-market.example/problems/not-found) */
             404: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4643,6 +6850,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4652,6 +6862,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4675,6 +6887,8 @@ export interface operations {
             /** @description The delivery after the attempt */
             200: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4684,6 +6898,8 @@ export interface operations {
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4693,6 +6909,8 @@ export interface operations {
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4702,6 +6920,8 @@ export interface operations {
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4711,6 +6931,8 @@ export interface operations {
             /** @description Resource not found (https://gpu-market.example/problems/not-found) */
             404: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4720,6 +6942,8 @@ export interface operations {
             /** @description Invalid state transition (https://gpu-market.example/problems/invalid-state) */
             409: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4729,6 +6953,9 @@ export interface operations {
             /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
             429: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4738,6 +6965,8 @@ export interface operations {
             /** @description Internal server error (https://gpu-market.example/problems/internal) */
             500: {
                 headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
