@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createGpuMarket } from '@gpu-market/sdk';
+import { createGpuMarket } from '../../clients/typescript/src/index.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../clients/cli/src/main.ts';
 import { createSystemContext, type SystemContext } from '../support/system.ts';

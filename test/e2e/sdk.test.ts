@@ -4,7 +4,7 @@
  * lost answer that reuses the Idempotency-Key (so it books once), Retry-After honoured, and
  * NetworkError once the retries are spent.
  */
-import { ApiError, NetworkError, createGpuMarket, retryAfterMs, type Quote, type Reservation, type Schemas } from '@gpu-market/sdk';
+import { ApiError, NetworkError, createGpuMarket, retryAfterMs, type Quote, type Reservation, type Schemas } from '../../clients/typescript/src/index.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSystemContext, type SystemContext } from '../support/system.ts';
 

@@ -7,7 +7,7 @@
  */
 import { createInterface } from 'node:readline/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiError, GpuMarketError, NetworkError, createGpuMarket, type GpuMarket, type Money, type Quote, type Reservation } from '@gpu-market/sdk';
+import { ApiError, GpuMarketError, NetworkError, createGpuMarket, type GpuMarket, type Money, type Quote, type Reservation } from '../../typescript/src/index.ts';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { refundFor } from '../../../shared/domain/cancellation.ts';
 import { invoiceTotals } from '../../../shared/domain/vat.ts';
