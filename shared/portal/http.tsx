@@ -13,6 +13,7 @@ import type { AppEnv } from '#http/context.ts';
 import { CSRF_FIELD, clearSessionCookie, csrfTokenMatches, currentSession, isSameOriginPost, type SignedIn } from './session.ts';
 import { ErrorPage, ForbiddenPage } from './views/key.tsx';
 import type { Viewer } from './views/layout.tsx';
+import { budgetBanner } from './budget-banner.ts';
 
 export type PortalContext = Context<AppEnv>;
 export type FormFields = Record<string, string>;
@@ -116,6 +117,10 @@ export function signedIn(roles: Role[] | 'any', what: string, handler: Handler) 
         return seeOther(c, c.req.method === 'GET' ? `/sign-in?next=${encodeURIComponent(url.pathname + url.search)}` : '/sign-in');
       }
       viewer = { role: who.principal.role, label: who.session.label, csrfToken: who.session.csrfToken };
+      if (who.principal.role === 'customer' && who.principal.orgId) {
+        const { budgets, clock } = c.get('deps');
+        viewer.budgetAlert = budgetBanner(await budgets.spendOf(who.principal.orgId), clock());
+      }
       let form: FormFields = {};
       if (c.req.method === 'POST') {
         if (!isSameOriginPost(c)) {

@@ -9,6 +9,7 @@ import { noInvoices, type PortalInvoices } from './invoices.ts';
 import { notFoundPage } from './http.tsx';
 import { registerAuthRoutes } from './routes/auth.tsx';
 import { registerBookingRoutes } from './routes/book.tsx';
+import { registerBudgetPortalRoutes } from './routes/budget.tsx';
 import { registerInvoiceRoutes } from './routes/invoices.tsx';
 import { PORTAL_JS } from './script.ts';
 import { PORTAL_CSS } from './styles.ts';
@@ -54,6 +55,7 @@ export function createPortalModule(options: PortalOptions = {}): AppModule {
       registerAuthRoutes(app);
       registerBookingRoutes(app, build(options.usage, deps, (d) => meteredUsage(d.db)), options.billing ?? null);
       registerInvoiceRoutes(app, build(options.invoices, deps, () => noInvoices), options.billing ?? null);
+      registerBudgetPortalRoutes(app);
     },
   };
 }

@@ -42,6 +42,7 @@ button.danger { background: #fff; color: var(--bad); border-color: var(--bad); }
 .inline input[type="text"] { min-width: 10rem; }
 .alert { border: 2px solid var(--bad); background: #fff5f5; color: var(--bad); padding: .75rem 1rem; border-radius: 6px; margin: 1rem 0; }
 .alert ul { margin: .25rem 0 0; padding-left: 1.25rem; }
+.banner { border: 2px solid #9a6700; background: #fff8c5; padding: .5rem 1rem; border-radius: 6px; margin: 1rem 0; }
 .notice { border: 2px solid var(--good); background: #f3fbf5; padding: .75rem 1rem; border-radius: 6px; margin: 1rem 0; }
 .panel { border: 1px solid var(--line); border-radius: 6px; padding: 1rem; margin: 1rem 0; }
 .panel > h2:first-child { margin-top: 0; }

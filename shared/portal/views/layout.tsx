@@ -8,6 +8,8 @@ export interface Viewer {
   /** e.g. "Lumière AI SAS (customer, admin)" */
   label: string;
   csrfToken: string;
+  /** Customers: the budget alert of this month, shown as a banner on every page (null: none). */
+  budgetAlert?: string | null;
 }
 
 /** Which nav entry a page belongs to (its `key` in NAV). */
@@ -26,6 +28,7 @@ export const NAV: Record<Role, NavEntry[]> = {
     { key: 'book', href: '/book', text: 'Book' },
     { key: 'reservations', href: '/reservations', text: 'Reservations' },
     { key: 'invoices', href: '/invoices', text: 'Invoices' },
+    { key: 'budget', href: '/budget', text: 'Budget' },
   ],
   finance: [
     { key: 'invoices', href: '/invoices', text: 'Invoices' },
@@ -78,6 +81,13 @@ export const Layout: FC<{ title: string; viewer: Viewer | null; current?: NavKey
         ) : null}
       </header>
       <main id="main" tabindex={-1}>
+        {viewer?.budgetAlert ? (
+          <div class="banner" role="status">
+            <p>
+              {viewer.budgetAlert} <a href="/budget">See the budget</a>
+            </p>
+          </div>
+        ) : null}
         <h1>{title}</h1>
         {children}
       </main>
