@@ -128,6 +128,17 @@ export const RefundSchema = z
   .object({ percent: z.number().int(), amount: MoneySchema, rule: z.string() })
   .openapi('Refund');
 
+export const FootprintSchema = z
+  .object({
+    itEnergyKwh: z.number().openapi({ description: 'Energy drawn by the GPUs, kWh (3 decimals)', example: 134.4 }),
+    facilityEnergyKwh: z.number().openapi({ description: 'IT energy × the site’s PUE, kWh', example: 161.28 }),
+    co2eKg: z.number().openapi({ description: 'Facility energy × the site’s grid carbon intensity (location-based), kg CO2e', example: 7.258 }),
+    heatReusedKwh: z.number().openapi({ description: 'Facility energy × the site’s heat-reuse fraction, kWh', example: 48.384 }),
+    basis: z.enum(['metered', 'reserved']).openapi({ description: '`metered` once the meter has reported GPU-seconds (or measured energy); `reserved` from the reserved GPU-hours before that' }),
+    method: z.string().openapi({ description: 'How the figures were computed, with the factors used' }),
+  })
+  .openapi('Footprint');
+
 export const ReservationSchema = z
   .object({
     id: z.string().openapi({ example: 'res_01jabc' }),
@@ -150,6 +161,7 @@ export const ReservationSchema = z
     confirmedAt: z.string().nullable(),
     cancelledAt: z.string().nullable(),
     stoppedAt: z.string().nullable(),
+    footprint: FootprintSchema.nullable().openapi({ description: 'Energy and carbon of the booking (docs/footprint.md); null when the catalog lacks the site’s or GPU type’s figures' }),
   })
   .openapi('Reservation');
 

@@ -62,6 +62,8 @@ export interface UsageEventInput {
   start: string;
   end: string;
   gpus: number;
+  /** Measured IT energy of the interval, Wh; when sent it is the footprint's figure for these GPU-seconds. */
+  energyWh?: number | undefined;
 }
 
 export interface IngestResult {
@@ -77,6 +79,7 @@ interface MeteredEvent {
   startSec: number;
   endSec: number;
   gpus: number;
+  energyWh: number | null;
 }
 
 const toEvent = (e: UsageEventInput): MeteredEvent => ({
@@ -85,10 +88,11 @@ const toEvent = (e: UsageEventInput): MeteredEvent => ({
   startSec: Math.floor(Date.parse(e.start) / 1000),
   endSec: Math.floor(Date.parse(e.end) / 1000),
   gpus: e.gpus,
+  energyWh: e.energyWh ?? null,
 });
 
 const sameContent = (a: MeteredEvent, b: MeteredEvent): boolean =>
-  a.reservationId === b.reservationId && a.startSec === b.startSec && a.endSec === b.endSec && a.gpus === b.gpus;
+  a.reservationId === b.reservationId && a.startSec === b.startSec && a.endSec === b.endSec && a.gpus === b.gpus && a.energyWh === b.energyWh;
 
 /**
  * GPU-seconds of [startSec, endSec) × gpus in each UTC hour it touches. Exact: the pieces' seconds
@@ -135,11 +139,32 @@ interface Countable {
   aggregateIds: string[];
 }
 
+/** Splits a whole number over weights exactly (cumulative rounding): the parts add up to `total`. */
+export function apportion(total: number, weights: readonly number[]): number[] {
+  const sum = weights.reduce((a, b) => a + b, 0);
+  if (sum <= 0) return weights.map((_, i) => (i === 0 ? total : 0));
+  let before = 0;
+  let cumulative = 0;
+  return weights.map((w) => {
+    cumulative += w;
+    const upTo = Math.round((total * cumulative) / sum);
+    const part = upTo - before;
+    before = upTo;
+    return part;
+  });
+}
+
 function mergeIncrements(list: AggregateIncrement[]): AggregateIncrement[] {
   const byId = new Map<string, AggregateIncrement>();
   for (const inc of list) {
     const seen = byId.get(inc.id);
-    byId.set(inc.id, seen ? { ...seen, gpuSeconds: seen.gpuSeconds + inc.gpuSeconds } : inc);
+    if (!seen) {
+      byId.set(inc.id, inc);
+      continue;
+    }
+    const adds = { ...seen.adds };
+    for (const [k, v] of Object.entries(inc.adds ?? {})) adds[k] = (adds[k] ?? 0) + v;
+    byId.set(inc.id, { ...seen, gpuSeconds: seen.gpuSeconds + inc.gpuSeconds, ...(seen.adds || inc.adds ? { adds } : {}) });
   }
   return [...byId.values()];
 }
@@ -423,8 +448,18 @@ export function createMeteringService(deps: MeteringDeps) {
           result.duplicates++;
           continue;
         }
-        const pieces = splitByHour(event.startSec, event.endSec, event.gpus).map(
-          (p): UsagePiece => ({ reservationId: r.id, orgId: r.orgId, poolId: r.poolId, onDemand: r.kind === 'on_demand', epochHour: p.epochHour, gpuSeconds: p.gpuSeconds }),
+        const split = splitByHour(event.startSec, event.endSec, event.gpus);
+        const energy = event.energyWh === null ? null : apportion(event.energyWh, split.map((p) => p.gpuSeconds));
+        const pieces = split.map(
+          (p, i): UsagePiece => ({
+            reservationId: r.id,
+            orgId: r.orgId,
+            poolId: r.poolId,
+            onDemand: r.kind === 'on_demand',
+            epochHour: p.epochHour,
+            gpuSeconds: p.gpuSeconds,
+            measured: energy ? { gpuSeconds: p.gpuSeconds, energyWh: energy[i]! } : undefined,
+          }),
         );
         const aggregateIds = [...new Set(pieces.flatMap((p) => incrementsOf(p, 0).map((i) => i.id)))];
         queue.push({ event, gpuSeconds: pieces.reduce((sum, p) => sum + p.gpuSeconds, 0), pieces, aggregateIds });

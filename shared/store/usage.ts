@@ -63,6 +63,8 @@ export interface UsagePiece {
   onDemand: boolean;
   epochHour: number;
   gpuSeconds: number;
+  /** Of those GPU-seconds, the ones whose event carried a measured energy, and that energy's share of this hour (Wh). */
+  measured?: { gpuSeconds: number; energyWh: number } | undefined;
 }
 
 /** One counter increment: the item it lands on (opaque to callers) and the GPU-seconds added. */
@@ -72,6 +74,8 @@ export interface AggregateIncrement {
   key: { pk: string; sk: string };
   gpuSeconds: number;
   attributes: Record<string, string | number>;
+  /** Further counters added alongside gpuSeconds (e.g. measured energy). */
+  adds?: Record<string, number>;
 }
 
 /** The items a piece increments in a shard: reservation, org and pool hour, and the on-demand period total. */
@@ -86,8 +90,10 @@ export function incrementsOf(piece: UsagePiece, shard: number): AggregateIncreme
       attributes: { entity: 'usageHour', scope: scope.kind, scopeId: scope.id, hour, epochHour: piece.epochHour, shard },
     };
   };
+  const reservationHour = hourly({ kind: 'reservation', id: piece.reservationId });
+  if (piece.measured) reservationHour.adds = { measuredGpuSeconds: piece.measured.gpuSeconds, energyWh: piece.measured.energyWh };
   const out = [
-    hourly({ kind: 'reservation', id: piece.reservationId }),
+    reservationHour,
     hourly({ kind: 'org', id: piece.orgId }),
     hourly({ kind: 'pool', id: piece.poolId }),
   ];
@@ -108,6 +114,11 @@ export function incrementsOf(piece: UsagePiece, shard: number): AggregateIncreme
 export function incrementItem(db: Db, inc: AggregateIncrement): TransactItem {
   const names: Record<string, string> = {};
   const values: Record<string, NativeAttributeValue> = { ':gpuSeconds': inc.gpuSeconds };
+  const adds = Object.entries(inc.adds ?? {}).map(([name, value], i) => {
+    names[`#n${i}`] = name;
+    values[`:n${i}`] = value;
+    return `, #n${i} :n${i}`;
+  });
   const sets = Object.entries(inc.attributes).map(([name, value], i) => {
     names[`#a${i}`] = name;
     values[`:a${i}`] = value;
@@ -117,7 +128,7 @@ export function incrementItem(db: Db, inc: AggregateIncrement): TransactItem {
     Update: {
       TableName: db.table,
       Key: inc.key,
-      UpdateExpression: `SET ${sets.join(', ')} ADD gpuSeconds :gpuSeconds`,
+      UpdateExpression: `SET ${sets.join(', ')} ADD gpuSeconds :gpuSeconds${adds.join('')}`,
       ExpressionAttributeNames: names,
       ExpressionAttributeValues: values,
     },
@@ -307,4 +318,36 @@ export async function poolUtilizationBps(db: Db, poolId: string, totalGpus: numb
   for (const seconds of byHour.values()) measured += seconds;
   const capacity = totalGpus * 3600 * (toHour - fromHour);
   return Math.min(10_000, Math.round((measured * 10_000) / capacity));
+}
+
+export interface ReservationUsageTotals {
+  gpuSeconds: number;
+  measuredGpuSeconds: number;
+  measuredEnergyWh: number;
+}
+
+/**
+ * Metered totals of a reservation over epoch hours [fromHour, toHour), summed over its hourly items in
+ * every shard: GPU-seconds, and the GPU-seconds and energy that meters measured.
+ */
+export async function reservationUsageTotals(db: Db, reservationId: string, fromHour: number, toHour: number, shards = USAGE_SHARDS): Promise<ReservationUsageTotals> {
+  const totals: ReservationUsageTotals = { gpuSeconds: 0, measuredGpuSeconds: 0, measuredEnergyWh: 0 };
+  if (toHour <= fromHour) return totals;
+  const scope: UsageScope = { kind: 'reservation', id: reservationId };
+  const pages = await Promise.all(
+    shardList(shards).map((shard) =>
+      queryAll(db, {
+        pk: usageKeys.hourlyPartition(scope, shard).pk,
+        from: usageKeys.hourly(scope, shard, fromHour).sk,
+        to: usageKeys.hourly(scope, shard, toHour - 1).sk,
+        projection: ['gpuSeconds', 'measuredGpuSeconds', 'energyWh'],
+      }),
+    ),
+  );
+  for (const item of pages.flat()) {
+    totals.gpuSeconds += Number(item.gpuSeconds ?? 0);
+    totals.measuredGpuSeconds += Number(item.measuredGpuSeconds ?? 0);
+    totals.measuredEnergyWh += Number(item.energyWh ?? 0);
+  }
+  return totals;
 }

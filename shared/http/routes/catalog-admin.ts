@@ -2,6 +2,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { toPublicPool } from '#domain/catalog.ts';
 import { createCatalogAdmin } from '../../services/catalog-admin.ts';
+import { createFootprintService } from '../../services/footprint.ts';
 import { principalOf, requireRole } from '../auth.ts';
 import type { App } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
@@ -119,7 +120,48 @@ const listAuditRoute = createRoute({
   responses: { 200: json(pageOf(AuditEntrySchema, 'AuditPage'), 'Audit entries'), ...errorResponses(...COMMON_ERRORS) },
 });
 
+const EnergyReportSchema = z
+  .object({
+    site: z.string().openapi({ description: 'Site id' }),
+    year: z.number().int().openapi({ description: 'Calendar year (UTC)', example: 2026 }),
+    from: z.string().openapi({ description: 'Start of the period covered' }),
+    to: z.string().openapi({ description: 'End of the period covered (now, for the current year)' }),
+    meteredGpuHours: z.number().openapi({ description: 'Metered GPU-hours of the site’s pools' }),
+    itEnergyKwh: z.number().openapi({ description: 'EED: energy consumed by the IT equipment, kWh' }),
+    facilityEnergyKwh: z.number().openapi({ description: 'EED: total energy consumption of the data centre, kWh (IT × PUE)' }),
+    pue: z.number().openapi({ description: 'EED: power usage effectiveness used' }),
+    co2eKg: z.number().openapi({ description: 'Location-based emissions of the total energy, kg CO2e' }),
+    wasteHeatReusedKwh: z.number().openapi({ description: 'EED: waste heat reused, kWh' }),
+    heatReuseFraction: z.number().openapi({ description: 'Fraction of the heat reused (the energy reuse factor)' }),
+    gridCarbonGramsPerKwh: z.number().openapi({ description: 'Grid carbon intensity used, g CO2e/kWh' }),
+    pools: z
+      .array(z.object({ poolId: z.string(), gpuType: z.string(), meteredGpuHours: z.number(), itEnergyKwh: z.number() }).openapi({ description: 'Per pool' }))
+      .openapi({ description: 'IT energy per pool' }),
+    method: z.string().openapi({ description: 'How the figures were computed' }),
+    notAvailable: z.array(z.string()).openapi({ description: 'EED fields the platform’s data does not give' }),
+  })
+  .openapi('SiteEnergyReport');
+
+const energyReport = createRoute({
+  method: 'get',
+  path: '/v1/sites/{id}/energy-report',
+  operationId: 'getSiteEnergyReport',
+  tags: ['Operator catalog'],
+  summary: 'Energy of a site over a year, with the EU Energy Efficiency Directive fields the data allows',
+  security,
+  middleware: operatorOnly,
+  request: {
+    params: idParam('valence-rovaltain', 'Site'),
+    query: z.object({ year: z.coerce.number().int().min(2000).max(2100).openapi({ description: 'Calendar year (UTC)', example: 2026 }) }),
+  },
+  responses: { 200: json(EnergyReportSchema, 'The report'), ...errorResponses(...COMMON_ERRORS, 'not_found') },
+});
+
 export function registerCatalogAdminRoutes(app: App) {
+  app.openapi(energyReport, async (c) => {
+    const report = await createFootprintService(c.get('deps')).siteReport(c.req.valid('param').id, c.req.valid('query').year);
+    return c.json(EnergyReportSchema.parse(report), 200);
+  });
   const admin = (c: { get(k: 'deps'): Parameters<typeof createCatalogAdmin>[0] }) => createCatalogAdmin(c.get('deps'));
   app.openapi(createSite, async (c) => c.json(SiteSchema.parse(await admin(c).createSite(principalOf(c), c.req.valid('json'))), 201));
   app.openapi(updateSite, async (c) => c.json(SiteSchema.parse(await admin(c).updateSite(principalOf(c), c.req.valid('param').id, c.req.valid('json'))), 200));

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { DomainError, notFound } from '#domain/errors.ts';
 import { toApiReservation, type Reservation } from '#domain/reservation.ts';
+import { createFootprintService } from '../../services/footprint.ts';
 import { getReservation, listReservations } from '#store/reservations.ts';
 import { principalOf, requireRole } from '../auth.ts';
 import type { App } from '../context.ts';
@@ -125,7 +126,13 @@ const extend = createRoute({
   },
 });
 
-const out = (r: Reservation) => ReservationSchema.parse(toApiReservation(r));
+type Ctx = { get(k: 'deps'): Parameters<typeof createFootprintService>[0] };
+/** Reservations as the API shows them, each with its energy and carbon footprint. */
+const outAll = async (c: Ctx, list: Reservation[]) => {
+  const footprints = await createFootprintService(c.get('deps')).forReservations(list);
+  return list.map((r) => ReservationSchema.parse({ ...toApiReservation(r), footprint: footprints.get(r.id) ?? null }));
+};
+const out = async (c: Ctx, r: Reservation) => (await outAll(c, [r]))[0]!;
 
 export function registerReservationRoutes(app: App) {
   app.openapi(create, async (c) => {
@@ -138,25 +145,25 @@ export function registerReservationRoutes(app: App) {
       body.kind === 'on_demand'
         ? await booking.startOnDemand(principal, { site: body.site!, gpuType: body.gpuType!, gpus: body.gpus! }, options)
         : await booking.hold(principal, body.quoteId!, options);
-    return c.json(out(r), 201);
+    return c.json(await out(c, r), 201);
   });
   app.openapi(list, async (c) => {
     const { limit, cursor } = c.req.valid('query');
     const page = await listReservations(c.get('deps').db, principalOf(c).orgId!, { limit, cursor });
-    return c.json({ data: page.data.map(out), nextCursor: page.nextCursor }, 200);
+    return c.json({ data: await outAll(c, page.data), nextCursor: page.nextCursor }, 200);
   });
   app.openapi(get, async (c) => {
     const { id } = c.req.valid('param');
     const r = await getReservation(c.get('deps').db, principalOf(c).orgId!, id);
     if (!r) throw notFound('Reservation', id);
-    return c.json(out(r), 200);
+    return c.json(await out(c, r), 200);
   });
-  app.openapi(confirm, async (c) => c.json(out(await c.get('deps').booking.confirm(principalOf(c), c.req.valid('param').id)), 200));
-  app.openapi(cancel, async (c) => c.json(out(await c.get('deps').booking.cancel(principalOf(c), c.req.valid('param').id)), 200));
-  app.openapi(stop, async (c) => c.json(out(await c.get('deps').booking.stop(principalOf(c), c.req.valid('param').id)), 200));
+  app.openapi(confirm, async (c) => c.json(await out(c, await c.get('deps').booking.confirm(principalOf(c), c.req.valid('param').id)), 200));
+  app.openapi(cancel, async (c) => c.json(await out(c, await c.get('deps').booking.cancel(principalOf(c), c.req.valid('param').id)), 200));
+  app.openapi(stop, async (c) => c.json(await out(c, await c.get('deps').booking.stop(principalOf(c), c.req.valid('param').id)), 200));
   app.openapi(extend, async (c) => {
     const { reservation, extension } = await c.get('deps').booking.extend(principalOf(c), c.req.valid('param').id, c.req.valid('json').end);
     if (!reservation.end) throw new DomainError('internal', 'extended reservation without an end');
-    return c.json({ ...out(reservation), extension }, 200);
+    return c.json({ ...(await out(c, reservation)), extension }, 200);
   });
 }

@@ -23,6 +23,13 @@ const UsageEventSchema = z
     start: Timestamp.openapi({ description: 'Start of the measured interval (truncated to the second)', example: '2026-11-24T10:00:00Z' }),
     end: Timestamp.openapi({ description: 'End of the measured interval, exclusive; at most 24 h after start and 5 minutes after the server clock', example: '2026-11-24T10:01:00Z' }),
     gpus: z.number().int().positive().max(100_000).openapi({ description: 'GPUs in use during the interval; at most the GPUs of the reservation', example: 8 }),
+    energyWh: z
+      .number()
+      .int()
+      .min(0)
+      .max(100_000_000_000)
+      .optional()
+      .openapi({ description: 'Measured IT energy of these GPUs over the interval, Wh (optional); when sent, the reservation’s footprint uses it instead of GPU-seconds × board power', example: 93 }),
   })
   .strict()
   .openapi('UsageEvent');
