@@ -10,6 +10,7 @@ import { notFoundPage } from './http.tsx';
 import { registerAuthRoutes } from './routes/auth.tsx';
 import { registerBookingRoutes } from './routes/book.tsx';
 import { registerBudgetPortalRoutes } from './routes/budget.tsx';
+import { registerFindRoutes } from './routes/find.tsx';
 import { registerInvoiceRoutes } from './routes/invoices.tsx';
 import { PORTAL_JS } from './script.ts';
 import { PORTAL_CSS } from './styles.ts';
@@ -53,6 +54,7 @@ export function createPortalModule(options: PortalOptions = {}): AppModule {
         c.res = await notFoundPage(c);
       });
       registerAuthRoutes(app);
+      registerFindRoutes(app);
       registerBookingRoutes(app, build(options.usage, deps, (d) => meteredUsage(d.db)), options.billing ?? null);
       registerInvoiceRoutes(app, build(options.invoices, deps, () => noInvoices), options.billing ?? null);
       registerBudgetPortalRoutes(app);

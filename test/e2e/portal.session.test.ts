@@ -160,7 +160,7 @@ describe('signing in', () => {
     expect(local.headers.get('location')).toBe('/reservations');
     for (const next of ['//evil.example/x', 'https://evil.example', '/\\evil.example']) {
       const res = await request('/sign-in', { form: { apiKey: t.keys.customer, next } });
-      expect(res.headers.get('location')).toBe('/sites');
+      expect(res.headers.get('location')).toBe('/find');
     }
   });
 

@@ -103,6 +103,9 @@ describe('portal in Chromium', () => {
   it('books as a customer: Book → Get quote → Reserve → Confirm, then sees it in Reservations', async () => {
     const { context, page } = await freshPage();
     await signIn(page, t.keys.customer);
+    // Customers land on Find capacity; Sites is one click away in the top navigation.
+    await page.getByRole('heading', { name: 'Find capacity', level: 1 }).waitFor();
+    await page.getByRole('navigation', { name: 'Portal' }).getByRole('link', { name: 'Sites' }).click();
     await page.getByRole('heading', { name: 'Sites and pools' }).waitFor();
     expect(await page.getByRole('img', { name: /^Availability of H100 SXM 80GB at Valence–Rovaltain/ }).count()).toBe(1);
     expect(await page.getByRole('img', { name: /Availability/ }).count()).toBe(8);

@@ -67,7 +67,7 @@ describe('offers fit and are priced as quotes', () => {
       const held = await t.call('POST', '/v1/reservations', { body: { quoteId: q.id } });
       expect(held.status, held.text).toBe(201);
     }
-  });
+  }, 240_000);
 
   it('a window that crosses booked hours is never offered; the offers avoid them', async () => {
     // marseille-h200 (256 GPUs): 224 booked from +30 h for 20 h, so 64 GPUs fit nowhere in that stretch.
@@ -173,7 +173,7 @@ describe('ranking (docs/offers.md)', () => {
     }
     // The cheapest offer overall is first.
     expect(res.data[0]!.pricePerGpuHour.amount).toBe(Math.min(...cheapest.values()));
-  });
+  }, 240_000);
 
   it('sort=start puts the earliest first', async () => {
     const res = await offers({ ...fixedQuery(), sort: 'start', limit: 8 });

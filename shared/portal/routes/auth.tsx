@@ -12,7 +12,7 @@ import { SignInPage } from '../views/sign-in.tsx';
 
 const API_KEY_SHAPE = /^[A-Za-z0-9_\-.]{8,200}$/;
 
-export const START_PAGE: Record<Principal['role'], string> = { customer: '/sites', finance: '/invoices', operator: '/key', meter: '/key' };
+export const START_PAGE: Record<Principal['role'], string> = { customer: '/find', finance: '/invoices', operator: '/key', meter: '/key' };
 
 async function labelFor(db: Db, p: Principal): Promise<string> {
   switch (p.role) {

@@ -24,6 +24,7 @@ export interface NavEntry {
 /** One list of nav entries per role: a new page adds its entry to its roles' lists. */
 export const NAV: Record<Role, NavEntry[]> = {
   customer: [
+    { key: 'find', href: '/find', text: 'Find capacity' },
     { key: 'sites', href: '/sites', text: 'Sites' },
     { key: 'book', href: '/book', text: 'Book' },
     { key: 'reservations', href: '/reservations', text: 'Reservations' },
