@@ -86,7 +86,7 @@ it('finds capacity by labels, shows the heat map and VAT, and gets the quote of 
   expect(new URL(page.url()).pathname).toBe('/book');
   expect(await page.locator('main').textContent()).toContain(offerTotal);
   await context.close();
-});
+}, 240_000);
 
 it('names a wrong field by its label and suggests what would fit when nothing does', async () => {
   const context = await browser.newContext({ baseURL: base });
@@ -111,4 +111,4 @@ it('names a wrong field by its label and suggests what would fit when nothing do
   expect(status).toContain('No pool has a whole node free for that long in the range.');
   expect(status).toContain('The earliest window that fits ends after your latest end: grand-est-b200, 2027-03-01 00:00 UTC');
   await context.close();
-});
+}, 240_000);
