@@ -11,6 +11,7 @@ import { consoleLogger, type AppDeps, type AppModule, type Logger } from '#http/
 import { createCatalogCache } from '#store/catalog.ts';
 import type { Db } from '#store/db.ts';
 import type { RateLimitConfig } from '#http/rate-limit.ts';
+import type { HoldLimits } from '#domain/limits.ts';
 import type { RetryPolicy } from '#store/retry.ts';
 import { createIdGenerator, systemClock, type Clock, type IdGenerator } from './ids.ts';
 
@@ -27,6 +28,8 @@ export interface RuntimeOptions {
   /** How long a pool's measured demand is kept per process (default 60 s; see services/demand.ts). */
   measuredDemandTtlMs?: number;
   rateLimits?: RateLimitConfig;
+  /** Default hold limits (before operator overrides); DEFAULT_HOLD_LIMITS unless given. */
+  holdLimits?: HoldLimits;
 }
 
 export function createRuntime(options: RuntimeOptions) {
@@ -44,6 +47,7 @@ export function createRuntime(options: RuntimeOptions) {
     billing: options.billing,
     spend: budgets.reservationSpend,
     retry: options.retry,
+    holdLimits: options.holdLimits,
     measuredUtilizationBps,
   });
   const offers = createOfferService({ db: options.db, clock, catalog, retry: options.retry, measuredUtilizationBps });
@@ -58,6 +62,7 @@ export function createRuntime(options: RuntimeOptions) {
     logger: options.logger ?? consoleLogger,
     ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}),
     ...(options.rateLimits ? { rateLimits: options.rateLimits } : {}),
+    ...(options.holdLimits ? { holdLimits: options.holdLimits } : {}),
     modules: options.modules ?? [],
   };
   return { deps, app: createApp(deps) };

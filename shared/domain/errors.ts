@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   not_found: { status: 404, title: 'Resource not found' },
   invalid_state: { status: 409, title: 'Invalid state transition' },
   capacity_unavailable: { status: 409, title: 'Capacity unavailable' },
+  hold_limit: { status: 409, title: 'Hold limit reached' },
   capacity_conflict: { status: 409, title: 'The change would overbook sold capacity' },
   already_exists: { status: 409, title: 'A resource with this id already exists' },
   bookings_exist: { status: 409, title: 'Bookings stand in the way of this change' },

@@ -19,6 +19,7 @@ import { registerCatalogRoutes } from './routes/catalog.ts';
 import { registerCatalogAdminRoutes } from './routes/catalog-admin.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import { registerLimitRoutes } from './routes/limits.ts';
 import { registerOfferRoutes } from './routes/offers.ts';
 import { registerMeRoutes } from './routes/me.ts';
 import { registerOperatorRoutes } from './routes/operator.ts';
@@ -48,6 +49,7 @@ export const coreModule: AppModule = {
     registerEventRoutes(app);
     registerMeRoutes(app);
     registerOperatorRoutes(app);
+    registerLimitRoutes(app);
     registerCatalogAdminRoutes(app);
     registerBudgetRoutes(app, deps.budgets);
   },

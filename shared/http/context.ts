@@ -7,6 +7,7 @@ import type { CatalogCache } from '#store/catalog.ts';
 import type { Db } from '#store/db.ts';
 import type { Clock, IdGenerator } from '../ids.ts';
 import type { RateLimitConfig } from './rate-limit.ts';
+import type { HoldLimits } from '#domain/limits.ts';
 
 export interface Logger {
   info(message: string, fields?: Record<string, unknown>): void;
@@ -35,6 +36,8 @@ export interface AppDeps {
   logger: Logger;
   /** Rate limits; DEFAULT_RATE_LIMITS unless the composition raises them (test suites that hammer the API). */
   rateLimits?: RateLimitConfig;
+  /** Default hold limits before operator overrides (GET /v1/limits shows them). */
+  holdLimits?: HoldLimits;
   /** Largest accepted request body. */
   maxBodyBytes?: number;
   /** Extra route modules (metering, billing, webhooks, portal) register themselves through this list. */

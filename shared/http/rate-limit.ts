@@ -16,7 +16,7 @@
 import { createHash } from 'node:crypto';
 import type { OpenAPIHono, RouteConfig } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
-import { countInWindow, type WindowCounter } from '#store/rate-limits.ts';
+import { countInWindow, readWindow, type WindowCounter } from '#store/rate-limits.ts';
 import type { AppEnv } from './context.ts';
 import { errorResponses, problemBody, problemResponse } from './problem.ts';
 
@@ -272,4 +272,28 @@ export function declareRateLimits(registry: OpenAPIHono<AppEnv>['openAPIRegistry
     };
     def.route = { ...def.route, responses };
   }
+}
+
+/** The shared write counters of a principal's current window, for `GET /v1/limits`. */
+export async function rateUsage(
+  db: Parameters<typeof readWindow>[0],
+  limits: RateLimitConfig,
+  principal: { keyId: string; orgId: string | null },
+  now: Date,
+): Promise<{ name: string; limit: number; used: number; resetsAt: string }[]> {
+  const scope = principal.orgId ? `ORG#${principal.orgId}` : `KEY#${principal.keyId}`;
+  const win = windowOf(scope, now.getTime(), limits.windowSeconds);
+  const counts = await readWindow(db, scope, win.start, [`k#${principal.keyId}`, 'org', 'quotes', 'tests']);
+  const resetsAt = new Date((win.start + limits.windowSeconds) * 1000).toISOString();
+  const per = `per-${limits.windowSeconds}s`;
+  return [
+    { name: `writes-${per}`, limit: limits.keyWrites, used: counts[`k#${principal.keyId}`] ?? 0, resetsAt },
+    ...(principal.orgId
+      ? [
+          { name: `org-writes-${per}`, limit: limits.orgWrites, used: counts.org ?? 0, resetsAt },
+          { name: `quotes-${per}`, limit: limits.quotes, used: counts.quotes ?? 0, resetsAt },
+          { name: `webhook-tests-${per}`, limit: limits.webhookTests, used: counts.tests ?? 0, resetsAt },
+        ]
+      : []),
+  ];
 }

@@ -27,6 +27,8 @@ import { HOUR_MS, epochHour, isWholeHour } from '#domain/time.ts';
 import type { Clock, IdGenerator } from '../ids.ts';
 import type { CatalogCache } from '#store/catalog.ts';
 import { bucketChecks, bucketWrites, onDemandCheck, onDemandWrite, readPoolLoad, releaseWrites } from '#store/capacity.ts';
+import { DEFAULT_HOLD_LIMITS, holdViolation, mergeLimits, type HoldLimits } from '#domain/limits.ts';
+import { holdLedgerClose, holdLedgerOpen, readHoldLedger, readLimitOverrides, windowKey } from '#store/hold-limits.ts';
 import type { Db } from '#store/db.ts';
 import { outboxWrites, type EventDraft } from '#store/events.ts';
 import { getQuote, putQuote, quoteUse, type Quote } from '#store/quotes.ts';
@@ -82,6 +84,8 @@ export interface BookingDeps {
    * utilization is the larger of this and the booked fraction of the quoted window.
    */
   measuredUtilizationBps?: ((pool: Pool, now: Date) => Promise<number>) | undefined;
+  /** Default hold limits, before the operator's overrides per pool and org (DEFAULT_HOLD_LIMITS unless the composition raises them). */
+  holdLimits?: HoldLimits | undefined;
   /** Called after each commit (tests use it to crash between writes; metrics use it to count). */
   onCommitted?: ((what: string) => void) | undefined;
 }
@@ -214,6 +218,24 @@ export function createBookingService(deps: BookingDeps) {
     return result;
   }
 
+  /**
+   * The hoarding check of a hold (README "Limits"): reads the org's hold ledger and the limits (the
+   * org's override, then the pool's, then the defaults), answers 409 hold-limit naming the limit, and
+   * returns the ledger write that joins the hold's transaction (conditioned on the ledger's version,
+   * so concurrent holds of one org cannot both pass).
+   */
+  async function holdLimitWrite(orgId: string, pool: Pool, sH: number, eH: number, gpus: number, now: Date): Promise<TransactItem> {
+    const [ledger, orgLimits, poolLimits] = await Promise.all([readHoldLedger(db, orgId), readLimitOverrides(db, `org:${orgId}`), readLimitOverrides(db, `pool:${pool.id}`)]);
+    const limits = mergeLimits(deps.holdLimits ?? DEFAULT_HOLD_LIMITS, poolLimits, orgLimits);
+    const hour = epochHour(now);
+    const window = windowKey(pool.id, sH, eH);
+    const w = ledger.windows[window];
+    const usage = { open: ledger.open, poolGpus: ledger.gpusByPool[pool.id] ?? 0, sameWindow: w && w.hour === hour ? w.n : 0 };
+    const violation = holdViolation(limits, usage, gpus, pool.totalGpus);
+    if (violation) throw new DomainError('hold_limit', violation.detail, { errors: [{ path: 'quoteId', message: `limit "${violation.name}" (${violation.limit}) reached` }] });
+    return holdLedgerOpen(db, orgId, ledger, pool.id, gpus, window, hour);
+  }
+
   /** Loads a reservation for a change; a retry of a call that already committed returns its result. */
   async function load(orgId: string, id: string, changeId: string): Promise<{ r: Reservation; alreadyDone: boolean }> {
     const r = await getReservation(db, orgId, id);
@@ -321,6 +343,7 @@ export function createBookingService(deps: BookingDeps) {
         if (free < q.gpus) {
           throw new DomainError('capacity_unavailable', `Only ${free} GPUs are free in every hour of that window in ${pool.id}`);
         }
+        const ledgerWrite = await holdLimitWrite(orgId, pool, sH, eH, q.gpus, now);
         const r: Reservation = {
           id,
           orgId,
@@ -353,6 +376,7 @@ export function createBookingService(deps: BookingDeps) {
           items: [
             ...bucketWrites(db, pool.id, shiftHours(snapshot, sH, eH, q.gpus)),
             onDemandCheck(db, snapshot),
+            ledgerWrite,
             quoteUse(db, quoteId, id),
             reservationCreate(db, r),
             ...(requestHash ? [createRequestRecord(db, orgId, requestHash, id, now)] : []),
@@ -381,7 +405,7 @@ export function createBookingService(deps: BookingDeps) {
         const price = r.price ?? eur(0);
         const spent = await spend(orgId, [{ kind: 'confirm', price, invoiced: price, keyId: r.keyId ?? null, heldAt: r.createdAt }], null, now);
         return {
-          items: [reservationReplace(db, r, next), ...(billing?.items ?? []), ...spent.items],
+          items: [reservationReplace(db, r, next), holdLedgerClose(db, orgId, r.poolId, r.gpus), ...(billing?.items ?? []), ...spent.items],
           events: [{ type: 'reservation.confirmed', data: toApiReservation(next) }, ...(billing?.events ?? []), ...spent.events],
           result: next,
           afterCommit: billing?.afterCommit,
@@ -479,7 +503,13 @@ export function createBookingService(deps: BookingDeps) {
             : { kind: 'credit', amount: refund.amount, keyId: r.keyId ?? null };
         const spent = await spend(orgId, [change], null, now);
         return {
-          items: [...releaseWrites(db, snapshot, sH, eH, r.gpus), reservationReplace(db, r, next), ...(billing?.items ?? []), ...spent.items],
+          items: [
+            ...releaseWrites(db, snapshot, sH, eH, r.gpus),
+            reservationReplace(db, r, next),
+            ...(r.status === 'held' ? [holdLedgerClose(db, orgId, r.poolId, r.gpus)] : []),
+            ...(billing?.items ?? []),
+            ...spent.items,
+          ],
           events: [{ type: 'reservation.cancelled', data: toApiReservation(next) }, ...(billing?.events ?? []), ...spent.events],
           result: next,
           afterCommit: billing?.afterCommit,
@@ -588,7 +618,7 @@ export function createBookingService(deps: BookingDeps) {
           const next = changed(r, now, changeId, { status: 'expired', holdExpiresAt: r.holdExpiresAt });
           const spent = await spend(orgId, [{ kind: 'release_hold', price: r.price ?? eur(0), keyId: r.keyId ?? null, heldAt: r.createdAt }], null, now);
           return {
-            items: [...releaseWrites(db, snapshot, sH, eH, r.gpus), reservationReplace(db, r, next), ...spent.items],
+            items: [...releaseWrites(db, snapshot, sH, eH, r.gpus), reservationReplace(db, r, next), holdLedgerClose(db, orgId, r.poolId, r.gpus), ...spent.items],
             events: [{ type: 'reservation.expired', data: toApiReservation(next) }, ...spent.events],
             result: next,
           };

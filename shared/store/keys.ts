@@ -29,6 +29,10 @@ export const keys = {
   idempotency: (principal: string, key: string) => ({ pk: `IDEM#${principal}#${key}`, sk: 'IDEM' }),
   createRequest: (orgId: string, requestHash: string) => ({ pk: `CREQ#${orgId}#${requestHash}`, sk: 'CREQ' }),
   session: (id: string) => ({ pk: `SESSION#${id}`, sk: 'SESSION' }),
+  /** An org's open holds and unconfirmed GPUs per pool, changed in the same transaction as each hold. */
+  holdLedger: (orgId: string) => ({ pk: `ORG#${orgId}`, sk: 'HOLDS' }),
+  /** Operator overrides of the hold limits for one org (`org:<id>`) or pool (`pool:<id>`). */
+  limitOverrides: (scope: string) => ({ pk: `LIMITS#${scope}`, sk: 'LIMITS' }),
   /** Fixed-window request counters of one scope (an org, a platform key or a client address). */
   rateWindow: (scope: string, windowStart: number) => ({ pk: `RATE#${scope}#${windowStart}`, sk: 'RATE' }),
   /** Operator audit log: one partition, newest last by sort key (ISO time, then the entry's ULID). */

@@ -1,6 +1,9 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { silentLogger, type AppModule } from '../../shared/http/context.ts';
 import { scaledRateLimits } from '../../shared/http/rate-limit.ts';
+import type { HoldLimits } from '../../shared/domain/limits.ts';
+
+export const UNLIMITED_HOLDS: HoldLimits = { openHolds: 1_000_000, heldGpusBps: 10_000, sameWindowHoldsPerHour: 1_000_000 };
 import { createRuntime, type RuntimeOptions } from '../../shared/runtime.ts';
 import { seedDemo, type DemoKeys } from '../../shared/seed.ts';
 import type { Db } from '../../shared/store/db.ts';
@@ -28,8 +31,9 @@ export async function createTestContext(
   const clock = manualClock(options.start ?? '2026-11-24T10:00:00Z');
   const keys = await seedDemo(db, clock());
   const runtimeDb = options.wrapDoc ? { ...db, doc: options.wrapDoc(db.doc) } : db;
-  // Suites hammer the API: limits ×1000 unless a test passes its own (test/integration/limits.test.ts).
-  const { app, deps } = createRuntime({ rateLimits: scaledRateLimits(1000), ...options, db: runtimeDb, clock, logger: options.logger ?? silentLogger });
+  // Suites hammer the API and fill pools from one org: rate limits ×1000 and no hold limits unless a
+  // test passes its own (test/integration/limits.*.test.ts test the real ones).
+  const { app, deps } = createRuntime({ rateLimits: scaledRateLimits(1000), holdLimits: UNLIMITED_HOLDS, ...options, db: runtimeDb, clock, logger: options.logger ?? silentLogger });
   const call: TestContext['call'] = async (method, path, o = {}) => {
     const headers: Record<string, string> = { ...(o.headers ?? {}) };
     const key = o.key === undefined ? keys.customer : o.key;

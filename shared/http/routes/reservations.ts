@@ -50,7 +50,7 @@ const create = createRoute({
   request: { headers: IdempotencyHeader, body: { required: true, content: { 'application/json': { schema: CreateReservationSchema } } } },
   responses: {
     201: ok(ReservationSchema, 'The held (reserved) or active (on-demand) reservation'),
-    ...errorResponses(...WRITE_ERRORS, 'capacity_unavailable', 'quote_expired', 'unprocessable', 'payload_too_large'),
+    ...errorResponses(...WRITE_ERRORS, 'capacity_unavailable', 'hold_limit', 'quote_expired', 'unprocessable', 'payload_too_large'),
   },
 });
 
