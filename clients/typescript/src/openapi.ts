@@ -448,6 +448,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sites/{id}/energy-report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Energy of a site over a year, with the EU Energy Efficiency Directive fields the data allows */
+        get: operations["getSiteEnergyReport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/gpu-types/{id}": {
         parameters: {
             query?: never;
@@ -1279,11 +1296,42 @@ export interface components {
             confirmedAt: string | null;
             cancelledAt: string | null;
             stoppedAt: string | null;
+            footprint: components["schemas"]["Footprint"];
         };
         Refund: {
             percent: number;
             amount: components["schemas"]["Money"];
             rule: string;
+        } | null;
+        /** @description Energy and carbon of the booking (docs/footprint.md); null when the catalog lacks the site’s or GPU type’s figures */
+        Footprint: {
+            /**
+             * @description Energy drawn by the GPUs, kWh (3 decimals)
+             * @example 134.4
+             */
+            itEnergyKwh: number;
+            /**
+             * @description IT energy × the site’s PUE, kWh
+             * @example 161.28
+             */
+            facilityEnergyKwh: number;
+            /**
+             * @description Facility energy × the site’s grid carbon intensity (location-based), kg CO2e
+             * @example 7.258
+             */
+            co2eKg: number;
+            /**
+             * @description Facility energy × the site’s heat-reuse fraction, kWh
+             * @example 48.384
+             */
+            heatReusedKwh: number;
+            /**
+             * @description `metered` once the meter has reported GPU-seconds (or measured energy); `reserved` from the reserved GPU-hours before that
+             * @enum {string}
+             */
+            basis: "metered" | "reserved";
+            /** @description How the figures were computed, with the factors used */
+            method: string;
         } | null;
         CreateReservation: {
             /**
@@ -1468,6 +1516,46 @@ export interface components {
              * @example 2
              */
             sameWindowHoldsPerHour?: number;
+        };
+        SiteEnergyReport: {
+            /** @description Site id */
+            site: string;
+            /**
+             * @description Calendar year (UTC)
+             * @example 2026
+             */
+            year: number;
+            /** @description Start of the period covered */
+            from: string;
+            /** @description End of the period covered (now, for the current year) */
+            to: string;
+            /** @description Metered GPU-hours of the site’s pools */
+            meteredGpuHours: number;
+            /** @description EED: energy consumed by the IT equipment, kWh */
+            itEnergyKwh: number;
+            /** @description EED: total energy consumption of the data centre, kWh (IT × PUE) */
+            facilityEnergyKwh: number;
+            /** @description EED: power usage effectiveness used */
+            pue: number;
+            /** @description Location-based emissions of the total energy, kg CO2e */
+            co2eKg: number;
+            /** @description EED: waste heat reused, kWh */
+            wasteHeatReusedKwh: number;
+            /** @description Fraction of the heat reused (the energy reuse factor) */
+            heatReuseFraction: number;
+            /** @description Grid carbon intensity used, g CO2e/kWh */
+            gridCarbonGramsPerKwh: number;
+            /** @description IT energy per pool */
+            pools: {
+                poolId: string;
+                gpuType: string;
+                meteredGpuHours: number;
+                itEnergyKwh: number;
+            }[];
+            /** @description How the figures were computed */
+            method: string;
+            /** @description EED fields the platform’s data does not give */
+            notAvailable: string[];
         };
         SiteCreate: {
             /**
@@ -1984,6 +2072,11 @@ export interface components {
              * @example 8
              */
             gpus: number;
+            /**
+             * @description Measured IT energy of these GPUs over the interval, Wh (optional); when sent, the reservation’s footprint uses it instead of GPU-seconds × board power
+             * @example 93
+             */
+            energyWh?: number;
         };
         UsageReport: {
             /** @description null for org-wide totals */
@@ -5580,6 +5673,101 @@ export interface operations {
                 };
             };
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed); Malformed JSON body (https://gpu-market.example/problems/malformed-json) */
+            400: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
+            401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
+            403: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Resource not found (https://gpu-market.example/problems/not-found) */
+            404: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
+            429: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error (https://gpu-market.example/problems/internal) */
+            500: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSiteEnergyReport: {
+        parameters: {
+            query: {
+                /** @description Calendar year (UTC) */
+                year: number;
+            };
+            header?: never;
+            path: {
+                /** @description Site id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report */
+            200: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SiteEnergyReport"];
+                };
+            };
+            /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
             400: {
                 headers: {
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
