@@ -18,6 +18,7 @@
 import { DomainError } from './errors.ts';
 import { eur, formatMoney, mulRound, type Money } from './money.ts';
 import { onDemandCharge } from './pricing.ts';
+import type { Reservation } from './reservation.ts';
 import { DAY_MS, nextPeriod, periodOf, periodStart } from './time.ts';
 
 export interface BudgetSettings {
@@ -348,4 +349,50 @@ export function validateThresholds(pcts: number[]): void {
     if (!Number.isInteger(p) || p < 1 || p > 100) throw bad(i, 'must be an integer percent from 1 to 100');
     if (i > 0 && p <= pcts[i - 1]!) throw bad(i, 'thresholds must be sorted in increasing order, without repeats');
   });
+}
+
+/**
+ * What a reservation's change does to its org's spend, from its state before (null: it is new) and
+ * after, and the amount a budget must check (null: never refused). For booking hooks that see states
+ * rather than commands (`onCreate(r)` / `onChange(previous, next)`); `ratePerGpuHour` is the pool's
+ * on-demand rate, needed for an on-demand start only.
+ */
+export function spendChangesOf(
+  previous: Reservation | null,
+  next: Reservation,
+  ratePerGpuHour: number | null,
+): { changes: SpendChange[]; check: Money | null } {
+  const keyId = next.keyId ?? null;
+  const price = (r: Reservation | null) => r?.price?.amount ?? 0;
+  if (previous === null) {
+    if (next.kind === 'on_demand' && next.status === 'active') {
+      if (ratePerGpuHour === null) throw new RangeError('an on-demand start needs the pool’s on-demand rate');
+      return {
+        changes: [{ kind: 'start', running: { reservationId: next.id, poolId: next.poolId, gpus: next.gpus, start: next.start, ratePerGpuHour, keyId } }],
+        check: onDemandFirstHour(next.gpus, ratePerGpuHour),
+      };
+    }
+    if (next.status === 'held') return { changes: [{ kind: 'hold', reservationId: next.id, price: eur(price(next)), keyId, heldAt: next.createdAt }], check: eur(price(next)) };
+    return { changes: [], check: null };
+  }
+  const heldAt = next.createdAt;
+  if (previous.status === 'held' && next.status === 'confirmed') {
+    return { changes: [{ kind: 'confirm', price: eur(price(previous)), invoiced: eur(price(next)), keyId, heldAt }], check: null };
+  }
+  if (previous.status === 'held' && (next.status === 'cancelled' || next.status === 'expired')) {
+    return { changes: [{ kind: 'release_hold', price: eur(price(previous)), keyId, heldAt }], check: null };
+  }
+  if (previous.status === 'confirmed' && next.status === 'cancelled') {
+    const refund = next.refund?.amount.amount ?? 0;
+    return { changes: refund > 0 ? [{ kind: 'credit', amount: eur(refund), keyId }] : [], check: null };
+  }
+  if (previous.kind === 'on_demand' && previous.status === 'active' && next.status === 'stopped') {
+    return { changes: [{ kind: 'stop', reservationId: next.id, stoppedAt: next.stoppedAt ?? next.end ?? next.updatedAt }], check: null };
+  }
+  const added = price(next) - price(previous);
+  if (added > 0 && previous.status === next.status) {
+    const change: SpendChange = next.status === 'held' ? { kind: 'extend_held', price: eur(added), keyId, heldAt } : { kind: 'invoice', amount: eur(added), keyId };
+    return { changes: [change], check: eur(added) };
+  }
+  return { changes: [], check: null };
 }
