@@ -11,6 +11,7 @@ import { registerAuthRoutes } from './routes/auth.tsx';
 import { registerBookingRoutes } from './routes/book.tsx';
 import { registerBudgetPortalRoutes } from './routes/budget.tsx';
 import { registerFindRoutes } from './routes/find.tsx';
+import { registerFleetRoutes } from './routes/fleet.tsx';
 import { registerInvoiceRoutes } from './routes/invoices.tsx';
 import { PORTAL_JS } from './script.ts';
 import { PORTAL_CSS } from './styles.ts';
@@ -58,6 +59,7 @@ export function createPortalModule(options: PortalOptions = {}): AppModule {
       registerBookingRoutes(app, build(options.usage, deps, (d) => meteredUsage(d.db)), options.billing ?? null);
       registerInvoiceRoutes(app, build(options.invoices, deps, () => noInvoices), options.billing ?? null);
       registerBudgetPortalRoutes(app);
+      registerFleetRoutes(app);
     },
   };
 }

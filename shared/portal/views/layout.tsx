@@ -35,7 +35,11 @@ export const NAV: Record<Role, NavEntry[]> = {
     { key: 'invoices', href: '/invoices', text: 'Invoices' },
     { key: 'receivables', href: '/receivables', text: 'Receivables' },
   ],
-  operator: [{ key: 'key', href: '/key', text: 'Your key' }],
+  operator: [
+    { key: 'fleet', href: '/fleet', text: 'Fleet' },
+    { key: 'audit', href: '/audit', text: 'Audit log' },
+    { key: 'key', href: '/key', text: 'Your key' },
+  ],
   meter: [{ key: 'key', href: '/key', text: 'Your key' }],
 };
 

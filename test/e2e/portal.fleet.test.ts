@@ -1,0 +1,55 @@
+/** The operator's portal pages: the fleet (sites, pools, price books, maintenance) and the audit log. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPortalModule } from '../../shared/portal/module.tsx';
+import { createTestContext, hoursFrom, type TestContext } from '../support/app.ts';
+
+let t: TestContext;
+beforeAll(async () => {
+  t = await createTestContext({ modules: [createPortalModule()] });
+});
+afterAll(() => t.close());
+
+const ORIGIN = 'http://portal.test';
+async function request(path: string, init: { cookie?: string; form?: Record<string, string> } = {}) {
+  const headers: Record<string, string> = { host: 'portal.test' };
+  if (init.cookie) headers.cookie = init.cookie;
+  let body: string | undefined;
+  if (init.form) {
+    body = new URLSearchParams(init.form).toString();
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+    headers.origin = ORIGIN;
+  }
+  const res = await t.app.request(`${ORIGIN}${path}`, { method: init.form ? 'POST' : 'GET', headers, ...(body !== undefined ? { body } : {}) });
+  return { status: res.status, headers: res.headers, text: await res.text() };
+}
+async function signIn(key: string): Promise<string> {
+  const res = await request('/sign-in', { form: { apiKey: key, next: '/' } });
+  expect(res.status).toBe(303);
+  return (res.headers.get('set-cookie') ?? '').split(';')[0]!;
+}
+
+describe('operator portal', () => {
+  it('shows the fleet with facility figures, price books and maintenance, and the audit log of API changes', async () => {
+    const op = { key: t.keys.operator };
+    expect((await t.call('POST', '/v1/pools/marseille-b200/maintenance', { ...op, body: { start: hoursFrom(t.clock, 48), end: hoursFrom(t.clock, 52), gpus: 16, reason: 'Rack 7 firmware' } })).status).toBe(201);
+    expect((await t.call('PATCH', '/v1/pools/marseille-b200', { ...op, body: { reservedRate: { amount: 419, currency: 'EUR' } } })).status).toBe(200);
+    const cookie = await signIn(t.keys.operator);
+    const fleet = await request('/fleet', { cookie });
+    expect(fleet.status).toBe(200);
+    expect(fleet.text).toContain('Valence–Rovaltain (valence-rovaltain)');
+    expect(fleet.text).toContain('<th scope="col">PUE</th>');
+    expect(fleet.text).toContain('marseille-b200');
+    expect(fleet.text).toContain('€4.19/GPU-h');
+    expect(fleet.text).toContain('Rack 7 firmware');
+    expect(fleet.text).toContain('href="/audit"');
+    const audit = await request('/audit', { cookie });
+    expect(audit.status).toBe(200);
+    expect(audit.text).toContain('pool.updated');
+    expect(audit.text).toContain('pool:marseille-b200');
+    expect(audit.text).toMatch(/reservedRate: \{&quot;amount&quot;:399,&quot;currency&quot;:&quot;EUR&quot;\} → \{&quot;amount&quot;:419/);
+
+    const customer = await signIn(t.keys.customer);
+    expect((await request('/fleet', { cookie: customer })).status).toBe(403);
+    expect((await request('/audit', { cookie: customer })).status).toBe(403);
+  });
+});
