@@ -311,6 +311,12 @@ export function createStripeGateway(config: StripeGatewayConfig): BillingGateway
       } catch (error) {
         throw new InvalidStripeSignatureError('verification_failed', { cause: error });
       }
+      // The SDK refuses signatures older than the tolerance but not ones dated in the future (a replay
+      // signed ahead would stay valid for as long as the attacker chose): the age is checked both ways.
+      const signedAt = Number(/(?:^|,)\s*t=(\d+)/.exec(signatureHeader)?.[1]);
+      if (!Number.isFinite(signedAt) || signedAt - now().getTime() / 1000 > WEBHOOK_TOLERANCE_SECONDS) {
+        throw new InvalidStripeSignatureError('verification_failed');
+      }
       const object: unknown = (event as { data?: { object?: unknown } }).data?.object;
       if (typeof event.id !== 'string' || typeof event.type !== 'string' || typeof object !== 'object' || object === null) {
         throw new InvalidStripeSignatureError('malformed_event');

@@ -496,6 +496,9 @@ describe('webhooks', () => {
     ['no header', () => [signStripeEvent(event, WEBHOOK_SECRET).body, undefined], 'missing_header'],
     ['a garbage header', () => [signStripeEvent(event, WEBHOOK_SECRET).body, 't=abc,v1=zzz'], 'verification_failed'],
     ['a signature older than 300 s', () => Object.values(signStripeEvent(event, WEBHOOK_SECRET, { timestamp: nowSeconds() - 301 })) as [string, string], 'verification_failed'],
+    // Issue 15, finding 8: a signature dated 1 h (or 301 s) in the future was accepted.
+    ['a signature dated 1 h in the future', () => Object.values(signStripeEvent(event, WEBHOOK_SECRET, { timestamp: nowSeconds() + 3600 })) as [string, string], 'verification_failed'],
+    ['a signature dated 301 s in the future', () => Object.values(signStripeEvent(event, WEBHOOK_SECRET, { timestamp: nowSeconds() + 301 })) as [string, string], 'verification_failed'],
   ];
 
   it.each(refusals)('refuses %s with InvalidStripeSignatureError and a fixed message', (_, make, reason) => {
