@@ -12,6 +12,7 @@ export const HEAVY_TESTS = [
   'test/integration/api-fuzz.test.ts',
   'test/integration/webhooks-outbox.test.ts',
   'test/integration/budgets-storm.test.ts',
+  'test/integration/rush.test.ts',
 ];
 
 export default defineConfig({

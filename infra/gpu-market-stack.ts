@@ -85,7 +85,6 @@ export class GpuMarketStack extends Stack {
 
     const api = system('Api', { name: 'api', description: 'HTTP API and portal (Hono)', timeout: Duration.seconds(20) });
     api.grantTableReadWrite();
-    api.grantTableDescribe();
     api.useStripeSecret(stripeSecret);
 
     const outboxDispatcher = system('OutboxDispatcher', {

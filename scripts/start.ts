@@ -38,7 +38,11 @@ async function main() {
   const keys = await seedDemo(db, new Date(), previous);
   writeFileSync(KEYS_FILE, `${JSON.stringify(keys, null, 2)}\n`, { mode: 0o600 });
 
-  const system = createSystem({ config: { ...config, DYNAMODB_ENDPOINT: endpoint }, db });
+  // Benchmarks only (bench/rush.ts): DynamoDB's TransactionConflict cancellations, which DynamoDB Local does not make.
+  const conflicts = process.env.GPU_MARKET_TRANSACTION_CONFLICTS === '1';
+  const systemDb = conflicts ? { ...db, doc: (await import('../test/support/transaction-conflicts.ts')).withTransactionConflicts(doc).doc } : db;
+  if (conflicts) console.log('GPU_MARKET_TRANSACTION_CONFLICTS=1: concurrent transactions on one item are cancelled as in DynamoDB');
+  const system = createSystem({ config: { ...config, DYNAMODB_ENDPOINT: endpoint }, db: systemDb });
   const outboxStream = await system.webhooks.startLocalStream(endpoint);
   // Loopback only unless HOST says otherwise: the demo keys are printed above and DynamoDB Local has no auth.
   const server = serve({ fetch: system.app.fetch, port: config.PORT, hostname: config.HOST });

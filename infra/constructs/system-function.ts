@@ -27,8 +27,6 @@ export const tableWriteActions = [
   'dynamodb:BatchWriteItem',
 ] as const;
 
-/** Table metadata, for the API's `/healthz` (it asks DynamoDB to describe the table). */
-export const tableDescribeActions = ['dynamodb:DescribeTable'] as const;
 
 export const powertoolsMetricsNamespace = 'GpuMarket';
 
@@ -156,11 +154,6 @@ export class SystemFunction extends Construct {
   grantTableReadWrite(): void {
     this.grantTableRead();
     this.role.addToPolicy(new PolicyStatement({ actions: [...tableWriteActions], resources: [this.data.table.tableArn] }));
-  }
-
-  /** `DescribeTable`, used by the API's health check. */
-  grantTableDescribe(): void {
-    this.role.addToPolicy(new PolicyStatement({ actions: [...tableDescribeActions], resources: [this.data.table.tableArn] }));
   }
 
   /** Reads the Stripe secret (once per cold start) from `STRIPE_SECRET_ARN`. */

@@ -4,6 +4,7 @@
  * and of maintenance (`maint`). Running on-demand reservations occupy every future hour and are one
  * number per pool (`onDemand`).
  */
+import { DomainError } from './errors.ts';
 import { DAY_MS, HOUR_MS } from './time.ts';
 
 export const BUCKET_HOURS = 336;
@@ -61,6 +62,17 @@ export function minAvailable(load: PoolLoad, startHour: number, endHour: number)
   let min = Number.POSITIVE_INFINITY;
   for (let h = startHour; h < endHour; h++) min = Math.min(min, availableAt(load, h));
   return min === Number.POSITIVE_INFINITY ? load.totalGpus : min;
+}
+
+/**
+ * The capacity rule, the one place that decides whether `gpus` more fit: in every hour of
+ * [startHour, endHour), capacity minus maintenance, reserved bookings and running on-demand must
+ * leave at least `gpus` free. Refuses with `capacity_unavailable` (409); `where` names the hours
+ * for the message (e.g. "every hour of that window in valence-rovaltain-h100").
+ */
+export function assertFree(load: PoolLoad, startHour: number, endHour: number, gpus: number, where: string): void {
+  const free = minAvailable(load, startHour, endHour);
+  if (free < gpus) throw new DomainError('capacity_unavailable', `Only ${free} GPUs are free in ${where}; ${gpus} asked`);
 }
 
 /** Peak GPUs booked (reserved + maintenance) in the range, ignoring on-demand. */

@@ -3,7 +3,7 @@
  * check as bookings), orgs and API keys.
  */
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { MAX_RESERVED_HOURS, minAvailable, shiftHours } from '#domain/capacity.ts';
+import { MAX_RESERVED_HOURS, assertFree, shiftHours } from '#domain/capacity.ts';
 import { DomainError, notFound } from '#domain/errors.ts';
 import type { Org, OrgRole, Principal, Role } from '#domain/principal.ts';
 import { HOUR_MS, epochHour, isWholeHour } from '#domain/time.ts';
@@ -46,9 +46,7 @@ export function createOperatorService(deps: { db: Db; clock: Clock; ids: IdGener
       const sH = epochHour(new Date(w.start));
       const eH = epochHour(new Date(w.end));
       const snapshot = await readPoolLoad(db, p.id, p.totalGpus, sH, eH);
-      if (delta > 0 && minAvailable(snapshot, sH, eH) < delta) {
-        throw new DomainError('capacity_unavailable', `Only ${minAvailable(snapshot, sH, eH)} GPUs are free in every hour of that window; move bookings first`);
-      }
+      if (delta > 0) assertFree(snapshot, sH, eH, delta, `every hour of that window in ${p.id} (move bookings first)`);
       const buckets = delta < 0 ? releaseWrites(db, snapshot, sH, eH, -delta, 'maint') : bucketWrites(db, p.id, shiftHours(snapshot, sH, eH, delta, 'maint'));
       await transact(db, [...buckets, onDemandCheck(db, snapshot), extra]);
     });

@@ -2,6 +2,7 @@ import { BatchGetCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { bucketsForRange, shiftHours, type Bucket, type PoolLoad } from '#domain/capacity.ts';
 import type { Db } from './db.ts';
 import { keys } from './keys.ts';
+import { sequenceOf, type SequenceState } from './events.ts';
 import { StaleReadError } from './retry.ts';
 import { checkVersion, putVersioned, type TransactItem } from './transact.ts';
 
@@ -10,7 +11,7 @@ export interface PoolSnapshot extends PoolLoad {
   onDemandVersion: number;
 }
 
-async function batchGetConsistent(db: Db, keyList: { pk: string; sk: string }[]): Promise<Record<string, unknown>[]> {
+export async function batchGetConsistent(db: Db, keyList: { pk: string; sk: string }[]): Promise<Record<string, unknown>[]> {
   const out: Record<string, unknown>[] = [];
   for (let i = 0; i < keyList.length; i += 100) {
     let pending: { pk: string; sk: string }[] = keyList.slice(i, i + 100);
@@ -47,6 +48,36 @@ export async function readPoolLoad(db: Db, poolId: string, totalGpus: number, st
     buckets,
     onDemand: Number(onDemand.Item?.gpus ?? 0),
     onDemandVersion: Number(onDemand.Item?.version ?? 0),
+  };
+}
+
+/**
+ * What a group commit reads in one round trip: the given capacity buckets of a pool, its on-demand
+ * total, and the event counters of the orgs whose changes it will write (one BatchGetItem per 100 keys).
+ */
+export async function readPoolGroup(
+  db: Db,
+  poolId: string,
+  totalGpus: number,
+  bucketIds: number[],
+  orgIds: string[],
+): Promise<{ snapshot: PoolSnapshot; sequences: Map<string, SequenceState> }> {
+  const items = await batchGetConsistent(db, [
+    ...bucketIds.map((b) => keys.capacityBucket(poolId, b)),
+    keys.onDemandTotal(poolId),
+    ...orgIds.map((o) => keys.orgSequence(o)),
+  ]);
+  const byKey = new Map(items.map((i) => [`${String(i.pk)}|${String(i.sk)}`, i]));
+  const at = (k: { pk: string; sk: string }) => byKey.get(`${k.pk}|${k.sk}`);
+  const buckets = new Map<number, Bucket>();
+  for (const b of bucketIds) {
+    const item = at(keys.capacityBucket(poolId, b)) as unknown as Bucket | undefined;
+    if (item) buckets.set(b, { bucket: b, used: item.used, maint: item.maint, version: item.version });
+  }
+  const onDemand = at(keys.onDemandTotal(poolId));
+  return {
+    snapshot: { poolId, totalGpus, buckets, onDemand: Number(onDemand?.gpus ?? 0), onDemandVersion: Number(onDemand?.version ?? 0) },
+    sequences: new Map(orgIds.map((o) => [o, sequenceOf(at(keys.orgSequence(o)))])),
   };
 }
 

@@ -19,32 +19,41 @@ export interface DomainEvent {
   data: Record<string, unknown>;
 }
 
+/** An org's event counter as read: the last sequence number given out and the item's version (0 = none yet). */
+export interface SequenceState {
+  last: number;
+  version: number;
+}
+
+export const sequenceOf = (item: Record<string, unknown> | undefined): SequenceState => ({
+  last: Number(item?.sequence ?? 0),
+  version: Number(item?.version ?? 0),
+});
+
+export async function readSequence(db: Db, orgId: string): Promise<SequenceState> {
+  const res = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.orgSequence(orgId), ConsistentRead: true }));
+  return sequenceOf(res.Item);
+}
+
 /**
  * The outbox: events to write in the same transaction as the change they describe. The org's
- * sequence counter is read now and written with a version condition, so two changes racing for
- * the same number cannot both commit: sequences are gapless and increase in commit order.
+ * sequence counter as read (`seq`) is written with a version condition, so two changes racing for
+ * the same number cannot both commit: sequences are gapless and increase in commit order. Several
+ * changes of one org in one transaction (a group commit) pass all their drafts at once and get
+ * consecutive numbers.
  */
-export async function outboxWrites(
-  db: Db,
-  orgId: string,
-  drafts: EventDraft[],
-  now: Date,
-  ids: IdGenerator,
-): Promise<{ items: TransactItem[]; events: DomainEvent[] }> {
+export function outboxItems(db: Db, orgId: string, drafts: EventDraft[], now: Date, ids: IdGenerator, seq: SequenceState): { items: TransactItem[]; events: DomainEvent[] } {
   if (drafts.length === 0) return { items: [], events: [] };
-  const seqItem = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.orgSequence(orgId), ConsistentRead: true }));
-  const last = Number(seqItem.Item?.sequence ?? 0);
-  const version = Number(seqItem.Item?.version ?? 0);
   const events = drafts.map((d, i) => ({
     id: ids.next('evt'),
     type: d.type,
     createdAt: now.toISOString(),
     orgId,
-    sequence: last + i + 1,
+    sequence: seq.last + i + 1,
     data: d.data,
   }));
   const items: TransactItem[] = [
-    putVersioned(db, { ...keys.orgSequence(orgId), entity: 'sequence', sequence: last + drafts.length, version: version + 1 }, version),
+    putVersioned(db, { ...keys.orgSequence(orgId), entity: 'sequence', sequence: seq.last + drafts.length, version: seq.version + 1 }, seq.version),
     ...events.map(
       (e): TransactItem => ({
         Put: {
@@ -56,6 +65,18 @@ export async function outboxWrites(
     ),
   ];
   return { items, events };
+}
+
+/** The outbox items of one change: reads the org's counter, then `outboxItems`. */
+export async function outboxWrites(
+  db: Db,
+  orgId: string,
+  drafts: EventDraft[],
+  now: Date,
+  ids: IdGenerator,
+): Promise<{ items: TransactItem[]; events: DomainEvent[] }> {
+  if (drafts.length === 0) return { items: [], events: [] };
+  return outboxItems(db, orgId, drafts, now, ids, await readSequence(db, orgId));
 }
 
 /** Largest sequence the 12-digit sort key holds. */

@@ -1,6 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { tableDescribeActions, tableReadActions, tableWriteActions } from '../../infra/constructs/system-function.ts';
+import { tableReadActions, tableWriteActions } from '../../infra/constructs/system-function.ts';
 import { webhookMetrics } from '../../infra/constructs/system-monitoring.ts';
 import { webhookSenderTimeout } from '../../infra/gpu-market-stack.ts';
 import { actionsOf, functionProperties, logicalId, statementsOf, synthesize, type Synthesized } from './synth.ts';
@@ -108,7 +108,7 @@ describe('dev stack: functions', () => {
   it('grants each function exactly the actions its job needs', () => {
     const { api, outboxDispatcher, webhookSender, sweeper, billingClose } = synth.stack.functions;
     const expected = new Map([
-      [api, [...baseActions, ...readWrite, ...tableDescribeActions, ...secretReadActions]],
+      [api, [...baseActions, ...readWrite, ...secretReadActions]],
       [outboxDispatcher, [...baseActions, ...readWrite, ...streamReadActions, ...sendActions]],
       [webhookSender, [...baseActions, ...readWrite, 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage']],
       [sweeper, [...baseActions, ...readWrite, ...sendActions, ...secretReadActions]],

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { probeTable } from '#store/health.ts';
 import type { App } from '../context.ts';
 import { errorResponses } from '../problem.ts';
 
@@ -18,7 +18,7 @@ const health = createRoute({
 export function registerHealthRoutes(app: App) {
   app.openapi(health, async (c) => {
     const { db, clock } = c.get('deps');
-    await db.doc.send(new DescribeTableCommand({ TableName: db.table }));
+    await probeTable(db);
     return c.json({ status: 'ok' as const, table: db.table, time: clock().toISOString() }, 200);
   });
 }

@@ -1,0 +1,65 @@
+/**
+ * Quotes: a priced offer for a window, valid 15 minutes. Reads the window's capacity buckets (one
+ * BatchGetItem) and the pool's measured utilization (cached per pool by the composition root,
+ * services/utilization.ts).
+ */
+import { assertFree } from '#domain/capacity.ts';
+import { priceWindow } from '#domain/window-price.ts';
+import type { Principal } from '#domain/principal.ts';
+import { epochHour } from '#domain/time.ts';
+import { readPoolLoad } from '#store/capacity.ts';
+import { putQuote, type Quote } from '#store/quotes.ts';
+import { withOptimisticRetry } from '#store/retry.ts';
+import type { BookingDeps } from './commit.ts';
+import { QUOTE_TTL_MS, checkGpus, checkWindow, orgOf, poolFor } from './rules.ts';
+
+export interface QuoteRequest {
+  site: string;
+  gpuType: string;
+  gpus: number;
+  start: string;
+  end: string;
+}
+
+export function createQuotes(deps: BookingDeps) {
+  const { db, clock, ids, catalog } = deps;
+  const measured = deps.measuredUtilizationBps;
+
+  return {
+    async quote(principal: Principal, req: QuoteRequest): Promise<Quote> {
+      const orgId = orgOf(principal);
+      const { pool, label } = await poolFor(catalog, req.site, req.gpuType);
+      checkGpus(pool, req.gpus);
+      const now = clock();
+      const start = new Date(req.start);
+      const end = new Date(req.end);
+      checkWindow(pool, start, end, now);
+      const sH = epochHour(start);
+      const eH = epochHour(end);
+      const [load, measuredBps] = await Promise.all([
+        withOptimisticRetry(() => readPoolLoad(db, pool.id, pool.totalGpus, sH, eH), deps.retry),
+        measured ? measured(pool, now) : Promise.resolve(0),
+      ]);
+      assertFree(load, sH, eH, req.gpus, `every hour of that window in ${pool.id}`);
+      const priced = priceWindow({ pool, poolLabel: label, load, gpus: req.gpus, startHour: sH, endHour: eH, now, measuredUtilizationBps: measuredBps });
+      const q: Quote = {
+        id: ids.next('qt'),
+        orgId,
+        poolId: pool.id,
+        site: pool.site,
+        gpuType: pool.gpuType,
+        gpus: req.gpus,
+        start: start.toISOString(),
+        end: end.toISOString(),
+        lines: priced.lines,
+        total: priced.total,
+        gpuHours: priced.gpuHours,
+        unitPrice: priced.unitPrice,
+        createdAt: now.toISOString(),
+        expiresAt: new Date(now.getTime() + QUOTE_TTL_MS).toISOString(),
+      };
+      await withOptimisticRetry(() => putQuote(db, q), deps.retry);
+      return q;
+    },
+  };
+}
