@@ -530,6 +530,7 @@ export const CSV_COLUMNS = [
   'Status',
   'Stripe invoice ID',
   'Stripe customer ID',
+  'Document',
 ] as const;
 
 /** One CSV row per line of the invoice, amounts in decimal euros (exact, from cents). */
@@ -552,5 +553,33 @@ export function csvRowsOf(i: Invoice): string[][] {
     i.status,
     i.stripeInvoiceId ?? '',
     i.stripeCustomerId ?? '',
+    'invoice',
   ]);
+}
+
+/**
+ * A credit note as one CSV row of negative amounts (excluding VAT, VAT, including VAT) under the
+ * invoice it credits, so summing the Amount column of a period nets credit notes off its invoices.
+ */
+export function csvRowOfCreditNote(n: CreditNote, invoice: Invoice | null): string[] {
+  return [
+    n.invoiceId,
+    n.orgId,
+    invoice?.customer.country ?? '',
+    invoice?.customer.vatNumber ?? '',
+    n.period,
+    `Credit note ${n.id}: ${n.reason}`,
+    n.site ?? '',
+    n.gpuType ?? '',
+    '',
+    '',
+    formatCents(-n.subtotal.amount),
+    formatCents(-n.tax.amount),
+    formatCents(-n.total.amount),
+    n.total.currency,
+    n.status,
+    invoice?.stripeInvoiceId ?? '',
+    invoice?.stripeCustomerId ?? '',
+    'credit note',
+  ];
 }

@@ -71,6 +71,7 @@ import {
   canMoveTo,
   creditNoteFor,
   csvRowsOf,
+  csvRowOfCreditNote,
   outstandingOf,
   quotedWindow,
   reservationInvoice,
@@ -468,6 +469,52 @@ export function createBillingService(deps: BillingServiceDeps) {
     }
   }
 
+  /** What the close of `period` would charge `orgId` (and the ledger writes that record it); reads only. */
+  async function usageChargesOf(orgId: string, period: string, invoiceId: string) {
+    const [org, pools] = await Promise.all([orgOrFail(orgId), catalog.get()]);
+    const first = shiftPeriod(period, -lookbackMonths);
+    const ledger = await ledgerRows(db, orgId, first, period);
+    const charges: UsageCharge[] = [];
+    const writes: TransactItem[] = [];
+    for (let offset = lookbackMonths; offset >= 0; offset--) {
+      const usagePeriod = shiftPeriod(period, -offset);
+      const metered = await onDemandUsageByPool(db, orgId, usagePeriod);
+      for (const [poolId, gpuSeconds] of [...metered].sort(([a], [b]) => a.localeCompare(b))) {
+        const pool: Pool | undefined = pools.pools.find((p) => p.id === poolId);
+        if (!pool) {
+          logger.error('usage of a pool missing from the catalog is not invoiced', { orgId, poolId, usagePeriod });
+          continue;
+        }
+        const row = ledger.find((l) => l.usagePeriod === usagePeriod && l.poolId === poolId);
+        const rate = row?.ratePerGpuHour ?? pool.onDemandRate.amount;
+        const delta = usageDelta(gpuSeconds, row ? { gpuSeconds: row.gpuSeconds, amount: row.amount } : null, rate);
+        if (!delta) continue;
+        charges.push({
+          usagePeriod,
+          poolId,
+          site: pool.site,
+          gpuType: pool.gpuType,
+          poolLabel: poolLabel(pool, pools),
+          gpuSeconds: delta.gpuSeconds,
+          ratePerGpuHour: eur(rate),
+          amount: eur(delta.amount),
+        });
+        const next: UsageLedgerRow = {
+          orgId,
+          usagePeriod,
+          poolId,
+          gpuSeconds: delta.totalSeconds,
+          amount: delta.totalAmount,
+          ratePerGpuHour: rate,
+          closes: { ...(row?.closes ?? {}), [period]: { gpuSeconds: delta.gpuSeconds, amount: delta.amount, invoiceId } },
+          version: (row?.version ?? 0) + 1,
+        };
+        writes.push(ledgerWrite(db, next, row?.version ?? 0));
+      }
+    }
+    return { org, charges, writes };
+  }
+
   /** One org's usage invoice for `period`: that month's usage and, for earlier months, usage not invoiced yet. */
   async function closeOrg(orgId: string, period: string): Promise<{ invoice: Invoice | null; created: boolean }> {
     const invoiceId = usageInvoiceId(orgId, period);
@@ -475,47 +522,7 @@ export function createBillingService(deps: BillingServiceDeps) {
       const existing = await getInvoice(db, orgId, invoiceId);
       if (existing) return { invoice: existing, created: false };
       const now = clock();
-      const [org, pools] = await Promise.all([orgOrFail(orgId), catalog.get()]);
-      const first = shiftPeriod(period, -lookbackMonths);
-      const ledger = await ledgerRows(db, orgId, first, period);
-      const charges: UsageCharge[] = [];
-      const writes: TransactItem[] = [];
-      for (let offset = lookbackMonths; offset >= 0; offset--) {
-        const usagePeriod = shiftPeriod(period, -offset);
-        const metered = await onDemandUsageByPool(db, orgId, usagePeriod);
-        for (const [poolId, gpuSeconds] of [...metered].sort(([a], [b]) => a.localeCompare(b))) {
-          const pool: Pool | undefined = pools.pools.find((p) => p.id === poolId);
-          if (!pool) {
-            logger.error('usage of a pool missing from the catalog is not invoiced', { orgId, poolId, usagePeriod });
-            continue;
-          }
-          const row = ledger.find((l) => l.usagePeriod === usagePeriod && l.poolId === poolId);
-          const rate = row?.ratePerGpuHour ?? pool.onDemandRate.amount;
-          const delta = usageDelta(gpuSeconds, row ? { gpuSeconds: row.gpuSeconds, amount: row.amount } : null, rate);
-          if (!delta) continue;
-          charges.push({
-            usagePeriod,
-            poolId,
-            site: pool.site,
-            gpuType: pool.gpuType,
-            poolLabel: poolLabel(pool, pools),
-            gpuSeconds: delta.gpuSeconds,
-            ratePerGpuHour: eur(rate),
-            amount: eur(delta.amount),
-          });
-          const next: UsageLedgerRow = {
-            orgId,
-            usagePeriod,
-            poolId,
-            gpuSeconds: delta.totalSeconds,
-            amount: delta.totalAmount,
-            ratePerGpuHour: rate,
-            closes: { ...(row?.closes ?? {}), [period]: { gpuSeconds: delta.gpuSeconds, amount: delta.amount, invoiceId } },
-            version: (row?.version ?? 0) + 1,
-          };
-          writes.push(ledgerWrite(db, next, row?.version ?? 0));
-        }
-      }
+      const { org, charges, writes } = await usageChargesOf(orgId, period, invoiceId);
       if (charges.length === 0) return { invoice: null, created: false };
       const invoice = usageInvoice({ id: invoiceId, org, period, now, stripeConfigured }, charges);
       const outbox = await outboxWrites(db, orgId, [{ type: 'invoice.created', data: toApiInvoice(invoice) }], now, ids);
@@ -527,6 +534,26 @@ export function createBillingService(deps: BillingServiceDeps) {
       ]);
       return { invoice, created: true };
     }, retry);
+  }
+
+  /** What closing `period` would invoice, per org (VAT by the org's treatment), without writing anything. */
+  async function previewClose(period: string) {
+    assertClosable(period);
+    const orgs = [];
+    for (const orgId of await allOrgIds(db)) {
+      const invoiceId = usageInvoiceId(orgId, period);
+      const existing = await getInvoice(db, orgId, invoiceId);
+      if (existing) {
+        orgs.push({ orgId, orgName: existing.customer.name, alreadyInvoiced: true, invoiceId, lines: existing.lines.map((l) => ({ description: l.description, amount: l.amount })), subtotal: existing.subtotal, tax: existing.tax, total: existing.total });
+        continue;
+      }
+      const { org, charges } = await usageChargesOf(orgId, period, invoiceId);
+      if (charges.length === 0) continue;
+      const draft = usageInvoice({ id: invoiceId, org, period, now: clock(), stripeConfigured }, charges);
+      orgs.push({ orgId, orgName: org.name, alreadyInvoiced: false, invoiceId, lines: draft.lines.map((l) => ({ description: l.description, amount: l.amount })), subtotal: draft.subtotal, tax: draft.tax, total: draft.total });
+    }
+    const open = orgs.filter((o) => !o.alreadyInvoiced);
+    return { period, orgs, toInvoice: { count: open.length, subtotal: sumMoney(open.map((o) => o.subtotal)), tax: sumMoney(open.map((o) => o.tax)), total: sumMoney(open.map((o) => o.total)) } };
   }
 
   async function closePeriod(period: string): Promise<{ period: string; created: number; invoices: Invoice[] }> {
@@ -718,15 +745,21 @@ export function createBillingService(deps: BillingServiceDeps) {
     return listInvoices(db, q);
   }
 
-  /** CSV of the period's invoices, one row per line, streamed a query page at a time. */
+  /**
+   * CSV of the period's invoices, one row per line, then its credit notes as negative rows, streamed a
+   * query page at a time. UTF-8 with a byte-order mark so Excel opens it as UTF-8 (docs/billing.md).
+   */
   function exportCsv(period: string): ReadableStream<Uint8Array> {
     async function* rows() {
       for await (const page of invoicesOfPeriod(db, period)) {
         for (const invoice of page) yield* csvRowsOf(invoice);
       }
+      for await (const page of creditNotesOfPeriod(db, period)) {
+        for (const note of page) yield csvRowOfCreditNote(note, await getInvoice(db, note.orgId, note.invoiceId));
+      }
     }
     const source = Readable.from(rows());
-    const csv = stringify({ header: true, columns: [...CSV_COLUMNS] });
+    const csv = stringify({ bom: true, header: true, columns: [...CSV_COLUMNS] });
     source.on('error', (error) => {
       logger.error('invoice CSV export failed mid-stream', { period, error: describeError(error) });
       csv.destroy(error);
@@ -899,6 +932,7 @@ export function createBillingService(deps: BillingServiceDeps) {
     stripeConfigured,
     reservationBilling,
     closePeriod,
+    previewClose,
     /** The monthly job: closes the month before the clock's. */
     closePreviousPeriod: () => closePeriod(shiftPeriod(periodOf(clock()), -1)),
     syncPending,

@@ -26,12 +26,15 @@ export interface PortalInvoice {
   hostedInvoiceUrl: string | null;
   pdfUrl: string | null;
   createdAt: string;
-  /** Shown beside the invoice, e.g. that Stripe is not configured. */
+  /** Shown beside the invoice to finance only, e.g. that Stripe is not configured. */
   note?: string | null;
+  /** Credit notes on this invoice, VAT included (netted off its total). */
+  creditedTotal?: Money;
 }
 
 export interface InvoiceFilters {
   period?: string | undefined;
+  orgId?: string | undefined;
   status?: InvoiceStatus | undefined;
 }
 

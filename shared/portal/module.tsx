@@ -12,6 +12,7 @@ import { registerBookingRoutes } from './routes/book.tsx';
 import { registerBudgetPortalRoutes } from './routes/budget.tsx';
 import { registerFindRoutes } from './routes/find.tsx';
 import { registerFleetRoutes } from './routes/fleet.tsx';
+import { registerFinanceRoutes } from './routes/finance.tsx';
 import { registerInvoiceRoutes } from './routes/invoices.tsx';
 import { PORTAL_JS } from './script.ts';
 import { PORTAL_CSS } from './styles.ts';
@@ -57,6 +58,7 @@ export function createPortalModule(options: PortalOptions = {}): AppModule {
       registerAuthRoutes(app);
       registerFindRoutes(app);
       registerBookingRoutes(app, build(options.usage, deps, (d) => meteredUsage(d.db)), options.billing ?? null);
+      registerFinanceRoutes(app, options.billing ?? null);
       registerInvoiceRoutes(app, build(options.invoices, deps, () => noInvoices), options.billing ?? null);
       registerBudgetPortalRoutes(app);
       registerFleetRoutes(app);

@@ -209,8 +209,17 @@ describe('reading invoices', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/csv');
     expect(res.headers.get('content-disposition')).toBe('attachment; filename="invoices-2026-11.csv"');
-    const rows = parseCsv(await res.text());
-    const [header, ...lines] = rows;
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    expect([...bytes.slice(0, 3)], 'UTF-8 byte-order mark, so Excel reads UTF-8').toEqual([0xef, 0xbb, 0xbf]);
+    const rows = parseCsv(new TextDecoder('utf-8').decode(bytes));
+    const [header, ...all_rows] = rows;
+    const lines = all_rows.filter((l) => l[17] === 'invoice');
+    const credits = all_rows.filter((l) => l[17] === 'credit note');
+    expect(lines.length + credits.length).toBe(all_rows.length);
+    for (const row of credits) {
+      expect(row[5]).toMatch(/^Credit note cn_/);
+      expect(Number(row[10])).toBeLessThan(0);
+    }
     expect(header).toEqual([
       'Invoice ID',
       'Org',
@@ -229,6 +238,7 @@ describe('reading invoices', () => {
       'Status',
       'Stripe invoice ID',
       'Stripe customer ID',
+      'Document',
     ]);
     const all = (await t.call('GET', '/v1/invoices?period=2026-11&limit=200', { key: t.keys.finance })).body.data as { id: string; lines: unknown[] }[];
     expect(lines).toHaveLength(all.reduce((n, i) => n + i.lines.length, 0));
@@ -254,9 +264,10 @@ describe('reading invoices', () => {
       'open',
       first.stripeInvoiceId,
       first.stripeCustomerId,
+      'invoice',
     ]);
     const cents = (s: string) => Math.round(Number(s.replace('.', '')));
-    for (const row of lines) expect(cents(row[12]!)).toBe(cents(row[10]!) + cents(row[11]!));
+    for (const row of [...lines, ...credits]) expect(cents(row[12]!)).toBe(cents(row[10]!) + cents(row[11]!));
     const discount = lines.find((l) => l[10] === '-4.78');
     expect(discount?.[11]).toBe('-0.96');
     expect((await t.call('GET', '/v1/invoices/export.csv?period=nope', { key: t.keys.finance })).status).toBe(400);

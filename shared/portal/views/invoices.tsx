@@ -4,10 +4,10 @@ import { INVOICE_STATUSES, safeExternalUrl, type InvoiceStatus, type PortalInvoi
 import { Alert, MoneyText, StatusBadge, Time } from './components.tsx';
 import { Layout, type Viewer } from './layout.tsx';
 
-const StripeLinks: FC<{ invoice: PortalInvoice }> = ({ invoice }) => {
+const StripeLinks: FC<{ invoice: PortalInvoice; finance?: boolean }> = ({ invoice, finance }) => {
   const hosted = safeExternalUrl(invoice.hostedInvoiceUrl);
   const pdf = safeExternalUrl(invoice.pdfUrl);
-  if (!hosted && !pdf) return <>{invoice.note ?? 'Not on Stripe yet'}</>;
+  if (!hosted && !pdf) return <>{finance && invoice.note ? invoice.note : 'Payment page not ready yet'}</>;
   return (
     <>
       {hosted ? (
@@ -24,6 +24,10 @@ const StripeLinks: FC<{ invoice: PortalInvoice }> = ({ invoice }) => {
     </>
   );
 };
+
+const net = (i: PortalInvoice) => ({ ...i.total, amount: i.total.amount - (i.creditedTotal?.amount ?? 0) });
+const credited = (i: PortalInvoice) => ({ ...i.total, amount: -(i.creditedTotal?.amount ?? 0) });
+const InvoiceLink: FC<{ i: PortalInvoice }> = ({ i }) => <a href={`/invoices/${encodeURIComponent(i.id)}`}>{i.id}</a>;
 
 const forWhat = (i: PortalInvoice) => (i.reservationId ? `Reservation ${i.reservationId}` : i.period ? `Usage ${i.period}` : '—');
 
@@ -42,13 +46,13 @@ export const CustomerInvoicesPage: FC<{ viewer: Viewer; invoices: PortalInvoice[
             <th scope="col">Issued</th>
             <th scope="col">Status</th>
             <th scope="col" class="num">
-              Subtotal
+              Total incl. VAT
             </th>
             <th scope="col" class="num">
-              Tax
+              Credited
             </th>
             <th scope="col" class="num">
-              Total
+              Net
             </th>
             <th scope="col">Stripe</th>
           </tr>
@@ -56,7 +60,9 @@ export const CustomerInvoicesPage: FC<{ viewer: Viewer; invoices: PortalInvoice[
         <tbody>
           {invoices.map((i) => (
             <tr>
-              <th scope="row">{i.id}</th>
+              <th scope="row">
+                <InvoiceLink i={i} />
+              </th>
               <td>{forWhat(i)}</td>
               <td>
                 <Time iso={i.createdAt} />
@@ -65,13 +71,13 @@ export const CustomerInvoicesPage: FC<{ viewer: Viewer; invoices: PortalInvoice[
                 <StatusBadge status={i.status} />
               </td>
               <td class="num">
-                <MoneyText value={i.subtotal} />
+                <MoneyText value={i.total} />
               </td>
               <td class="num">
-                <MoneyText value={i.tax} />
+                <MoneyText value={credited(i)} />
               </td>
               <td class="num total">
-                <MoneyText value={i.total} />
+                <MoneyText value={net(i)} />
               </td>
               <td>
                 <StripeLinks invoice={i} />
@@ -124,7 +130,7 @@ export const FinanceInvoicesPage: FC<{ viewer: Viewer; period: string; periodInp
         <a href={csvHref} download={`invoices-${p.period}.csv`}>
           Download CSV
         </a>
-        {` (one row per invoice line, period ${p.period})`}
+        {` (one row per invoice line and credit notes as negative rows, period ${p.period}; UTF-8 with a byte-order mark, so Excel opens it as is)`}
       </p>
       <table>
         <caption>{`Totals for ${p.period}${p.status ? `, status ${p.status}` : ''}`}</caption>
@@ -175,13 +181,13 @@ export const FinanceInvoicesPage: FC<{ viewer: Viewer; period: string; periodInp
                 <th scope="col">For</th>
                 <th scope="col">Status</th>
                 <th scope="col" class="num">
-                  Subtotal
+                  Total incl. VAT
                 </th>
                 <th scope="col" class="num">
-                  Tax
+                  Credited
                 </th>
                 <th scope="col" class="num">
-                  Total
+                  Net
                 </th>
                 <th scope="col">Stripe</th>
               </tr>
@@ -189,22 +195,24 @@ export const FinanceInvoicesPage: FC<{ viewer: Viewer; period: string; periodInp
             <tbody>
               {o.invoices.map((i) => (
                 <tr>
-                  <th scope="row">{i.id}</th>
+                  <th scope="row">
+                    <InvoiceLink i={i} />
+                  </th>
                   <td>{forWhat(i)}</td>
                   <td>
                     <StatusBadge status={i.status} />
                   </td>
                   <td class="num">
-                    <MoneyText value={i.subtotal} />
-                  </td>
-                  <td class="num">
-                    <MoneyText value={i.tax} />
-                  </td>
-                  <td class="num">
                     <MoneyText value={i.total} />
                   </td>
+                  <td class="num">
+                    <MoneyText value={credited(i)} />
+                  </td>
+                  <td class="num">
+                    <MoneyText value={net(i)} />
+                  </td>
                   <td>
-                    <StripeLinks invoice={i} />
+                    <StripeLinks invoice={i} finance />
                   </td>
                 </tr>
               ))}
@@ -212,10 +220,10 @@ export const FinanceInvoicesPage: FC<{ viewer: Viewer; period: string; periodInp
             <tfoot>
               <tr>
                 <th scope="row" colspan={5}>
-                  {`Total of ${o.orgName}`}
+                  {`Net total of ${o.orgName}`}
                 </th>
                 <td class="num total">
-                  <MoneyText value={sumMoney(o.invoices.map((i) => i.total))} />
+                  <MoneyText value={sumMoney(o.invoices.map(net))} />
                 </td>
                 <td></td>
               </tr>

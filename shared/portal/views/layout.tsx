@@ -33,6 +33,9 @@ export const NAV: Record<Role, NavEntry[]> = {
   ],
   finance: [
     { key: 'invoices', href: '/invoices', text: 'Invoices' },
+    { key: 'close', href: '/billing/close', text: 'Monthly close' },
+    { key: 'reconciliation', href: '/billing/reconciliation', text: 'Reconciliation' },
+    { key: 'revenue', href: '/billing/revenue', text: 'Revenue' },
     { key: 'receivables', href: '/receivables', text: 'Receivables' },
   ],
   operator: [
