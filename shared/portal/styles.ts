@@ -66,6 +66,23 @@ figure.chart figcaption { color: var(--muted); font-size: .9rem; }
 .timeline li::before { content: ""; position: absolute; left: -8px; top: .7rem; width: 13px; height: 13px; border-radius: 50%; background: var(--accent); }
 .preview { border: 2px solid var(--accent); border-radius: 6px; padding: 1rem; margin: 1rem 0; background: #f5f9ff; }
 .negative { color: var(--good); }
+.heat-wrap { overflow-x: auto; max-width: 100%; }
+table.heat { width: auto; border-collapse: separate; border-spacing: 2px; font-size: .8rem; }
+table.heat th, table.heat td { border: 0; padding: 0; text-align: center; }
+table.heat th[scope="row"] { text-align: left; padding-right: .5rem; white-space: nowrap; font-weight: 600; }
+table.heat th.heat-day { min-width: 2.1rem; font-weight: 600; }
+.heat-wd { display: block; color: var(--muted); font-weight: 400; }
+table.heat td a, table.heat td span { display: block; min-width: 2.1rem; padding: .35rem 0; color: inherit; text-decoration: none; }
+table.heat td a:hover { outline: 2px solid var(--ink); }
+.heat-4 { background: #d1fae5; color: #064e3b; }
+.heat-3 { background: #a7f3d0; color: #064e3b; }
+.heat-2 { background: #fde68a; color: #713f12; }
+.heat-1 { background: #fdba74; color: #7c2d12; }
+.heat-0 { background: #991b1b; color: #ffffff; }
+.heat-closed { background: #e5e7eb; color: #374151; }
+.heat-legend { list-style: none; display: flex; flex-wrap: wrap; gap: .25rem .5rem; padding: 0; margin: .5rem 0; font-size: .85rem; }
+.heat-legend span { display: inline-block; padding: .1rem .4rem; border-radius: 3px; }
+.month-nav { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; }
 @media (max-width: 60rem) {
   .book-grid { grid-template-columns: minmax(0, 1fr); }
   main { padding: 1rem .75rem 2rem; }

@@ -69,4 +69,31 @@ describe('Book page', () => {
     expect(await page.locator('#start-error').textContent()).toContain('Grand Est opens 2027-03-01');
     await context.close();
   }, 300_000);
+
+  it('books by choosing from the heat map: a day of a pool, then an hour of that day, then Get quote', async () => {
+    const { context, page } = await freshPage(h);
+    await signIn(page, h.t.keys.customer);
+    await page.goto('/sites');
+    await page.getByRole('heading', { name: 'Availability in 2026-11' }).waitFor();
+    const heat = page.getByRole('table', { name: 'Free GPUs per pool and day, 2026-11 (UTC)' });
+    expect(await heat.getByRole('rowheader').count()).toBe(8);
+    expect(await heat.getByLabel('2026-11-30: Grand Est', { exact: false }).count()).toBe(0);
+    expect(await heat.locator('[aria-label="2026-11-30: H200 SXM 141GB at Grand Est not bookable"]').count()).toBe(1);
+    await checkPage(page, 'sites-heatmap');
+    await page.getByRole('link', { name: 'Next month (2026-12)' }).click();
+    await page.getByRole('heading', { name: 'Availability in 2026-12' }).waitFor();
+    await page.getByRole('link', { name: '2026-12-02: 1,024 of 1,024 GPUs of H100 SXM 80GB at Valence–Rovaltain free all day' }).click();
+    await page.getByRole('heading', { name: 'H100 SXM 80GB at Valence–Rovaltain on 2026-12-02' }).waitFor();
+    expect(await page.getByRole('table', { name: 'Hours of 2026-12-02' }).getByRole('row').count()).toBe(25);
+    await checkPage(page, 'sites-day');
+    await page.getByRole('link', { name: 'Book from 08:00' }).click();
+    await page.getByRole('heading', { name: 'Book GPU capacity' }).waitFor();
+    expect(await page.getByLabel('Site', { exact: true }).inputValue()).toBe('valence-rovaltain');
+    expect(await page.getByLabel('Start', { exact: true }).inputValue()).toBe('2026-12-02T08:00');
+    expect(await page.getByLabel('End', { exact: true }).inputValue()).toBe('2026-12-03T08:00');
+    await page.getByLabel('GPUs', { exact: true }).fill('16');
+    await page.getByRole('button', { name: 'Get quote' }).click();
+    await page.getByRole('heading', { name: /^Quote qt_/ }).waitFor();
+    await context.close();
+  }, 300_000);
 });

@@ -5,7 +5,7 @@ import { DomainError, notFound, type FieldError } from '#domain/errors.ts';
 import { formatMoney, type Money } from '#domain/money.ts';
 import type { Reservation } from '#domain/reservation.ts';
 import type { Catalog } from '#domain/catalog.ts';
-import { DAY_MS, HOUR_MS, epochHour, floorToDay, floorToHour, fromEpochHour } from '#domain/time.ts';
+import { DAY_MS, HOUR_MS, epochHour, floorToDay, floorToHour, fromEpochHour, periodOf } from '#domain/time.ts';
 import { invoiceTotals, taxTreatmentFor } from '#domain/vat.ts';
 import { getOrg } from '#store/orgs.ts';
 import type { App } from '#http/context.ts';
@@ -20,6 +20,7 @@ import type { PortalUsage } from '../usage.ts';
 import { CancelPreviewPage, ExtendPreviewPage, OnDemandPage, ReservationPage, type TaxedAmount } from '../views/reservation.tsx';
 import { BookAvailability, BookPage, type BookAvailabilityView } from '../views/book.tsx';
 import { ReservationsPage, type ReservationUsage } from '../views/reservations.tsx';
+import { DayPage } from '../views/heatmap.tsx';
 import { SitesPage } from '../views/sites.tsx';
 
 export const AVAILABILITY_DAYS = 30;
@@ -244,9 +245,49 @@ export function registerBookingRoutes(app: App, usage: PortalUsage, billing: Bil
     '/sites',
     signedIn([...customer], 'The Sites page', async (c, who) => {
       const deps = c.get('deps');
-      const from = floorToDay(deps.clock());
-      const result = await availability(deps, { start: from, end: new Date(from.getTime() + AVAILABILITY_DAYS * DAY_MS), granularity: 'day' });
-      return page(c, <SitesPage viewer={who.viewer} catalog={await deps.catalog.get()} availability={result.pools} from={from.toISOString()} days={AVAILABILITY_DAYS} />);
+      const now = deps.clock();
+      const first = periodOf(now);
+      const last = shiftMonth(first, 12);
+      const asked = (c.req.query('month') ?? '').trim().slice(0, 7);
+      const month = /^\d{4}-(0[1-9]|1[0-2])$/.test(asked) && asked >= first && asked <= last ? asked : first;
+      const monthStart = new Date(`${month}-01T00:00:00Z`);
+      const from = month === first ? floorToDay(now) : monthStart;
+      const to = new Date(`${shiftMonth(month, 1)}-01T00:00:00Z`);
+      const result = await availability(deps, { start: from, end: to, granularity: 'day' });
+      const catalog = await deps.catalog.get();
+      const days: string[] = [];
+      for (let d = monthStart.getTime(); d < to.getTime(); d += DAY_MS) days.push(new Date(d).toISOString().slice(0, 10));
+      const rows = catalog.pools.map((pool) => ({ pool, slots: result.pools.find((a) => a.poolId === pool.id)?.slots ?? [] }));
+      const summary = await availability(deps, { start: floorToDay(now), end: new Date(floorToDay(now).getTime() + AVAILABILITY_DAYS * DAY_MS), granularity: 'day' });
+      return page(
+        c,
+        <SitesPage
+          viewer={who.viewer}
+          catalog={catalog}
+          availability={summary.pools}
+          from={floorToDay(now).toISOString()}
+          days={AVAILABILITY_DAYS}
+          heat={{ month, rows, days, now, prev: month > first ? shiftMonth(month, -1) : null, next: month < last ? shiftMonth(month, 1) : null }}
+        />,
+      );
+    }),
+  );
+
+  app.get(
+    '/sites/day',
+    signedIn([...customer], 'The Sites page', async (c, who) => {
+      const deps = c.get('deps');
+      const catalog = await deps.catalog.get();
+      const poolId = (c.req.query('pool') ?? '').slice(0, 100);
+      const date = (c.req.query('date') ?? '').slice(0, 10);
+      const pool = catalog.pools.find((p) => p.id === poolId);
+      if (!pool) throw notFound('Pool', poolId);
+      const start = /^\d{4}-\d{2}-\d{2}$/.test(date) ? new Date(`${date}T00:00:00Z`) : null;
+      if (!start || Number.isNaN(start.getTime())) {
+        throw new DomainError('validation_failed', `date: "${date}" is not a day like 2026-12-01`, { errors: [{ path: 'date', message: 'must be a day like 2026-12-01' }] });
+      }
+      const result = await availability(deps, { site: pool.site, gpuType: pool.gpuType, start, end: new Date(start.getTime() + DAY_MS), granularity: 'hour' });
+      return page(c, <DayPage viewer={who.viewer} catalog={catalog} pool={pool} date={date} slots={result.pools[0]?.slots ?? []} now={deps.clock()} />);
     }),
   );
 
@@ -531,4 +572,10 @@ async function renderReservation(
     />,
     status,
   );
+}
+
+/** `2026-11` shifted by `months`. */
+function shiftMonth(month: string, months: number): string {
+  const d = new Date(`${month}-01T00:00:00Z`);
+  return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + months, 1)).toISOString().slice(0, 7);
 }

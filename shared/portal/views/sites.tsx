@@ -3,6 +3,7 @@ import type { Catalog, Pool, Site } from '#domain/catalog.ts';
 import { eur } from '#domain/money.ts';
 import { formatDay } from '../format.ts';
 import { AvailabilityChart } from './charts.tsx';
+import { HeatLegend, HeatMap, type HeatRow } from './heatmap.tsx';
 import { MoneyText, Time } from './components.tsx';
 import { Layout, type Viewer } from './layout.tsx';
 
@@ -18,8 +19,27 @@ const bySiteStatusThenName = (a: Site, b: Site) => STATUS_ORDER[a.status] - STAT
 
 const gpuName = (catalog: Catalog, id: string) => catalog.gpuTypes.find((g) => g.id === id)?.name ?? id;
 
-export const SitesPage: FC<{ viewer: Viewer; catalog: Catalog; availability: PoolAvailability[]; from: string; days: number }> = ({ viewer, catalog, availability, from, days }) => (
+export interface SitesHeat {
+  month: string;
+  rows: HeatRow[];
+  days: string[];
+  now: Date;
+  prev: string | null;
+  next: string | null;
+}
+
+export const SitesPage: FC<{ viewer: Viewer; catalog: Catalog; availability: PoolAvailability[]; from: string; days: number; heat: SitesHeat }> = ({ viewer, catalog, availability, from, days, heat }) => (
   <Layout title="Sites and pools" viewer={viewer} current="sites">
+    <section aria-labelledby="heat-heading">
+      <h2 id="heat-heading">{`Availability in ${heat.month}`}</h2>
+      <p>Each cell is a UTC day: the GPUs free in every hour of it, coloured by the share of the pool that is free. Choose a day to see its hours and book from one.</p>
+      <nav class="month-nav" aria-label="Months">
+        {heat.prev ? <a href={`/sites?month=${heat.prev}`}>{`Previous month (${heat.prev})`}</a> : <span class="muted">This is the current month</span>}
+        {heat.next ? <a href={`/sites?month=${heat.next}`}>{`Next month (${heat.next})`}</a> : <span class="muted">Bookings open 12 months ahead</span>}
+      </nav>
+      <HeatLegend />
+      <HeatMap catalog={catalog} rows={heat.rows} days={heat.days} now={heat.now} caption={`Free GPUs per pool and day, ${heat.month} (UTC)`} />
+    </section>
     <p>{`Free GPUs per UTC day for the next ${days} days from ${formatDay(from)}. A day counts the GPUs free in every one of its hours.`}</p>
     {[...catalog.sites].sort(bySiteStatusThenName).map((site) => {
       const pools = catalog.pools.filter((p) => p.site === site.id);
