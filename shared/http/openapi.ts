@@ -6,6 +6,10 @@
  * object). Here it becomes `anyOf: [{$ref}, {type: null}]`, keeping the description beside it. The pass
  * is generic so a route added later with `.nullable()` on a registered schema is right too; the
  * contract test (test/integration/contract.test.ts) validates real responses against the result.
+ *
+ * Integers: zod's `.int()` accepts safe integers only, so every `type: integer` without bounds or a
+ * format is stated as what zod enforces: `format: int64`, ±(2^53 − 1). Tighter bounds written on a
+ * schema are kept.
  */
 type Node = Record<string, unknown>;
 
@@ -23,10 +27,22 @@ function nullableRef(node: Node): Node | null {
   return { ...siblings, ...rest, anyOf: [ref, { type: 'null' }] };
 }
 
+const isInteger = (node: Node) => node.type === 'integer' || (Array.isArray(node.type) && node.type.includes('integer'));
+
+function safeInteger(node: Node): Node {
+  if (!isInteger(node)) return node;
+  return {
+    ...node,
+    ...(node.format === undefined ? { format: 'int64' } : {}),
+    ...(node.minimum === undefined && node.exclusiveMinimum === undefined ? { minimum: Number.MIN_SAFE_INTEGER } : {}),
+    ...(node.maximum === undefined && node.exclusiveMaximum === undefined ? { maximum: Number.MAX_SAFE_INTEGER } : {}),
+  };
+}
+
 function walk(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(walk);
   if (!isNode(value)) return value;
-  const replaced = nullableRef(value) ?? value;
+  const replaced = safeInteger(nullableRef(value) ?? value);
   return Object.fromEntries(Object.entries(replaced).map(([k, v]) => [k, walk(v)]));
 }
 

@@ -866,7 +866,10 @@ export interface components {
             type: string;
             /** @example Capacity unavailable */
             title: string;
-            /** @example 409 */
+            /**
+             * Format: int64
+             * @example 409
+             */
             status: number;
             /** @example Only 8 GPUs are free in every hour of that window */
             detail: string;
@@ -880,18 +883,21 @@ export interface components {
             }[];
             /** @description budget-exceeded: the monthly limit that refused the booking (org budget or API key limit) */
             limit?: {
+                /** Format: int64 */
                 amount: number;
                 /** @enum {string} */
                 currency: "EUR";
             };
             /** @description budget-exceeded: what the refused booking costs (on-demand: one hour at its rate) */
             amount?: {
+                /** Format: int64 */
                 amount: number;
                 /** @enum {string} */
                 currency: "EUR";
             };
             /** @description budget-exceeded: what remains of the limit this month (limit − spent − committed, at least 0) */
             remaining?: {
+                /** Format: int64 */
                 amount: number;
                 /** @enum {string} */
                 currency: "EUR";
@@ -979,6 +985,7 @@ export interface components {
              */
             name: string;
             /**
+             * Format: int64
              * @description GPU memory, GB
              * @example 80
              */
@@ -994,6 +1001,7 @@ export interface components {
              */
             peakBf16Tflops: number;
             /**
+             * Format: int64
              * @description Board power of one GPU at full load, watts (basis of reserved-hour energy)
              * @example 700
              */
@@ -1016,21 +1024,25 @@ export interface components {
              */
             gpuType: string;
             /**
+             * Format: int64
              * @description Installed GPUs today (before the capacity schedule and maintenance); whole nodes
              * @example 1024
              */
             totalGpus: number;
             /**
+             * Format: int64
              * @description GPUs per node
              * @example 8
              */
             gpusPerNode: number;
             /**
+             * Format: int64
              * @description Smallest booking, a multiple of stepGpus
              * @example 8
              */
             minGpus: number;
             /**
+             * Format: int64
              * @description Bookings come in multiples of this; divides gpusPerNode or is whole nodes
              * @example 8
              */
@@ -1038,6 +1050,7 @@ export interface components {
             /** @description Per GPU-hour */
             onDemandRate: {
                 /**
+                 * Format: int64
                  * @description On-demand price per GPU-hour, cents
                  * @example 249
                  */
@@ -1051,6 +1064,7 @@ export interface components {
             /** @description List price per GPU-hour of reserved capacity before discounts and utilization */
             reservedRate: {
                 /**
+                 * Format: int64
                  * @description Reserved list price per GPU-hour, cents
                  * @example 199
                  */
@@ -1075,11 +1089,13 @@ export interface components {
         };
         DurationTier: {
             /**
+             * Format: int64
              * @description The booking lasts at least this many hours
              * @example 168
              */
             minHours: number;
             /**
+             * Format: int64
              * @description Discount in basis points (500 = 5 %)
              * @example 500
              */
@@ -1087,11 +1103,13 @@ export interface components {
         };
         LeadTimeTier: {
             /**
+             * Format: int64
              * @description The booking starts at least this many days after it is quoted
              * @example 30
              */
             minDaysAhead: number;
             /**
+             * Format: int64
              * @description Discount in basis points
              * @example 300
              */
@@ -1100,21 +1118,25 @@ export interface components {
         /** @description Bounds and slope of the utilization factor */
         UtilizationBand: {
             /**
+             * Format: int64
              * @description Lowest utilization factor (9000 = ×0.90, idle windows)
              * @example 9000
              */
             floorBps: number;
             /**
+             * Format: int64
              * @description Highest utilization factor (12500 = ×1.25, scarce windows)
              * @example 12500
              */
             ceilingBps: number;
             /**
+             * Format: int64
              * @description Utilization at which the factor is ×1.00
              * @example 5000
              */
             targetBps: number;
             /**
+             * Format: int64
              * @description Factor change per unit of utilization above or below the target
              * @example 5000
              */
@@ -1129,13 +1151,20 @@ export interface components {
                 poolId: string;
                 site: string;
                 gpuType: string;
+                /** Format: int64 */
                 capacity: number;
-                /** @description GPUs free in every hour of the whole window */
+                /**
+                 * Format: int64
+                 * @description GPUs free in every hour of the whole window
+                 */
                 minAvailable: number;
                 slots: {
                     start: string;
                     end: string;
-                    /** @description GPUs free in every hour of the slot */
+                    /**
+                     * Format: int64
+                     * @description GPUs free in every hour of the slot
+                     */
                     available: number;
                 }[];
             }[];
@@ -1146,9 +1175,11 @@ export interface components {
             site: string;
             gpuType: string;
             poolId: string;
+            /** Format: int64 */
             gpus: number;
             start: string;
             end: string;
+            /** Format: int64 */
             gpuHours: number;
             unitPrice: components["schemas"]["Money"];
             lines: components["schemas"]["Line"][];
@@ -1159,6 +1190,7 @@ export interface components {
         /** @description Effective price per GPU-hour, for display */
         Money: {
             /**
+             * Format: int64
              * @description Integer minor units (EUR cents)
              * @example 123456
              */
@@ -1177,6 +1209,7 @@ export interface components {
             /** @example h100-sxm-80gb */
             gpuType: string;
             /**
+             * Format: int64
              * @description GPUs; a multiple of the pool’s stepGpus (whole nodes)
              * @example 16
              */
@@ -1209,7 +1242,10 @@ export interface components {
                     site: string;
                     /** @description Pool id */
                     poolId: string;
-                    /** @description Most GPUs (whole nodes) free in every hour of a window of the shortest duration asked */
+                    /**
+                     * Format: int64
+                     * @description Most GPUs (whole nodes) free in every hour of a window of the shortest duration asked
+                     */
                     gpus: number;
                     /** @description Earliest such window: start */
                     start: string;
@@ -1246,6 +1282,7 @@ export interface components {
              */
             poolId: string;
             /**
+             * Format: int64
              * @description GPUs free in every hour of the window for this offer
              * @example 64
              */
@@ -1261,6 +1298,7 @@ export interface components {
              */
             end: string;
             /**
+             * Format: int64
              * @description Hours from start to end
              * @example 72
              */
@@ -1280,6 +1318,7 @@ export interface components {
             site: string;
             gpuType: string;
             poolId: string;
+            /** Format: int64 */
             gpus: number;
             start: string;
             /** @description null while an on-demand reservation runs */
@@ -1299,6 +1338,7 @@ export interface components {
             footprint: components["schemas"]["Footprint"];
         };
         Refund: {
+            /** Format: int64 */
             percent: number;
             amount: components["schemas"]["Money"];
             rule: string;
@@ -1356,6 +1396,7 @@ export interface components {
              */
             gpuType?: string;
             /**
+             * Format: int64
              * @description Required for `on_demand`
              * @example 8
              */
@@ -1371,6 +1412,7 @@ export interface components {
         Extension: {
             start: string;
             end: string;
+            /** Format: int64 */
             gpuHours: number;
             lines: components["schemas"]["Line"][];
             price: components["schemas"]["Money"] & unknown;
@@ -1394,7 +1436,10 @@ export interface components {
             type: string;
             createdAt: string;
             orgId: string;
-            /** @description Gapless, increasing per org; poll with `after=<sequence>` */
+            /**
+             * Format: int64
+             * @description Gapless, increasing per org; poll with `after=<sequence>`
+             */
             sequence: number;
             data: {
                 [key: string]: unknown;
@@ -1438,6 +1483,7 @@ export interface components {
              */
             treatment: "fr_vat" | "eu_reverse_charge" | "eu_vat" | "export_none";
             /**
+             * Format: int64
              * @description VAT rate in basis points applied to each invoice line (2000 = 20 %)
              * @example 2000
              */
@@ -1450,6 +1496,7 @@ export interface components {
             poolId: string;
             start: string;
             end: string;
+            /** Format: int64 */
             gpus: number;
             reason: string;
             createdAt: string;
@@ -1485,11 +1532,13 @@ export interface components {
              */
             name: string;
             /**
+             * Format: int64
              * @description The most allowed
              * @example 10
              */
             limit: number;
             /**
+             * Format: int64
              * @description What the org (or, for `writes-…`, this key) uses of it now
              * @example 2
              */
@@ -1502,16 +1551,19 @@ export interface components {
         };
         HoldLimitOverrides: {
             /**
+             * Format: int64
              * @description Open holds at once (default 10)
              * @example 10
              */
             openHolds?: number;
             /**
+             * Format: int64
              * @description Unconfirmed GPUs per pool, % of the pool (default 50)
              * @example 50
              */
             heldGpusPercent?: number;
             /**
+             * Format: int64
              * @description Holds on one pool and window per clock hour (default 2)
              * @example 2
              */
@@ -1521,6 +1573,7 @@ export interface components {
             /** @description Site id */
             site: string;
             /**
+             * Format: int64
              * @description Calendar year (UTC)
              * @example 2026
              */
@@ -1695,6 +1748,7 @@ export interface components {
              */
             name: string;
             /**
+             * Format: int64
              * @description GPU memory, GB
              * @example 80
              */
@@ -1710,6 +1764,7 @@ export interface components {
              */
             peakBf16Tflops: number;
             /**
+             * Format: int64
              * @description Board power of one GPU at full load, watts (basis of reserved-hour energy)
              * @example 700
              */
@@ -1727,6 +1782,7 @@ export interface components {
              */
             name?: string;
             /**
+             * Format: int64
              * @description GPU memory, GB
              * @example 80
              */
@@ -1742,6 +1798,7 @@ export interface components {
              */
             peakBf16Tflops?: number;
             /**
+             * Format: int64
              * @description Board power of one GPU at full load, watts (basis of reserved-hour energy)
              * @example 700
              */
@@ -1764,21 +1821,25 @@ export interface components {
              */
             gpuType: string;
             /**
+             * Format: int64
              * @description Installed GPUs today (before the capacity schedule and maintenance); whole nodes
              * @example 1024
              */
             totalGpus: number;
             /**
+             * Format: int64
              * @description GPUs per node
              * @example 8
              */
             gpusPerNode: number;
             /**
+             * Format: int64
              * @description Smallest booking, a multiple of stepGpus
              * @example 8
              */
             minGpus: number;
             /**
+             * Format: int64
              * @description Bookings come in multiples of this; divides gpusPerNode or is whole nodes
              * @example 8
              */
@@ -1786,6 +1847,7 @@ export interface components {
             /** @description Per GPU-hour */
             onDemandRate: {
                 /**
+                 * Format: int64
                  * @description On-demand price per GPU-hour, cents
                  * @example 249
                  */
@@ -1799,6 +1861,7 @@ export interface components {
             /** @description List price per GPU-hour of reserved capacity before discounts and utilization */
             reservedRate: {
                 /**
+                 * Format: int64
                  * @description Reserved list price per GPU-hour, cents
                  * @example 199
                  */
@@ -1824,21 +1887,25 @@ export interface components {
         /** @description Fields to change; `id`, `site` and `gpuType` are fixed. New quotes use the change; existing quotes and reservations keep their price and terms. */
         PoolPatch: {
             /**
+             * Format: int64
              * @description Installed GPUs today (before the capacity schedule and maintenance); whole nodes
              * @example 1024
              */
             totalGpus?: number;
             /**
+             * Format: int64
              * @description GPUs per node
              * @example 8
              */
             gpusPerNode?: number;
             /**
+             * Format: int64
              * @description Smallest booking, a multiple of stepGpus
              * @example 8
              */
             minGpus?: number;
             /**
+             * Format: int64
              * @description Bookings come in multiples of this; divides gpusPerNode or is whole nodes
              * @example 8
              */
@@ -1846,6 +1913,7 @@ export interface components {
             /** @description Per GPU-hour */
             onDemandRate?: {
                 /**
+                 * Format: int64
                  * @description On-demand price per GPU-hour, cents
                  * @example 249
                  */
@@ -1859,6 +1927,7 @@ export interface components {
             /** @description List price per GPU-hour of reserved capacity before discounts and utilization */
             reservedRate?: {
                 /**
+                 * Format: int64
                  * @description Reserved list price per GPU-hour, cents
                  * @example 199
                  */
@@ -1962,6 +2031,7 @@ export interface components {
             /** @description What the org may spend per calendar month (UTC), excluding VAT */
             monthlyLimit: {
                 /**
+                 * Format: int64
                  * @description Monthly limit in EUR cents (at least 1)
                  * @example 500000
                  */
@@ -2024,11 +2094,13 @@ export interface components {
         };
         UsageIngestResult: {
             /**
+             * Format: int64
              * @description Events counted by this request
              * @example 998
              */
             accepted: number;
             /**
+             * Format: int64
              * @description Events whose id was already counted (earlier request, concurrent request, or repeated identically in this one)
              * @example 1
              */
@@ -2068,11 +2140,13 @@ export interface components {
              */
             end: string;
             /**
+             * Format: int64
              * @description GPUs in use during the interval; at most the GPUs of the reservation
              * @example 8
              */
             gpus: number;
             /**
+             * Format: int64
              * @description Measured IT energy of these GPUs over the interval, Wh (optional); when sent, the reservation’s footprint uses it instead of GPU-seconds × board power
              * @example 93
              */
@@ -2089,6 +2163,7 @@ export interface components {
             /** @description End of the last bucket, exclusive */
             to: string;
             /**
+             * Format: int64
              * @description Metered GPU-seconds in [from, to): exact sum of the buckets
              * @example 86400
              */
@@ -2096,9 +2171,13 @@ export interface components {
             /** @description One per hour or UTC day in [from, to), zeros included */
             buckets: {
                 start: string;
+                /** Format: int64 */
                 gpuSeconds: number;
             }[];
-            /** @description GPU-hours the reserved booking holds in [from, to) (0 if it was never confirmed); null for on-demand and org totals */
+            /**
+             * Format: int64
+             * @description GPU-hours the reserved booking holds in [from, to) (0 if it was never confirmed); null for on-demand and org totals
+             */
             reservedGpuHours: number | null;
             /**
              * @description gpuSeconds / 3600, rounded to 3 decimals, for display
@@ -2197,7 +2276,10 @@ export interface components {
         };
         BillingClose: {
             period: string;
-            /** @description Invoices created by this call */
+            /**
+             * Format: int64
+             * @description Invoices created by this call
+             */
             created: number;
             invoices: components["schemas"]["Invoice"][];
         };
@@ -2207,6 +2289,7 @@ export interface components {
             buckets: {
                 /** @enum {string} */
                 bucket: "0-30" | "31-60" | "61-90" | ">90";
+                /** Format: int64 */
                 count: number;
                 amount: components["schemas"]["Money"];
             }[];
@@ -2218,6 +2301,7 @@ export interface components {
                 total: components["schemas"]["Money"];
                 outstanding: components["schemas"]["Money"];
                 finalizedAt: string | null;
+                /** Format: int64 */
                 ageDays: number;
                 bucket: string;
                 hostedInvoiceUrl: string | null;
@@ -2246,6 +2330,7 @@ export interface components {
             /** @enum {string} */
             currency: "EUR";
             invoices: {
+                /** Format: int64 */
                 count: number;
                 subtotal: components["schemas"]["Money"];
                 tax: components["schemas"]["Money"];
@@ -2253,6 +2338,7 @@ export interface components {
                 voided: components["schemas"]["Money"];
             };
             creditNotes: {
+                /** Format: int64 */
                 count: number;
                 subtotal: components["schemas"]["Money"];
                 tax: components["schemas"]["Money"];
@@ -2352,12 +2438,19 @@ export interface components {
             eventType: string;
             /** @enum {string} */
             status: "pending" | "succeeded" | "failed";
+            /** Format: int64 */
             attemptCount: number;
             nextAttemptAt: string | null;
             lastAttemptAt: string | null;
-            /** @description Status of the last attempt */
+            /**
+             * Format: int64
+             * @description Status of the last attempt
+             */
             responseStatus: number | null;
-            /** @description Latency of the last attempt */
+            /**
+             * Format: int64
+             * @description Latency of the last attempt
+             */
             latencyMs: number | null;
             error: string | null;
             /** @description The latest attempts, oldest first */
@@ -2367,8 +2460,12 @@ export interface components {
         };
         WebhookAttempt: {
             at: string;
-            /** @description null when no HTTP answer came (timeout, network, refused address) */
+            /**
+             * Format: int64
+             * @description null when no HTTP answer came (timeout, network, refused address)
+             */
             responseStatus: number | null;
+            /** Format: int64 */
             latencyMs: number | null;
             error: string | null;
         };
@@ -4655,6 +4752,7 @@ export interface operations {
                      * @example 2026-12-01T08:00:00Z
                      */
                     end: string;
+                    /** Format: int64 */
                     gpus: number;
                     /** @example Firmware upgrade of racks 3-4 */
                     reason: string;
@@ -5360,6 +5458,7 @@ export interface operations {
                     /** @description Limit on what bookings made with this key spend and commit per month; null removes it */
                     monthlySpendLimit: {
                         /**
+                         * Format: int64
                          * @description Monthly limit in EUR cents (0 refuses every booking made with the key)
                          * @example 500000
                          */
@@ -7189,7 +7288,9 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        /** Format: int64 */
                         synced: number;
+                        /** Format: int64 */
                         failed: number;
                     };
                 };
