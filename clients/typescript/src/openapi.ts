@@ -3762,6 +3762,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Budget exceeded (https://gpu-market.example/problems/budget-exceeded) */
+            402: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
             403: {
                 headers: {
@@ -4383,6 +4394,17 @@ export interface operations {
             };
             /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
             401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Budget exceeded (https://gpu-market.example/problems/budget-exceeded) */
+            402: {
                 headers: {
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     RateLimit: components["headers"]["RateLimit"];
