@@ -77,7 +77,7 @@ describe('operator catalog', () => {
     const next = (await t.call('GET', `/v1/audit?limit=3&cursor=${audit.nextCursor}`, op())).body;
     expect(next.data.every((e: { at: string }) => e.at <= audit.data[2].at)).toBe(true);
 
-    const events = (await t.call('GET', '/v1/events?after=0', op())).body.data;
+    const events = (await t.call('GET', '/v1/platform/events?after=0', op())).body.data;
     expect(events.filter((e: { type: string }) => e.type === 'catalog.changed').map((e: { data: { target: string } }) => e.data.target)).toEqual([
       'site:lyon-gerland',
       'gpu_type:mi300x-192gb',

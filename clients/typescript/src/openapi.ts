@@ -271,9 +271,29 @@ export interface paths {
         };
         /**
          * Your org’s events, oldest first, for polling
-         * @description Customers read their org’s events; operators read the platform stream (`catalog.changed`). Pass the `sequence` (or `id`) of the last event you processed as `after`; `nextCursor` is the `after` of the next page.
+         * @description Pass the `sequence` (or `id`) of the last event you processed as `after`; `nextCursor` is the `after` of the next page.
          */
         get: operations["listEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/platform/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The platform’s events (`catalog.changed`), oldest first, for operators
+         * @description Catalog changes belong to no customer org; operators poll them here as customers poll `/v1/events`.
+         */
+        get: operations["listPlatformEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -4495,6 +4515,88 @@ export interface operations {
         };
     };
     listEvents: {
+        parameters: {
+            query?: {
+                /** @description Sequence number or event id of the last event seen; omitted = from the start */
+                after?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Events */
+            200: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventPage"];
+                };
+            };
+            /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
+            400: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
+            401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
+            403: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
+            429: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error (https://gpu-market.example/problems/internal) */
+            500: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listPlatformEvents: {
         parameters: {
             query?: {
                 /** @description Sequence number or event id of the last event seen; omitted = from the start */
