@@ -48,8 +48,8 @@ describe('reservation and invoice pages', () => {
     await checkPage(page, 'reservation-extend-preview');
     await page.getByRole('button', { name: 'Confirm extension' }).click();
     await page.getByRole('status').filter({ hasText: 'now ends' }).waitFor();
-    expect(await page.getByRole('link', { name: /^Extension invoice inv_/ }).count()).toBe(1);
-    expect((await h.t.call('GET', `/v1/reservations/${id}`)).body.end).toBe(`${newEnd}:00Z`);
+    expect(await page.getByRole('table', { name: `Invoices and credit notes of ${id}` }).getByRole('link', { name: /^Extension invoice inv_/ }).count()).toBe(1);
+    expect(Date.parse((await h.t.call("GET", `/v1/reservations/${id}`)).body.end)).toBe(Date.parse(`${newEnd}:00Z`));
 
     await page.getByRole('button', { name: 'Cancel' }).click();
     await page.getByRole('heading', { name: 'What cancelling now refunds' }).waitFor();
