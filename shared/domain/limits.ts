@@ -11,7 +11,7 @@ export interface HoldLimits {
   sameWindowHoldsPerHour: number;
 }
 
-export const DEFAULT_HOLD_LIMITS: HoldLimits = { openHolds: 10, heldGpusBps: 5000, sameWindowHoldsPerHour: 2 };
+export const DEFAULT_HOLD_LIMITS: HoldLimits = { openHolds: 20, heldGpusBps: 5000, sameWindowHoldsPerHour: 2 };
 
 export type HoldLimitName = 'open-holds' | 'held-gpus' | 'same-window-holds-per-hour';
 

@@ -46,15 +46,15 @@ export interface RateLimitConfig {
 /** The defaults: real limits, chosen in README "Limits". Tests and `npm start` may raise them. */
 export const DEFAULT_RATE_LIMITS: RateLimitConfig = {
   windowSeconds: 60,
-  keyReads: 600,
-  keyWrites: 60,
-  orgWrites: 120,
-  quotes: 30,
-  webhookTests: 10,
+  keyReads: 1000,
+  keyWrites: 300,
+  orgWrites: 600,
+  quotes: 120,
+  webhookTests: 30,
   meterWrites: 600,
-  addressReads: 300,
-  addressWrites: 30,
-  signIns: 10,
+  addressReads: 1000,
+  addressWrites: 300,
+  signIns: 60,
 };
 
 /** Every count multiplied (the window kept): for test suites that hammer the API. */

@@ -3,7 +3,7 @@ import { silentLogger, type AppModule } from '../../shared/http/context.ts';
 import { scaledRateLimits } from '../../shared/http/rate-limit.ts';
 import type { HoldLimits } from '../../shared/domain/limits.ts';
 
-export const UNLIMITED_HOLDS: HoldLimits = { openHolds: 1_000_000, heldGpusBps: 10_000, sameWindowHoldsPerHour: 1_000_000 };
+export const UNLIMITED_HOLDS: HoldLimits = { openHolds: 1_000_000, heldGpusBps: 1_000_000_000, sameWindowHoldsPerHour: 1_000_000 };
 import { createRuntime, type RuntimeOptions } from '../../shared/runtime.ts';
 import { seedDemo, type DemoKeys } from '../../shared/seed.ts';
 import type { Db } from '../../shared/store/db.ts';

@@ -1572,7 +1572,7 @@ export interface components {
         HoldLimitOverrides: {
             /**
              * Format: int64
-             * @description Open holds at once (default 10)
+             * @description Open holds at once (default 20)
              * @example 10
              */
             openHolds?: number;
