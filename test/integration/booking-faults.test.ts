@@ -17,7 +17,12 @@ import { seededRandom, withFaults, type FaultKind } from '../support/faults.ts';
 import { addCustomerOrgs, assertEventsExactlyOnce, assertNeverOverbooked, reservationsIn, scanAll } from '../support/invariants.ts';
 import { CONFLICT_MODES } from '../support/transaction-conflicts.ts';
 
-const TRANSACTION_FAULTS: FaultKind[] = ['conflict', 'canceled_conflict', 'throttle', 'timeout_before', 'timeout_after_commit'];
+/**
+ * A commit that times out is drawn twice as often as the others: group commit makes fewer, larger
+ * transactions (one per pool and group), and that fault, a whole group committed behind a timeout, is
+ * the one that would double-book if anything did.
+ */
+const TRANSACTION_FAULTS: FaultKind[] = ['conflict', 'canceled_conflict', 'throttle', 'timeout_before', 'timeout_after_commit', 'timeout_after_commit'];
 const READ_FAULTS: FaultKind[] = ['throttle', 'timeout_before'];
 /** Generous in attempts: with 30 % of transactions failing, 503 should only mean a budget truly exhausted. */
 const FAULT_RETRY = { retries: 200, minTimeoutMs: 5, maxTimeoutMs: 200, maxRetryTimeMs: 60_000 };
@@ -160,8 +165,11 @@ describe.each(CONFLICT_MODES)('$name', ({ wrap }) => {
 
       const counts = faults.counts();
       const injected = (o: Partial<Record<FaultKind, number>>) => Object.values(o).reduce((s, n) => s + (n ?? 0), 0);
-      expect(counts.transactions.timeout_after_commit ?? 0).toBeGreaterThan(5);
-      expect(injected(counts.transactions)).toBeGreaterThan(50);
+      expect(counts.transactions.timeout_after_commit ?? 0).toBeGreaterThan(2);
+      // Group commit decides many requests in one transaction, so the same workload makes far fewer
+      // transactions than before it (16 to 37 of them failed in runs here, where 50+ did before); the
+      // bars are set from that, and the power of this test is lower than it was (see the closing note).
+      expect(injected(counts.transactions)).toBeGreaterThan(10);
       console.log(
         `[faults] requests: ${replies.length} (client retries after 503: ${replies.reduce((s, r) => s + r.attempts - 1, 0)}), answers ${JSON.stringify(Object.fromEntries(statuses))}, ` +
           `reservations: ${reservations.length} (${reservations.filter((r) => r.status === 'confirmed').length} confirmed, ${reservations.filter((r) => r.status === 'cancelled').length} cancelled, ` +
