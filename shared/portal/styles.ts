@@ -95,12 +95,12 @@ table.heat td a:hover { outline: 2px solid var(--ink); }
   dl.facts { grid-template-columns: minmax(0, 1fr); }
 }
 .heatmap td.heat { text-align: right; font-variant-numeric: tabular-nums; padding: .2rem .3rem; }
-.heat-0 { background: #fbe9e9; }
-.heat-1 { background: #e6f0fa; }
-.heat-2 { background: #bfd7f2; }
-.heat-3 { background: #7fb0e6; }
-.heat-4 { background: #0b5cad; color: #fff; }
-.heat-closed { background: var(--soft); color: var(--muted); font-size: .8rem; }
+.heatmap .heat-0 { background: #fbe9e9; color: #111827; }
+.heatmap .heat-1 { background: #e6f0fa; color: #111827; }
+.heatmap .heat-2 { background: #bfd7f2; color: #111827; }
+.heatmap .heat-3 { background: #7fb0e6; color: #111827; }
+.heatmap .heat-4 { background: #0b5cad; color: #fff; }
+.heatmap .heat-closed { background: var(--soft); color: var(--muted); font-size: .8rem; }
 fieldset { border: 1px solid var(--line); border-radius: 6px; padding: .5rem 1rem; display: grid; gap: .5rem; }
 legend { font-weight: 600; }
 .check { display: flex; gap: .5rem; align-items: center; }
