@@ -12,10 +12,12 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { serve } from '@hono/node-server';
 import { freePort, startDynamoDbLocal } from '../scripts/dynamodb-local.ts';
-import { silentLogger } from '../shared/http/context.ts';
+import { createServices } from '../shared/compose/services.ts';
+import { createApp } from '../shared/http/app.ts';
+import { createIdGenerator, systemClock } from '../shared/ids.ts';
+import { silentLogger } from '../shared/log.ts';
 import { scaledRateLimits } from '../shared/http/rate-limit.ts';
-import { createRuntime } from '../shared/runtime.ts';
-import { seedDemo } from '../shared/seed.ts';
+import { seedDemo } from '../shared/store/seed.ts';
 import { createDocumentClient, ensureTable } from '../shared/store/db.ts';
 
 const { values } = parseArgs({
@@ -31,7 +33,7 @@ const db = { doc, table: 'bench-offers' };
 await ensureTable(doc, db.table);
 const keys = await seedDemo(db, new Date());
 // The rate limiter would answer 429 to a benchmark's flood; scale it out of the way.
-const { app } = createRuntime({ db, logger: silentLogger, rateLimits: scaledRateLimits(1_000_000) });
+const app = createApp(createServices({ db, clock: systemClock, ids: createIdGenerator(), logger: silentLogger }), { rateLimits: scaledRateLimits(1_000_000) });
 const port = await freePort();
 const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' });
 const base = `http://127.0.0.1:${port}`;

@@ -10,9 +10,10 @@
 import { parseArgs } from 'node:util';
 import { BatchWriteCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { freePort, startDynamoDbLocal } from '../scripts/dynamodb-local.ts';
-import { silentLogger } from '../shared/http/context.ts';
-import { createRuntime } from '../shared/runtime.ts';
-import { DEMO_PRINCIPALS, seedDemo } from '../shared/seed.ts';
+import { createServices } from '../shared/compose/services.ts';
+import { createIdGenerator } from '../shared/ids.ts';
+import { silentLogger } from '../shared/log.ts';
+import { DEMO_PRINCIPALS, seedDemo } from '../shared/store/seed.ts';
 import { DEFAULT_TRANSACTION_CONCURRENCY, createMeteringService, type UsageEventInput } from '../shared/services/metering.ts';
 import { createDocumentClient, ensureTable, type Db } from '../shared/store/db.ts';
 import { USAGE_SHARDS } from '../shared/store/usage.ts';
@@ -121,7 +122,7 @@ async function main() {
     const db: Db = { doc, table: 'bench-usage' };
     await ensureTable(doc, db.table);
     await seedDemo(db, clock());
-    const { deps } = createRuntime({ db, clock, logger: silentLogger });
+    const deps = createServices({ db, clock, ids: createIdGenerator(clock), logger: silentLogger });
     const customer = { ...DEMO_PRINCIPALS.customer, keyId: 'key_bench' };
     const reservationIds: string[] = [];
     for (let i = 0; i < RESERVATIONS; i++) {

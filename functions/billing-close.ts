@@ -4,7 +4,7 @@
  * invoices it made and creates nothing twice. By hand: POST /v1/billing/close { "period": "YYYY-MM" }.
  * Composes billing only (no HTTP app).
  */
-import { perColdStart, withStripeSecret } from '../shared/lambda.ts';
+import { perColdStart, withStripeSecret } from '../shared/compose/lambda.ts';
 import { createBilling } from '../shared/compose/billing.ts';
 import { createFoundation } from '../shared/compose/foundation.ts';
 

@@ -4,11 +4,11 @@
  * Composes webhook delivery only (no HTTP app, no billing).
  */
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { perColdStart } from '../shared/lambda.ts';
+import { perColdStart } from '../shared/compose/lambda.ts';
 import { createFoundation } from '../shared/compose/foundation.ts';
-import { createWebhookDelivery } from '../shared/compose/webhook-delivery.ts';
+import { webhooksOf } from '../shared/compose/webhooks.ts';
 
-const webhooks = perColdStart((config) => createWebhookDelivery(createFoundation({ config })));
+const webhooks = perColdStart((config) => webhooksOf(createFoundation({ config })));
 
 export const handler = async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> =>
   (await webhooks()).dispatchStreamRecords(event.Records);

@@ -5,15 +5,15 @@
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { perColdStart } from '../shared/lambda.ts';
+import { perColdStart } from '../shared/compose/lambda.ts';
 import { createFoundation } from '../shared/compose/foundation.ts';
-import { createWebhookDelivery } from '../shared/compose/webhook-delivery.ts';
+import { webhooksOf } from '../shared/compose/webhooks.ts';
 import { handleDeliveryMessages } from '../shared/webhooks/queue.ts';
 
 const metrics = new Metrics();
 const sender = perColdStart((config) => {
   const foundation = createFoundation({ config });
-  const webhooks = createWebhookDelivery(foundation, (report) =>
+  const webhooks = webhooksOf(foundation, (report) =>
     metrics.addMetric(report.succeeded ? 'WebhookDeliverySucceeded' : 'WebhookDeliveryFailed', MetricUnit.Count, 1),
   );
   return { webhooks, logger: foundation.logger };

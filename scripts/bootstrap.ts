@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { Command } from 'commander';
-import { bootstrapStack } from '../shared/bootstrap.ts';
+import { bootstrapStack } from '../shared/services/bootstrap.ts';
 import { createIdGenerator, systemClock } from '../shared/ids.ts';
 import { createDocumentClient } from '../shared/store/db.ts';
 

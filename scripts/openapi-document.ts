@@ -4,7 +4,7 @@
  * `npm run sdk:generate` and by the tests that keep the SDK types and the contract checks honest.
  */
 import { parseConfig } from '../shared/config.ts';
-import { createSystem } from '../shared/system.ts';
+import { createSystem } from '../shared/compose/system.ts';
 
 export async function openApiDocument(): Promise<Record<string, any>> {
   const system = createSystem({ config: parseConfig({ LOG_LEVEL: 'SILENT', DYNAMODB_ENDPOINT: 'http://127.0.0.1:9' }) });
@@ -13,6 +13,6 @@ export async function openApiDocument(): Promise<Record<string, any>> {
     if (res.status !== 200) throw new Error(`/openapi.json answered ${res.status}`);
     return (await res.json()) as Record<string, any>;
   } finally {
-    system.deps.db.doc.destroy();
+    system.services.db.doc.destroy();
   }
 }

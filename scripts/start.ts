@@ -6,9 +6,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import { parseConfig } from '../shared/config.ts';
-import { seedDemo, type DemoKeys } from '../shared/seed.ts';
+import { seedDemo, type DemoKeys } from '../shared/store/seed.ts';
 import { createDocumentClient, ensureTable } from '../shared/store/db.ts';
-import { createSystem } from '../shared/system.ts';
+import { createSystem } from '../shared/compose/system.ts';
 import { answers, startDynamoDbLocal, type LocalDynamo } from './dynamodb-local.ts';
 
 const LOCAL_DIR = resolve('.local');

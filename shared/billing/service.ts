@@ -19,7 +19,7 @@ import type { Org, Principal } from '#domain/principal.ts';
 import type { Refund, Reservation } from '#domain/reservation.ts';
 import { DAY_MS, periodOf, periodStart } from '#domain/time.ts';
 import { taxTreatmentFor } from '#domain/vat.ts';
-import type { Logger } from '#http/context.ts';
+import type { Logger } from '#shared/log.ts';
 import { createCatalogCache, type CatalogCache } from '#store/catalog.ts';
 import type { Db } from '#store/db.ts';
 import { outboxWrites, type EventDraft } from '#store/events.ts';
@@ -59,33 +59,14 @@ import { withOptimisticRetry, type RetryPolicy } from '#store/retry.ts';
 import { transact, type TransactItem } from '#store/transact.ts';
 import { onDemandUsageByPool } from '#store/usage.ts';
 import type { Clock, IdGenerator } from '../ids.ts';
-import type { PortalInvoices } from '#portal/invoices.ts';
 import type { BillingEffect, ReservationBilling } from '../services/booking.ts';
 import { InvalidStripeSignatureError, type BillingGateway, type StripeWebhookEvent } from './gateway.ts';
-import { createLocalGateway, isLocalGateway } from './local-gateway.ts';
-import { createStripeGateway, StripeInvoiceMismatchError } from './stripe-gateway.ts';
-import {
-  CSV_COLUMNS,
-  STATUS_EVENT,
-  allocateRefund,
-  canMoveTo,
-  creditNoteFor,
-  csvRowsOf,
-  csvRowOfCreditNote,
-  outstandingOf,
-  quotedWindow,
-  reservationInvoice,
-  toApiCreditNote,
-  toApiInvoice,
-  usageDelta,
-  usageInvoice,
-  usageInvoiceId,
-  withCredit,
-  type CreditNote,
-  type Invoice,
-  type InvoiceStatus,
-  type UsageCharge,
-} from './invoices.ts';
+import { isLocalGateway } from './local-gateway.ts';
+import { StripeInvoiceMismatchError } from './stripe-gateway.ts';
+import { CSV_COLUMNS, csvRowOfCreditNote, csvRowsOf } from './invoice-csv.ts';
+import { STATUS_EVENT, canMoveTo, outstandingOf, withCredit, type CreditNote, type Invoice, type InvoiceStatus } from '#domain/invoice.ts';
+import { allocateRefund, creditNoteFor, quotedWindow, reservationInvoice, usageDelta, usageInvoice, usageInvoiceId, type UsageCharge } from './invoice-builders.ts';
+import { toApiCreditNote, toApiInvoice } from './invoice-wire.ts';
 
 export interface BillingServiceDeps {
   db: Db;
@@ -920,14 +901,6 @@ export function createBillingService(deps: BillingServiceDeps) {
     return 0;
   }
 
-  /** The portal's view of invoices (shared/portal/invoices.ts). */
-  const portalInvoices: PortalInvoices = {
-    async list(orgId, filters) {
-      const page = await listInvoices(db, { orgId: orgId ?? undefined, period: filters.period, status: filters.status, limit: 200 });
-      return page.data.map(toApiInvoice);
-    },
-  };
-
   return {
     stripeConfigured,
     reservationBilling,
@@ -945,7 +918,6 @@ export function createBillingService(deps: BillingServiceDeps) {
     receivables,
     revenue,
     reconciliation,
-    portalInvoices,
     /** Exposed for tests and the ops sync: push one record now. */
     pushInvoice,
     pushCreditNote,
@@ -953,20 +925,3 @@ export function createBillingService(deps: BillingServiceDeps) {
 }
 
 export type BillingService = ReturnType<typeof createBillingService>;
-
-/** Stripe when STRIPE_SECRET_KEY is set, else the local gateway (drafts with a note, nothing sent). */
-export function billingGatewayFromConfig(
-  config: { STRIPE_SECRET_KEY?: string | undefined; STRIPE_WEBHOOK_SECRET?: string | undefined; STRIPE_API_URL?: string | undefined },
-  clock: Clock,
-): BillingGateway {
-  if (!config.STRIPE_SECRET_KEY) return createLocalGateway();
-  return createStripeGateway({
-    secretKey: config.STRIPE_SECRET_KEY,
-    ...(config.STRIPE_WEBHOOK_SECRET ? { webhookSecret: config.STRIPE_WEBHOOK_SECRET } : {}),
-    ...(config.STRIPE_API_URL ? { apiUrl: config.STRIPE_API_URL } : {}),
-    timeoutMs: 8_000,
-    maxNetworkRetries: 2,
-    now: clock,
-  });
-}
-

@@ -3,13 +3,13 @@
  * own: a Lambda that needs one part (the outbox dispatcher needs webhook delivery, the monthly close
  * needs billing) imports only that part's file, so its bundle carries nothing else: no HTTP app, no
  * portal, no OpenAPI schemas, no Stripe SDK unless it bills (see "Cold start" in docs/decisions.md).
- * `createSystem` (shared/system.ts) is built from the same parts.
+ * `createSystem` (shared/compose/system.ts) is built from the same parts.
  *
  * This one is what every part stands on: the configuration, the table, the clock, the logger and the
  * id generator.
  */
 import type { Config } from '../config.ts';
-import { consoleLogger, silentLogger, type Logger } from '#http/context.ts';
+import { consoleLogger, silentLogger, type Logger } from '../log.ts';
 import { createDocumentClient, type Db } from '#store/db.ts';
 import { createIdGenerator, systemClock, type Clock, type IdGenerator } from '../ids.ts';
 

@@ -5,8 +5,9 @@ import { HTTPException } from 'hono/http-exception';
 import { randomUUID } from 'node:crypto';
 import { DomainError, type FieldError } from '#domain/errors.ts';
 import { isTransient } from '#store/retry.ts';
+import { errorFields } from '../log.ts';
 import { authenticate } from './auth.ts';
-import type { AppDeps, AppEnv, AppModule } from './context.ts';
+import type { AppEnv, AppModule, AppOptions, Services } from './context.ts';
 import { idempotency } from './idempotency.ts';
 import { finishOpenApiDocument } from './openapi.ts';
 import { problemBody, problemResponse } from './problem.ts';
@@ -39,25 +40,31 @@ function pathOf(path: readonly PropertyKey[], target: string): string {
 
 export const coreModule: AppModule = {
   name: 'booking',
-  register(app, deps) {
-    registerHealthRoutes(app);
-    registerCatalogRoutes(app);
-    registerAvailabilityRoutes(app);
-    registerQuoteRoutes(app);
-    registerOfferRoutes(app);
-    registerReservationRoutes(app);
-    registerEventRoutes(app);
-    registerMeRoutes(app);
-    registerOperatorRoutes(app);
-    registerLimitRoutes(app);
-    registerCatalogAdminRoutes(app);
-    registerBudgetRoutes(app, deps.budgets);
+  register(app, services) {
+    registerHealthRoutes(app, services);
+    registerCatalogRoutes(app, services);
+    registerAvailabilityRoutes(app, services);
+    registerQuoteRoutes(app, services);
+    registerOfferRoutes(app, services);
+    registerReservationRoutes(app, services);
+    registerEventRoutes(app, services);
+    registerMeRoutes(app, services);
+    registerOperatorRoutes(app, services);
+    registerLimitRoutes(app, services);
+    registerCatalogAdminRoutes(app, services);
+    registerBudgetRoutes(app, services);
   },
 };
 
-/** The whole HTTP API (and, through modules, the portal). Tests build it with their own deps. */
-export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
-  const modules = [coreModule, ...(deps.modules ?? [])];
+/**
+ * The whole HTTP API (and, through modules, the portal) over services built by the composition root
+ * (shared/compose/api.ts); it builds none itself.
+ */
+export function createApp(services: Services, options: AppOptions = {}): OpenAPIHono<AppEnv> {
+  const modules = [coreModule, ...(options.modules ?? [])];
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const { logger } = services;
+  const withLimits: Services = { ...services, rateLimits: options.rateLimits ?? DEFAULT_RATE_LIMITS };
   const publicPaths = new Set(modules.flatMap((m) => m.publicPaths ?? []));
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
@@ -78,7 +85,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.use('*', compress());
   app.use('*', securityHeaders);
   app.use('*', async (c, next) => {
-    c.set('deps', deps);
+    c.set('deps', withLimits);
     c.set('principal', null);
     // Always ours: a client-sent x-request-id would let a caller plant ids in our logs.
     const requestId = randomUUID();
@@ -87,15 +94,15 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     c.header('x-request-id', requestId);
   });
 
-  const limiter = createRateLimiter(deps.rateLimits ?? DEFAULT_RATE_LIMITS, { exempt: (path) => publicPaths.has(path) });
+  const limiter = createRateLimiter(options.rateLimits ?? DEFAULT_RATE_LIMITS, { exempt: (path) => publicPaths.has(path) });
   app.use('*', limiter.byAddress);
 
   app.use(
     '/v1/*',
     bodyLimit({
-      maxSize: deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+      maxSize: maxBodyBytes,
       onError: () => {
-        throw new DomainError('payload_too_large', `Request bodies are limited to ${deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES} bytes`);
+        throw new DomainError('payload_too_large', `Request bodies are limited to ${maxBodyBytes} bytes`);
       },
     }),
   );
@@ -103,7 +110,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.use('/v1/*', limiter.byPrincipal);
   app.use('/v1/*', idempotency);
 
-  for (const m of modules) m.register(app, deps);
+  for (const m of modules) m.register(app, withLimits);
   declareRateLimits(app.openAPIRegistry);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'ApiKey', {
@@ -138,7 +145,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     if (error instanceof DomainError) {
       const headers: Record<string, string> = error.retryAfterSeconds ? { 'retry-after': String(error.retryAfterSeconds) } : {};
       if (error.code === 'unauthenticated') headers['www-authenticate'] = 'Bearer realm="gpu-market"';
-      if (error.status >= 500) deps.logger.warn('request failed', { requestId, code: error.code, detail: error.message });
+      if (error.status >= 500) logger.warn('request failed', { requestId, code: error.code, detail: error.message });
       return problemResponse(problemBody(error.code, error.message, { errors: error.errors, requestId, extensions: error.extensions }), headers);
     }
     if (error instanceof HTTPException && error.status < 500) {
@@ -153,10 +160,10 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     }
     if (isTransient(error)) {
       // Throttling or a timeout that no retry loop absorbed: the client may retry, so say so.
-      deps.logger.warn('transient failure', { requestId, error: error instanceof Error ? { name: error.name, message: error.message } : String(error) });
+      logger.warn('transient failure', { requestId, error: errorFields(error) });
       return problemResponse(problemBody('contention', 'The service is briefly unavailable; retry the request', { requestId }), { 'retry-after': '1' });
     }
-    deps.logger.error('unhandled error', { requestId, error: error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error) });
+    logger.error('unhandled error', { requestId, error: errorFields(error, { stack: true }) });
     return problemResponse(problemBody('internal', `Something went wrong on our side; quote request id ${requestId} to support`, { requestId }));
   });
 

@@ -4,7 +4,6 @@ import type { Principal, Role } from '#domain/principal.ts';
 import { principalForKey } from '#store/orgs.ts';
 import type { AppEnv } from './context.ts';
 import { runIdempotent } from './idempotency.ts';
-import { principalFromSessionCookie } from '#portal/session.ts';
 
 /** The scheme is case-insensitive (RFC 9110 §11.1): `bearer`, `BEARER` and `Bearer` alike. */
 const BEARER = /^Bearer\s+([A-Za-z0-9_\-.]{8,200})\s*$/i;
@@ -16,7 +15,7 @@ export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
     // A signed-in portal user may follow plain links to read-only API resources (e.g. the CSV export).
     // Only safe methods: writes always need the key (and so cannot be forged cross-site).
     const deps = c.get('deps');
-    const fromSession = c.req.method === 'GET' ? await principalFromSessionCookie(deps.db, c.req.header('cookie'), deps.clock(), new URL(c.req.url).protocol === 'https:') : null;
+    const fromSession = c.req.method === 'GET' ? await deps.sessionPrincipal(c.req.header('cookie'), deps.clock(), new URL(c.req.url).protocol === 'https:') : null;
     if (!fromSession) throw new DomainError('unauthenticated', 'Send your API key as `Authorization: Bearer <key>`');
     c.set('principal', fromSession);
     return next();

@@ -1,54 +1,77 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
+import type { BillingService } from '#billing/service.ts';
+import type { HoldLimits } from '#domain/limits.ts';
 import type { Principal } from '#domain/principal.ts';
-import type { BookingService } from '../services/booking.ts';
-import type { OfferService } from '../services/offers.ts';
-import type { BudgetService } from '../services/budgets.ts';
 import type { CatalogCache } from '#store/catalog.ts';
 import type { Db } from '#store/db.ts';
+import type { EndpointService } from '#webhooks/endpoints.ts';
+import type { AvailabilityService } from '../services/availability.ts';
+import type { BookingService } from '../services/booking.ts';
+import type { BudgetService } from '../services/budgets.ts';
+import type { CatalogAdmin } from '../services/catalog-admin.ts';
+import type { FootprintService } from '../services/footprint.ts';
+import type { MeteringService } from '../services/metering.ts';
+import type { OfferService } from '../services/offers.ts';
+import type { OperatorService } from '../services/operator.ts';
 import type { Clock, IdGenerator } from '../ids.ts';
+import type { Logger } from '../log.ts';
 import type { RateLimitConfig } from './rate-limit.ts';
-import type { HoldLimits } from '#domain/limits.ts';
 
-export interface Logger {
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
+export type { Logger } from '../log.ts';
 
-export const consoleLogger: Logger = {
-  info: (message, fields) => console.log(JSON.stringify({ level: 'INFO', message, ...fields })),
-  warn: (message, fields) => console.warn(JSON.stringify({ level: 'WARN', message, ...fields })),
-  error: (message, fields) => console.error(JSON.stringify({ level: 'ERROR', message, ...fields })),
-};
-
-export const silentLogger: Logger = { info: () => {}, warn: () => {}, error: () => {} };
-
-/** Everything the HTTP app needs, built once per cold start by the entry point. */
-export interface AppDeps {
+/**
+ * Every service the routes call, each built once by the composition root (shared/compose/) and
+ * handed to every route module as `register(app, services)`. Nothing in shared/http builds a service.
+ */
+export interface Services {
   db: Db;
   clock: Clock;
   ids: IdGenerator;
+  logger: Logger;
   catalog: CatalogCache;
   booking: BookingService;
   offers: OfferService;
   /** Spend controls: budgets, org admins' key management, the booking hook (shared/services/budgets.ts). */
   budgets: BudgetService;
-  logger: Logger;
+  availability: AvailabilityService;
+  operator: OperatorService;
+  catalogAdmin: CatalogAdmin;
+  metering: MeteringService;
+  /** Energy and carbon of reservations, the operator's energy report. */
+  footprint: FootprintService;
+  /** Present where billing is wired in (the system; tests that bill). */
+  billing?: BillingService | undefined;
+  /** The webhook endpoints API, where webhooks are wired in. */
+  webhooks?: EndpointService | undefined;
+  /**
+   * The principal of the portal session named by a raw `Cookie` header (the API accepts it on GETs,
+   * e.g. the finance CSV link); null without a live session. `https`: the request came over https
+   * (the cookie's name depends on it). Wired by compose to the portal's sessions.
+   */
+  /** Default hold limits (before operator overrides; GET /v1/limits shows them). */
+  holdLimits?: HoldLimits | undefined;
+  /** The rate limits the app enforces (set by createApp from its options; GET /v1/limits shows them). */
+  rateLimits?: RateLimitConfig | undefined;
+  sessionPrincipal(cookieHeader: string | undefined, now: Date, https: boolean): Promise<Principal | null>;
+}
+
+/** @deprecated name kept for the route modules' `c.get('deps')`: the services. */
+export type AppDeps = Services;
+
+export interface AppOptions {
   /** Rate limits; DEFAULT_RATE_LIMITS unless the composition raises them (test suites that hammer the API). */
-  rateLimits?: RateLimitConfig;
-  /** Default hold limits before operator overrides (GET /v1/limits shows them). */
-  holdLimits?: HoldLimits;
+  rateLimits?: RateLimitConfig | undefined;
   /** Largest accepted request body. */
-  maxBodyBytes?: number;
-  /** Extra route modules (metering, billing, webhooks, portal) register themselves through this list. */
-  modules?: AppModule[];
+  maxBodyBytes?: number | undefined;
+  /** Route modules beyond the core (metering, billing, webhooks, portal), in registration order. */
+  modules?: AppModule[] | undefined;
 }
 
 export type AppEnv = {
   Variables: {
     principal: Principal | null;
     requestId: string;
-    deps: AppDeps;
+    deps: Services;
     /** A valid Idempotency-Key of this POST, until the route has authorized the caller and used it. */
     idempotencyKey?: string | undefined;
   };
@@ -57,7 +80,13 @@ export type App = OpenAPIHono<AppEnv>;
 
 export interface AppModule {
   name: string;
-  register(app: App, deps: AppDeps): void;
+  register(app: App, services: Services): void;
   /** Paths under /v1 that do not take an API key (e.g. Stripe's webhook, which is signed instead). */
   publicPaths?: string[];
+}
+
+/** A service a route module needs, or a wiring error at start-up (never at request time). */
+export function required<T>(service: T | undefined, name: string): T {
+  if (!service) throw new Error(`the ${name} routes need services.${name}: wire it in shared/compose`);
+  return service;
 }

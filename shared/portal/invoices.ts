@@ -3,11 +3,8 @@
  * port, so billing can be plugged in (createPortalModule({ invoices })) without the portal knowing its
  * storage. Without it the portal shows an empty list.
  */
-import type { CreditNote, Invoice } from '#billing/invoices.ts';
+import type { CreditNote, Invoice, InvoiceStatus } from '#domain/invoice.ts';
 import type { Money } from '#domain/money.ts';
-
-export type InvoiceStatus = 'draft' | 'open' | 'paid' | 'void' | 'uncollectible';
-export const INVOICE_STATUSES: readonly InvoiceStatus[] = ['draft', 'open', 'paid', 'void', 'uncollectible'];
 
 export interface PortalInvoice {
   id: string;

@@ -15,34 +15,39 @@ export interface AvailabilityQuery {
   granularity: 'hour' | 'day';
 }
 
-/**
- * Free GPUs per pool and slot. Reads the window's capacity buckets (≤ 28 items per pool for a year):
- * the cost grows with the window, not with the number of reservations in it.
- */
-export async function availability(deps: { db: Db; catalog: CatalogCache }, q: AvailabilityQuery) {
-  const slotMs = q.granularity === 'day' ? DAY_MS : HOUR_MS;
-  const start = new Date(Math.floor(q.start.getTime() / slotMs) * slotMs);
-  const end = new Date(Math.ceil(q.end.getTime() / slotMs) * slotMs);
-  if (end <= start) throw new DomainError('validation_failed', 'end: must be after start', { errors: [{ path: 'end', message: 'must be after start' }] });
-  if (end.getTime() - start.getTime() > MAX_AVAILABILITY_WINDOW_MS) {
-    throw new DomainError('validation_failed', 'end: the window is at most 365 days', { errors: [{ path: 'end', message: 'the window is at most 365 days' }] });
+/** Free GPUs per pool and slot, for the API's availability route and the portal's sites page. */
+export function createAvailabilityService(deps: { db: Db; catalog: CatalogCache }) {
+  /**
+   * Reads the window's capacity buckets (≤ 28 items per pool for a year): the cost grows with the
+   * window, not with the number of reservations in it.
+   */
+  async function query(q: AvailabilityQuery) {
+    const slotMs = q.granularity === 'day' ? DAY_MS : HOUR_MS;
+    const start = new Date(Math.floor(q.start.getTime() / slotMs) * slotMs);
+    const end = new Date(Math.ceil(q.end.getTime() / slotMs) * slotMs);
+    if (end <= start) throw new DomainError('validation_failed', 'end: must be after start', { errors: [{ path: 'end', message: 'must be after start' }] });
+    if (end.getTime() - start.getTime() > MAX_AVAILABILITY_WINDOW_MS) {
+      throw new DomainError('validation_failed', 'end: the window is at most 365 days', { errors: [{ path: 'end', message: 'the window is at most 365 days' }] });
+    }
+    const catalog = await deps.catalog.get();
+    const pools = catalog.pools.filter((p) => (!q.site || p.site === q.site) && (!q.gpuType || p.gpuType === q.gpuType));
+    const sH = epochHour(start);
+    const eH = epochHour(end);
+    const slotHours = slotMs / HOUR_MS;
+    const result = await Promise.all(
+      pools.map(async (pool) => {
+        const load = await readPoolLoad(deps.db, pool.id, pool.totalGpus, sH, eH);
+        const slots = [];
+        for (let h = sH; h < eH; h += slotHours) {
+          let available = Number.POSITIVE_INFINITY;
+          for (let i = h; i < h + slotHours; i++) available = Math.min(available, availableAt(load, i));
+          slots.push({ start: fromEpochHour(h).toISOString(), end: fromEpochHour(h + slotHours).toISOString(), available });
+        }
+        return { poolId: pool.id, site: pool.site, gpuType: pool.gpuType, capacity: pool.totalGpus, minAvailable: minAvailable(load, sH, eH), slots };
+      }),
+    );
+    return { start: start.toISOString(), end: end.toISOString(), granularity: q.granularity, pools: result };
   }
-  const catalog = await deps.catalog.get();
-  const pools = catalog.pools.filter((p) => (!q.site || p.site === q.site) && (!q.gpuType || p.gpuType === q.gpuType));
-  const sH = epochHour(start);
-  const eH = epochHour(end);
-  const slotHours = slotMs / HOUR_MS;
-  const result = await Promise.all(
-    pools.map(async (pool) => {
-      const load = await readPoolLoad(deps.db, pool.id, pool.totalGpus, sH, eH);
-      const slots = [];
-      for (let h = sH; h < eH; h += slotHours) {
-        let available = Number.POSITIVE_INFINITY;
-        for (let i = h; i < h + slotHours; i++) available = Math.min(available, availableAt(load, i));
-        slots.push({ start: fromEpochHour(h).toISOString(), end: fromEpochHour(h + slotHours).toISOString(), available });
-      }
-      return { poolId: pool.id, site: pool.site, gpuType: pool.gpuType, capacity: pool.totalGpus, minAvailable: minAvailable(load, sH, eH), slots };
-    }),
-  );
-  return { start: start.toISOString(), end: end.toISOString(), granularity: q.granularity, pools: result };
+  return { query };
 }
+export type AvailabilityService = ReturnType<typeof createAvailabilityService>;

@@ -5,7 +5,7 @@
  * booking core; the billing service asks for items by intent.
  */
 import { BatchGetCommand, GetCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
-import type { Invoice, CreditNote, InvoiceStatus } from '#billing/invoices.ts';
+import type { Invoice, CreditNote, InvoiceStatus } from '#domain/invoice.ts';
 import type { Db } from './db.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import { keys, prefixes, ttlAfter } from './keys.ts';

@@ -5,7 +5,7 @@
  * sender, then record the outcome and what it means for the endpoint (410 and five days of failures
  * disable it, with a `webhook_endpoint.disabled` event in the same transaction).
  */
-import type { Logger } from '#http/context.ts';
+import type { Logger } from '#shared/log.ts';
 import type { Clock, IdGenerator } from '../ids.ts';
 import type { Db } from '#store/db.ts';
 import { outboxWrites, type DomainEvent } from '#store/events.ts';

@@ -6,7 +6,7 @@
  */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import type { Logger } from '#http/context.ts';
+import type { Logger } from '#shared/log.ts';
 import type { Db } from '#store/db.ts';
 import type { DomainEvent } from '#store/events.ts';
 import { listAllEndpoints, type DeliveryRef, type WebhookEndpoint } from '#store/webhooks.ts';

@@ -13,7 +13,7 @@ import {
   type _Record,
   type Shard,
 } from '@aws-sdk/client-dynamodb-streams';
-import type { Logger } from '#http/context.ts';
+import type { Logger } from '#shared/log.ts';
 import type { Db } from '#store/db.ts';
 import type { OutboxStreamRecord, StreamBatchResult } from './dispatcher.ts';
 

@@ -6,7 +6,7 @@
  */
 import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import type { Logger } from '#http/context.ts';
+import type { Logger } from '#shared/log.ts';
 import type { DeliveryRef } from '#store/webhooks.ts';
 
 export type { DeliveryRef } from '#store/webhooks.ts';

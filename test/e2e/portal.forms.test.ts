@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { describeFieldError, parseBookingForm, parseUtcInput, slugify } from '../../shared/portal/booking-form.ts';
 import { toUtcInput } from '../../shared/portal/format.ts';
-import { GPU_TYPES, POOLS, SITES } from '../../shared/seed.ts';
+import { GPU_TYPES, POOLS, SITES } from '../../shared/store/seed.ts';
 
 const catalog = { sites: SITES, gpuTypes: GPU_TYPES, pools: POOLS };
 const form = (over: Partial<Record<'site' | 'gpuType' | 'gpus' | 'start' | 'end', string>> = {}) => ({

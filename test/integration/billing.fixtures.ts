@@ -8,9 +8,9 @@ import { createLocalGateway } from '../../shared/billing/local-gateway.ts';
 import { createBillingService, type BillingService, type BillingServiceDeps } from '../../shared/billing/service.ts';
 import { createStripeGateway, type StripeGatewayConfig } from '../../shared/billing/stripe-gateway.ts';
 import type { Org } from '../../shared/domain/principal.ts';
-import { silentLogger, type AppModule } from '../../shared/http/context.ts';
+import { silentLogger } from '../../shared/log.ts';
 import { billingModule } from '../../shared/http/routes/billing.ts';
-import { createMeteringModule } from '../../shared/http/routes/usage.ts';
+import { meteringModule } from '../../shared/http/routes/usage.ts';
 import type { BillingEffect, ReservationBilling } from '../../shared/services/booking.ts';
 import { generateApiKey, putApiKey, putOrg } from '../../shared/store/orgs.ts';
 import { createTestContext, hoursFrom, type TestContext } from '../support/app.ts';
@@ -60,9 +60,12 @@ export async function createBillingTest(options: BillingTestOptions = {}): Promi
     onCancel: async (...a) => crashing(await service().reservationBilling.onCancel(...a)),
   };
   // The routes reach the service at request time, once it exists.
-  const lateService = new Proxy({} as BillingService, { get: (_, prop) => service()[prop as keyof BillingService] });
-  const modules: AppModule[] = [billingModule(lateService), createMeteringModule()];
-  const t = await createTestContext({ billing, modules, ...(options.start ? { start: options.start } : {}) });
+  const t = await createTestContext({
+    reservationBilling: billing,
+    late: { billing: service },
+    modules: [billingModule, meteringModule],
+    ...(options.start ? { start: options.start } : {}),
+  });
   const gateway =
     standIn === null
       ? createLocalGateway()

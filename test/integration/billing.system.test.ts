@@ -1,13 +1,13 @@
 /**
- * Billing as the whole system wires it (shared/system.ts): the routes and the booking hooks are in
+ * Billing as the whole system wires it (shared/compose/system.ts): the routes and the booking hooks are in
  * place, the scheduled tick finishes Stripe work left pending, the portal reads invoices, and without
  * STRIPE_SECRET_KEY nothing is sent anywhere.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStripeGateway } from '../../shared/billing/stripe-gateway.ts';
 import { parseConfig } from '../../shared/config.ts';
-import { seedDemo, type DemoKeys } from '../../shared/seed.ts';
-import { createSystem, type System } from '../../shared/system.ts';
+import { seedDemo, type DemoKeys } from '../../shared/store/seed.ts';
+import { createSystem, type System } from '../../shared/compose/system.ts';
 import { manualClock } from '../support/clock.ts';
 import { createTestDb } from '../support/db.ts';
 import { startStripeStandIn, type StripeStandIn } from '../support/stripe-stand-in.ts';
@@ -59,9 +59,9 @@ describe('the system with Stripe', () => {
     const open = await call(system, 'GET', `/v1/invoices/${r.invoiceId}`, keys.customer);
     expect(open.body).toMatchObject({ status: 'open', stripeSync: 'synced' });
     expect(standIn.invoices()).toHaveLength(1);
-    const portal = await system.billing.portalInvoices.list('org_lumiere', {});
+    const portal = await system.portalInvoices.list('org_lumiere', {});
     expect(portal.map((i) => i.id)).toContain(r.invoiceId);
-    expect((await system.billing.portalInvoices.list(null, { status: 'paid' })).map((i) => i.id)).not.toContain(r.invoiceId);
+    expect((await system.portalInvoices.list(null, { status: 'paid' })).map((i) => i.id)).not.toContain(r.invoiceId);
     const doc = (await (await system.app.request('/openapi.json')).json()) as { paths: Record<string, unknown> };
     for (const path of ['/v1/invoices', '/v1/invoices/{id}', '/v1/invoices/export.csv', '/v1/billing/close', '/v1/billing/reconciliation', '/v1/stripe/webhook']) {
       expect(Object.keys(doc.paths)).toContain(path);

@@ -9,7 +9,7 @@ import { inject } from 'vitest';
 import { readCatalog } from '../../shared/store/catalog.ts';
 import { principalForKey } from '../../shared/store/orgs.ts';
 import { listAudit } from '../../shared/store/audit.ts';
-import { CATALOG } from '../../shared/seed.ts';
+import { CATALOG } from '../../shared/store/seed.ts';
 import { createTestDb } from '../support/db.ts';
 
 const run = promisify(execFile);

@@ -6,9 +6,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_RATE_LIMITS, type RateLimitConfig } from '../../shared/http/rate-limit.ts';
-import { silentLogger } from '../../shared/http/context.ts';
 import { createPortalModule } from '../../shared/portal/module.tsx';
-import { createRuntime } from '../../shared/runtime.ts';
+import { createServices } from '../../shared/compose/services.ts';
+import { createApp } from '../../shared/http/app.ts';
+import { createIdGenerator } from '../../shared/ids.ts';
+import { silentLogger } from '../../shared/log.ts';
 import { createTestContext, hoursFrom, type TestContext } from '../support/app.ts';
 
 const LIMITS: RateLimitConfig = {
@@ -26,12 +28,12 @@ const LIMITS: RateLimitConfig = {
 
 let t: TestContext;
 /** A second "Lambda instance": its own app and memory, the same table. */
-let other: ReturnType<typeof createRuntime>['app'];
+let other: ReturnType<typeof createApp>;
 let member: string;
 
 beforeAll(async () => {
   t = await createTestContext({ rateLimits: LIMITS, modules: [createPortalModule()] });
-  other = createRuntime({ db: t.db, clock: t.clock, logger: silentLogger, rateLimits: LIMITS }).app;
+  other = createApp(createServices({ db: t.db, clock: t.clock, ids: createIdGenerator(t.clock), logger: silentLogger }), { rateLimits: LIMITS });
   const created = await t.call('POST', '/v1/api-keys', { key: t.keys.operator, body: { role: 'customer', orgId: 'org_lumiere', orgRole: 'member' } });
   expect(created.status).toBe(201);
   member = created.body.key;

@@ -4,9 +4,9 @@
  */
 import { PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMeteringModule } from '../../shared/http/routes/usage.ts';
+import { meteringModule } from '../../shared/http/routes/usage.ts';
 import { DEFAULT_TRANSACTION_CONCURRENCY, createMeteringService } from '../../shared/services/metering.ts';
-import { DEMO_PRINCIPALS } from '../../shared/seed.ts';
+import { DEMO_PRINCIPALS } from '../../shared/store/seed.ts';
 import type { RetryPolicy } from '../../shared/store/retry.ts';
 import { existingClaims, getClaim, usageByHour } from '../../shared/store/usage.ts';
 import { createTestContext, type TestContext } from '../support/app.ts';
@@ -49,7 +49,7 @@ function wrapDoc(doc: DynamoDBDocumentClient): DynamoDBDocumentClient {
 
 let t: TestContext;
 beforeAll(async () => {
-  t = await createTestContext({ modules: [createMeteringModule({ retry: FAST_RETRY })], wrapDoc, start: DAY_START });
+  t = await createTestContext({ modules: [meteringModule], meteringRetry: FAST_RETRY, wrapDoc, start: DAY_START });
 });
 afterAll(() => t.close());
 

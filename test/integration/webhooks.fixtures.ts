@@ -2,11 +2,11 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Webhook } from 'standardwebhooks';
 import { expect, vi } from 'vitest';
-import type { AppModule } from '../../shared/http/context.ts';
+import { webhooksModule } from '../../shared/http/routes/webhooks.ts';
 import { listEvents, type DomainEvent } from '../../shared/store/events.ts';
 import type { RetryPolicy } from '../../shared/store/retry.ts';
 import { generateApiKey, putApiKey } from '../../shared/store/orgs.ts';
-import { createWebhooks, type Webhooks, type WebhooksOptions } from '../../shared/webhooks/webhooks.ts';
+import { createWebhooks, type Webhooks, type WebhooksOptions } from '../../shared/compose/webhooks.ts';
 import { createTestContext, hoursFrom, type TestContext } from '../support/app.ts';
 import { startWebhookReceiver, type ReceivedWebhook, type WebhookReceiver, type WebhookReceiverOptions } from '../support/webhook-receiver.ts';
 
@@ -33,25 +33,25 @@ export async function webhookTest(
   } = {},
 ): Promise<WebhookTest> {
   let webhooks: Webhooks | undefined;
-  const module: AppModule = {
-    name: 'webhooks',
-    register(app, deps) {
-      webhooks = createWebhooks({
-        db: deps.db,
-        clock: deps.clock,
-        ids: deps.ids,
-        logger: deps.logger,
-        allowedHosts: options.allowedHosts ?? LOOPBACK,
-        resolve: options.resolve,
-        send: options.send,
-        random: options.random,
-        fetchTimeoutMs: options.fetchTimeoutMs,
-      });
-      webhooks.module.register(app, deps);
-    },
-  };
-  const t = await createTestContext({ modules: [module], ...(options.wrapDoc ? { wrapDoc: options.wrapDoc } : {}), ...(options.retry ? { retry: options.retry } : {}) });
-  const w = webhooks!;
+  const t = await createTestContext({
+    modules: [webhooksModule],
+    late: { webhooks: () => webhooks!.service },
+    ...(options.wrapDoc ? { wrapDoc: options.wrapDoc } : {}),
+    ...(options.retry ? { retry: options.retry } : {}),
+  });
+  const { deps } = t;
+  webhooks = createWebhooks({
+    db: deps.db,
+    clock: deps.clock,
+    ids: deps.ids,
+    logger: deps.logger,
+    allowedHosts: options.allowedHosts ?? LOOPBACK,
+    resolve: options.resolve,
+    send: options.send,
+    random: options.random,
+    fetchTimeoutMs: options.fetchTimeoutMs,
+  });
+  const w = webhooks;
   const seen: Record<string, number> = { [ORG]: 0, [OTHER_ORG]: 0 };
   const receivers: WebhookReceiver[] = [];
 

@@ -1,18 +1,22 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { silentLogger, type AppModule } from '../../shared/http/context.ts';
-import { scaledRateLimits } from '../../shared/http/rate-limit.ts';
+import { createApp } from '../../shared/http/app.ts';
+import type { AppModule, Services } from '../../shared/http/context.ts';
+import { scaledRateLimits, type RateLimitConfig } from '../../shared/http/rate-limit.ts';
+import { createServices, type ServicesOptions } from '../../shared/compose/services.ts';
+import { createIdGenerator } from '../../shared/ids.ts';
+import { silentLogger, type Logger } from '../../shared/log.ts';
+import { seedDemo, type DemoKeys } from '../../shared/store/seed.ts';
 import type { HoldLimits } from '../../shared/domain/limits.ts';
 
 export const UNLIMITED_HOLDS: HoldLimits = { openHolds: 1_000_000, heldGpusBps: 1_000_000_000, sameWindowHoldsPerHour: 1_000_000 };
-import { createRuntime, type RuntimeOptions } from '../../shared/runtime.ts';
-import { seedDemo, type DemoKeys } from '../../shared/seed.ts';
 import type { Db } from '../../shared/store/db.ts';
 import { manualClock, type ManualClock } from './clock.ts';
 import { createTestDb } from './db.ts';
 
 export interface TestContext {
-  app: ReturnType<typeof createRuntime>['app'];
-  deps: ReturnType<typeof createRuntime>['deps'];
+  app: ReturnType<typeof createApp>;
+  /** The services, built once by the composition root (shared/compose/services.ts) as the system builds them. */
+  deps: Services;
   db: Db & { drop(): Promise<void> };
   keys: DemoKeys;
   clock: ManualClock;
@@ -20,20 +24,44 @@ export interface TestContext {
   close(): Promise<void>;
 }
 
+export interface TestContextOptions extends Omit<ServicesOptions, 'billing'> {
+  start?: string;
+  /** Swaps the document client (fault injection). */
+  wrapDoc?: (doc: DynamoDBDocumentClient) => DynamoDBDocumentClient;
+  /** Route modules beyond the core (metering, billing, webhooks, portal). */
+  modules?: AppModule[];
+  /** Services the test builds itself once the context exists (e.g. billing over the test's clock); read at request time. */
+  late?: { billing?: () => NonNullable<Services['billing']>; webhooks?: () => NonNullable<Services['webhooks']> };
+  logger?: Logger;
+  maxBodyBytes?: number;
+  rateLimits?: RateLimitConfig;
+}
+
+/** A service the test builds after the context: the routes reach it at request time, once it exists. */
+const lateBound = <T extends object>(get: () => T): T => new Proxy({} as T, { get: (_, prop) => get()[prop as keyof T] });
+
 /**
  * The whole API in-process against a fresh table in DynamoDB Local, seeded with the demo catalog and
- * keys. `wrapDoc` swaps the document client (fault injection); the clock is manual.
+ * keys, its services built by the composition root. `wrapDoc` swaps the document client (fault
+ * injection); the clock is manual.
  */
-export async function createTestContext(
-  options: { start?: string; wrapDoc?: (doc: DynamoDBDocumentClient) => DynamoDBDocumentClient; modules?: AppModule[] } & Partial<Omit<RuntimeOptions, 'db' | 'clock'>> = {},
-): Promise<TestContext> {
+export async function createTestContext(options: TestContextOptions = {}): Promise<TestContext> {
   const db = await createTestDb();
   const clock = manualClock(options.start ?? '2026-11-24T10:00:00Z');
   const keys = await seedDemo(db, clock());
   const runtimeDb = options.wrapDoc ? { ...db, doc: options.wrapDoc(db.doc) } : db;
-  // Suites hammer the API and fill pools from one org: rate limits ×1000 and no hold limits unless a
-  // test passes its own (test/integration/limits.*.test.ts test the real ones).
-  const { app, deps } = createRuntime({ rateLimits: scaledRateLimits(1000), holdLimits: UNLIMITED_HOLDS, ...options, db: runtimeDb, clock, logger: options.logger ?? silentLogger });
+  const { start: _start, wrapDoc: _wrapDoc, modules, late, logger, maxBodyBytes, rateLimits, ...serviceOptions } = options;
+  const services = createServices(
+    { db: runtimeDb, clock, ids: createIdGenerator(clock), logger: logger ?? silentLogger },
+    {
+      holdLimits: UNLIMITED_HOLDS,
+      ...serviceOptions,
+      ...(late?.billing ? { billing: lateBound(late.billing) } : {}),
+      ...(late?.webhooks ? { webhooks: lateBound(late.webhooks) } : {}),
+    },
+  );
+  // Suites hammer the API: limits ×1000 unless a test passes its own (test/integration/limits.test.ts).
+  const app = createApp(services, { modules: modules ?? [], maxBodyBytes, rateLimits: rateLimits ?? scaledRateLimits(1000) });
   const call: TestContext['call'] = async (method, path, o = {}) => {
     const headers: Record<string, string> = { ...(o.headers ?? {}) };
     const key = o.key === undefined ? keys.customer : o.key;
@@ -52,7 +80,7 @@ export async function createTestContext(
     }
     return { status: res.status, body: parsed, headers: res.headers, text };
   };
-  return { app, deps, db, keys, clock, call, close: () => db.drop() };
+  return { app, deps: services, db, keys, clock, call, close: () => db.drop() };
 }
 
 /** The next whole hour at least `hours` after the clock. */

@@ -13,9 +13,11 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { expect } from 'vitest';
 import { createStripeGateway } from '../../shared/billing/stripe-gateway.ts';
 import { createBillingService, type BillingService } from '../../shared/billing/service.ts';
-import { silentLogger, type AppModule } from '../../shared/http/context.ts';
+import { portalInvoicesOf } from '../../shared/compose/portal.ts';
+import type { AppModule } from '../../shared/http/context.ts';
+import { silentLogger } from '../../shared/log.ts';
 import { billingModule } from '../../shared/http/routes/billing.ts';
-import { createMeteringModule } from '../../shared/http/routes/usage.ts';
+import { meteringModule } from '../../shared/http/routes/usage.ts';
 import { createPortalModule } from '../../shared/portal/module.tsx';
 import type { ReservationBilling } from '../../shared/services/booking.ts';
 import { createTestContext, type TestContext } from './app.ts';
@@ -51,8 +53,9 @@ export async function startPortal(options: { start?: string; modules?: AppModule
     onCancel: (...a) => late.reservationBilling.onCancel(...a),
   };
   const t = await createTestContext({
-    billing: reservationBilling,
-    modules: [billingModule(late), createMeteringModule(), createPortalModule({ invoices: { list: (o, f) => late.portalInvoices.list(o, f) }, billing: late }), ...(options.modules ?? [])],
+    reservationBilling,
+    late: { billing: () => late },
+    modules: [billingModule, meteringModule, createPortalModule({ invoices: { list: (o, f) => portalInvoicesOf(t.deps.db).list(o, f) }, billing: late }), ...(options.modules ?? [])],
     ...(options.start ? { start: options.start } : {}),
   });
   const gateway = createStripeGateway({ secretKey: 'sk_test_portal', webhookSecret: 'whsec_portal', apiUrl: standIn.url, maxNetworkRetries: 1, timeoutMs: 2_000, now: t.clock });

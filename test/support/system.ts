@@ -1,5 +1,5 @@
 /**
- * The whole system as `npm start` wires it (shared/system.ts: booking, metering, billing without
+ * The whole system as `npm start` wires it (shared/compose/system.ts: booking, metering, billing without
  * Stripe, webhooks, portal) on a fresh table in the run's DynamoDB Local, seeded with the demo
  * catalog and keys, on a manual clock; `listen()` serves it on a free local port for clients that
  * speak HTTP (the `gpum` command line).
@@ -7,8 +7,8 @@
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { parseConfig } from '../../shared/config.ts';
-import { seedDemo, type DemoKeys } from '../../shared/seed.ts';
-import { createSystem, type System } from '../../shared/system.ts';
+import { seedDemo, type DemoKeys } from '../../shared/store/seed.ts';
+import { createSystem, type System } from '../../shared/compose/system.ts';
 import { manualClock, type ManualClock } from './clock.ts';
 import { createTestDb } from './db.ts';
 

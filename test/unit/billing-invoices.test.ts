@@ -1,20 +1,8 @@
 /** The pure invoice model: status order, refund allocation, usage deltas across closes, formatting, ids. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  allocateRefund,
-  canMoveTo,
-  creditNoteFor,
-  formatCents,
-  formatGpuHours,
-  INVOICE_STATUSES,
-  reservationInvoice,
-  usageDelta,
-  usageInvoice,
-  usageInvoiceId,
-  withCredit,
-  type InvoiceStatus,
-} from '../../shared/billing/invoices.ts';
+import { allocateRefund, creditNoteFor, reservationInvoice, usageDelta, usageInvoice, usageInvoiceId } from '../../shared/billing/invoice-builders.ts';
+import { canMoveTo, formatCents, formatGpuHours, INVOICE_STATUSES, withCredit, type InvoiceStatus } from '../../shared/domain/invoice.ts';
 import { eur } from '../../shared/domain/money.ts';
 import { onDemandCharge } from '../../shared/domain/pricing.ts';
 import type { Org } from '../../shared/domain/principal.ts';

@@ -1,6 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { availability } from '../../services/availability.ts';
-import type { App } from '../context.ts';
+import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { Slug, Timestamp } from '../schemas.ts';
 
@@ -45,10 +44,10 @@ const route = createRoute({
   },
 });
 
-export function registerAvailabilityRoutes(app: App) {
+export function registerAvailabilityRoutes(app: App, services: Services) {
   app.openapi(route, async (c) => {
     const q = c.req.valid('query');
-    const result = await availability(c.get('deps'), { ...q, start: new Date(q.start), end: new Date(q.end) });
+    const result = await services.availability.query({ ...q, start: new Date(q.start), end: new Date(q.end) });
     return c.json(result, 200);
   });
 }

@@ -3,15 +3,15 @@
  * close, finance reports, and Stripe's signed webhook (public: its signature is the authentication).
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { INVOICE_STATUSES, toApiCreditNote, toApiInvoice } from '#billing/invoices.ts';
+import { INVOICE_STATUSES } from '#domain/invoice.ts';
+import { toApiCreditNote, toApiInvoice } from '#billing/invoice-wire.ts';
 import type { BillingService } from '#billing/service.ts';
 import { principalOf, requireRole } from '../auth.ts';
-import type { AppModule } from '../context.ts';
+import { required, type AppModule } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
+import { json, security } from '../route.ts';
 import { IdParam, IdempotencyHeader, MoneySchema, PageQuery, pageOf } from '../schemas.ts';
 
-const security = [{ ApiKey: [] }];
-const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
 const financeOnly = [requireRole(['finance'])];
 
 const Period = z
@@ -325,49 +325,49 @@ const stripeWebhook = createRoute({
   },
 });
 
-export function billingModule(service: BillingService): AppModule {
-  return {
-    name: 'billing',
-    publicPaths: ['/v1/stripe/webhook'],
-    register(app) {
-      app.openapi(listInvoices, async (c) => {
-        const { limit, cursor, orgId, period, status } = c.req.valid('query');
-        const page = await service.invoicesFor(principalOf(c), { limit, cursor, orgId, period, status: status as (typeof INVOICE_STATUSES)[number] | undefined });
-        return c.json({ data: page.data.map((i) => InvoiceSchema.parse(toApiInvoice(i))), nextCursor: page.nextCursor }, 200);
+/** Invoices, the monthly close, finance reports and Stripe's webhook, over `services.billing`. */
+export const billingModule: AppModule = {
+  name: 'billing',
+  publicPaths: ['/v1/stripe/webhook'],
+  register(app, services) {
+    const service = required(services.billing, 'billing');
+    app.openapi(listInvoices, async (c) => {
+      const { limit, cursor, orgId, period, status } = c.req.valid('query');
+      const page = await service.invoicesFor(principalOf(c), { limit, cursor, orgId, period, status: status as (typeof INVOICE_STATUSES)[number] | undefined });
+      return c.json({ data: page.data.map((i) => InvoiceSchema.parse(toApiInvoice(i))), nextCursor: page.nextCursor }, 200);
+    });
+    app.openapi(exportCsv, async (c) => {
+      const { period } = c.req.valid('query');
+      return c.body(service.exportCsv(period), 200, {
+        'content-type': 'text/csv; charset=utf-8',
+        'content-disposition': `attachment; filename="invoices-${period}.csv"`,
+        'cache-control': 'no-store',
       });
-      app.openapi(exportCsv, async (c) => {
-        const { period } = c.req.valid('query');
-        return c.body(service.exportCsv(period), 200, {
-          'content-type': 'text/csv; charset=utf-8',
-          'content-disposition': `attachment; filename="invoices-${period}.csv"`,
-          'cache-control': 'no-store',
-        });
+    });
+    app.openapi(getInvoice, async (c) => {
+      const { invoice, creditNotes } = await service.invoiceFor(principalOf(c), c.req.valid('param').id);
+      return c.json({ ...InvoiceSchema.parse(toApiInvoice(invoice)), creditNotes: creditNotes.map((n) => CreditNoteSchema.parse(toApiCreditNote(n))) }, 200);
+    });
+    app.openapi(issueCreditNote, async (c) => {
+      const body = c.req.valid('json');
+      const note = await service.issueCreditNote(principalOf(c), c.req.valid('param').id, {
+        subtotal: body.amount,
+        reason: body.reason,
+        idempotencyKey: c.req.valid('header')['idempotency-key'],
       });
-      app.openapi(getInvoice, async (c) => {
-        const { invoice, creditNotes } = await service.invoiceFor(principalOf(c), c.req.valid('param').id);
-        return c.json({ ...InvoiceSchema.parse(toApiInvoice(invoice)), creditNotes: creditNotes.map((n) => CreditNoteSchema.parse(toApiCreditNote(n))) }, 200);
-      });
-      app.openapi(issueCreditNote, async (c) => {
-        const body = c.req.valid('json');
-        const note = await service.issueCreditNote(principalOf(c), c.req.valid('param').id, {
-          subtotal: body.amount,
-          reason: body.reason,
-          idempotencyKey: c.req.valid('header')['idempotency-key'],
-        });
-        return c.json(CreditNoteSchema.parse(toApiCreditNote(note)), 201);
-      });
-      app.openapi(closePeriod, async (c) => {
-        const result = await service.closePeriod(c.req.valid('json').period);
-        return c.json({ period: result.period, created: result.created, invoices: result.invoices.map((i) => InvoiceSchema.parse(toApiInvoice(i))) }, 200);
-      });
-      app.openapi(syncPending, async (c) => c.json(await service.syncPending(), 200));
-      app.openapi(receivables, async (c) => c.json(await service.receivables(), 200));
-      app.openapi(revenue, async (c) => c.json(await service.revenue(c.req.valid('query').period), 200));
-      app.openapi(reconciliation, async (c) => c.json(await service.reconciliation(c.req.valid('query').period), 200));
-      app.openapi(stripeWebhook, async (c) => {
-        const receipt = await service.receiveStripeWebhook(await c.req.text(), c.req.header('stripe-signature'));
-        return c.json({ received: true as const, ...receipt }, 200);
-      });
-    },
-  };
-}
+      return c.json(CreditNoteSchema.parse(toApiCreditNote(note)), 201);
+    });
+    app.openapi(closePeriod, async (c) => {
+      const result = await service.closePeriod(c.req.valid('json').period);
+      return c.json({ period: result.period, created: result.created, invoices: result.invoices.map((i) => InvoiceSchema.parse(toApiInvoice(i))) }, 200);
+    });
+    app.openapi(syncPending, async (c) => c.json(await service.syncPending(), 200));
+    app.openapi(receivables, async (c) => c.json(await service.receivables(), 200));
+    app.openapi(revenue, async (c) => c.json(await service.revenue(c.req.valid('query').period), 200));
+    app.openapi(reconciliation, async (c) => c.json(await service.reconciliation(c.req.valid('query').period), 200));
+    app.openapi(stripeWebhook, async (c) => {
+      const receipt = await service.receiveStripeWebhook(await c.req.text(), c.req.header('stripe-signature'));
+      return c.json({ received: true as const, ...receipt }, 200);
+    });
+  },
+};

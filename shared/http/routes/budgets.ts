@@ -1,14 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { MAX_LIMIT_CENTS } from '#domain/budget.ts';
-import type { BudgetService } from '../../services/budgets.ts';
 import { principalOf, requireRole } from '../auth.ts';
-import type { App } from '../context.ts';
+import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
+import { json, jsonBody, security } from '../route.ts';
 import { IdParam, IdempotencyHeader, MoneySchema, PageQuery, pageOf } from '../schemas.ts';
 
-const security = [{ ApiKey: [] }];
-const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
-const body = <T extends z.ZodTypeAny>(schema: T) => ({ required: true, content: { 'application/json': { schema } } });
 
 const LimitInput = (min: number, description: string) =>
   z
@@ -106,7 +103,7 @@ const putBudget = createRoute({
   summary: 'Set the org’s monthly budget, alerts and hard caps (org admins)',
   security,
   middleware: [requireRole(['customer'], { orgAdmin: true })],
-  request: { headers: IdempotencyHeader, body: body(BudgetInputSchema) },
+  request: { headers: IdempotencyHeader, body: jsonBody(BudgetInputSchema) },
   responses: { 200: json(BudgetSchema, 'The budget as set, with this month’s figures'), ...errorResponses(...COMMON_ERRORS, 'malformed_json', 'contention') },
 });
 
@@ -143,7 +140,7 @@ const patchKey = createRoute({
   middleware: [requireRole(['customer', 'operator'], { orgAdmin: true })],
   request: {
     params: IdParam('API key', 'key_01jabc'),
-    body: body(
+    body: jsonBody(
       z
         .object({
           monthlySpendLimit: LimitInput(0, 'Monthly limit in EUR cents (0 refuses every booking made with the key)')
@@ -156,7 +153,8 @@ const patchKey = createRoute({
   responses: { 200: json(ApiKeyViewSchema, 'The key with its limit'), ...errorResponses(...COMMON_ERRORS, 'malformed_json', 'not_found', 'unprocessable', 'contention') },
 });
 
-export function registerBudgetRoutes(app: App, budgets: BudgetService) {
+export function registerBudgetRoutes(app: App, services: Services) {
+  const { budgets } = services;
   app.openapi(getBudget, async (c) => c.json(BudgetSchema.parse(await budgets.get(principalOf(c), c.req.valid('query').period)), 200));
   app.openapi(putBudget, async (c) => c.json(BudgetSchema.parse(await budgets.put(principalOf(c), c.req.valid('json'))), 200));
   app.openapi(deleteBudget, async (c) => {

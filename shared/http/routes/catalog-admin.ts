@@ -1,15 +1,12 @@
 /** The operator's catalog API: sites, GPU types and pools created and changed, and the audit log. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { toPublicPool } from '#domain/catalog.ts';
-import { createCatalogAdmin } from '../../services/catalog-admin.ts';
-import { createFootprintService } from '../../services/footprint.ts';
 import { principalOf, requireRole } from '../auth.ts';
-import type { App } from '../context.ts';
+import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
+import { json, security } from '../route.ts';
 import { GpuTypeFields, GpuTypeSchema, IdempotencyHeader, PageQuery, PoolFields, PoolSchema, SiteFields, SiteSchema, Slug, pageOf } from '../schemas.ts';
 
-const security = [{ ApiKey: [] }];
-const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
 const body = <T extends z.ZodTypeAny>(schema: T) => ({ required: true, content: { 'application/json': { schema } } });
 const idParam = (example: string, what: string) => z.object({ id: Slug(example).openapi({ param: { name: 'id', in: 'path' }, description: `${what} id` }) });
 const operatorOnly = [requireRole(['operator'])];
@@ -157,25 +154,26 @@ const energyReport = createRoute({
   responses: { 200: json(EnergyReportSchema, 'The report'), ...errorResponses(...COMMON_ERRORS, 'not_found') },
 });
 
-export function registerCatalogAdminRoutes(app: App) {
+export function registerCatalogAdminRoutes(app: App, services: Services) {
+  const { footprint } = services;
   app.openapi(energyReport, async (c) => {
-    const report = await createFootprintService(c.get('deps')).siteReport(c.req.valid('param').id, c.req.valid('query').year);
+    const report = await footprint.siteReport(c.req.valid('param').id, c.req.valid('query').year);
     return c.json(EnergyReportSchema.parse(report), 200);
   });
-  const admin = (c: { get(k: 'deps'): Parameters<typeof createCatalogAdmin>[0] }) => createCatalogAdmin(c.get('deps'));
-  app.openapi(createSite, async (c) => c.json(SiteSchema.parse(await admin(c).createSite(principalOf(c), c.req.valid('json'))), 201));
-  app.openapi(updateSite, async (c) => c.json(SiteSchema.parse(await admin(c).updateSite(principalOf(c), c.req.valid('param').id, c.req.valid('json'))), 200));
-  app.openapi(createGpuType, async (c) => c.json(GpuTypeSchema.parse(await admin(c).createGpuType(principalOf(c), c.req.valid('json'))), 201));
+  const admin = services.catalogAdmin;
+  app.openapi(createSite, async (c) => c.json(SiteSchema.parse(await admin.createSite(principalOf(c), c.req.valid('json'))), 201));
+  app.openapi(updateSite, async (c) => c.json(SiteSchema.parse(await admin.updateSite(principalOf(c), c.req.valid('param').id, c.req.valid('json'))), 200));
+  app.openapi(createGpuType, async (c) => c.json(GpuTypeSchema.parse(await admin.createGpuType(principalOf(c), c.req.valid('json'))), 201));
   app.openapi(updateGpuType, async (c) =>
-    c.json(GpuTypeSchema.parse(await admin(c).updateGpuType(principalOf(c), c.req.valid('param').id, c.req.valid('json'))), 200),
+    c.json(GpuTypeSchema.parse(await admin.updateGpuType(principalOf(c), c.req.valid('param').id, c.req.valid('json'))), 200),
   );
-  app.openapi(createPool, async (c) => c.json(PoolSchema.parse(toPublicPool(await admin(c).createPool(principalOf(c), c.req.valid('json')))), 201));
+  app.openapi(createPool, async (c) => c.json(PoolSchema.parse(toPublicPool(await admin.createPool(principalOf(c), c.req.valid('json')))), 201));
   app.openapi(updatePool, async (c) =>
-    c.json(PoolSchema.parse(toPublicPool(await admin(c).updatePool(principalOf(c), c.req.valid('param').id, c.req.valid('json')))), 200),
+    c.json(PoolSchema.parse(toPublicPool(await admin.updatePool(principalOf(c), c.req.valid('param').id, c.req.valid('json')))), 200),
   );
   app.openapi(listAuditRoute, async (c) => {
     const { limit, cursor } = c.req.valid('query');
-    const page = await admin(c).listAudit(limit, cursor);
+    const page = await admin.listAudit(limit, cursor);
     return c.json(pageOf(AuditEntrySchema, 'AuditPage').parse(page), 200);
   });
 }

@@ -1,12 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { toPublicPool, type Pool } from '#domain/catalog.ts';
 import { notFound } from '#domain/errors.ts';
-import type { App } from '../context.ts';
+import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
+import { json, security } from '../route.ts';
 import { GpuTypeSchema, PoolSchema, SiteSchema, Slug } from '../schemas.ts';
 
-const security = [{ ApiKey: [] }];
-const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
 
 export const toApiPool = (p: Pool): z.infer<typeof PoolSchema> => toPublicPool(p);
 
@@ -57,18 +56,18 @@ const listPools = createRoute({
   responses: { 200: json(z.object({ data: z.array(PoolSchema) }), 'Pools'), ...errorResponses(...COMMON_ERRORS) },
 });
 
-export function registerCatalogRoutes(app: App) {
-  app.openapi(listSites, async (c) => c.json({ data: (await c.get('deps').catalog.get()).sites }, 200));
+export function registerCatalogRoutes(app: App, services: Services) {
+  app.openapi(listSites, async (c) => c.json({ data: (await services.catalog.get()).sites }, 200));
   app.openapi(getSite, async (c) => {
     const { id } = c.req.valid('param');
-    const site = (await c.get('deps').catalog.get()).sites.find((s) => s.id === id);
+    const site = (await services.catalog.get()).sites.find((s) => s.id === id);
     if (!site) throw notFound('Site', id);
     return c.json(site, 200);
   });
-  app.openapi(listGpuTypes, async (c) => c.json({ data: (await c.get('deps').catalog.get()).gpuTypes }, 200));
+  app.openapi(listGpuTypes, async (c) => c.json({ data: (await services.catalog.get()).gpuTypes }, 200));
   app.openapi(listPools, async (c) => {
     const { site, gpuType } = c.req.valid('query');
-    const pools = (await c.get('deps').catalog.get()).pools.filter((p) => (!site || p.site === site) && (!gpuType || p.gpuType === gpuType));
+    const pools = (await services.catalog.get()).pools.filter((p) => (!site || p.site === site) && (!gpuType || p.gpuType === gpuType));
     return c.json({ data: pools.map(toApiPool) }, 200);
   });
 }

@@ -3,7 +3,7 @@ import { invalidField } from '#domain/errors.ts';
 import { listEvents, sequenceOfEvent } from '#store/events.ts';
 import { PLATFORM_STREAM } from '../../services/catalog-admin.ts';
 import { principalOf, requireRole } from '../auth.ts';
-import type { App } from '../context.ts';
+import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { EventSchema, pageOf } from '../schemas.ts';
 
@@ -53,13 +53,13 @@ async function page(db: Parameters<typeof listEvents>[0], orgId: string, after: 
   return listEvents(db, orgId, from, limit);
 }
 
-export function registerEventRoutes(app: App) {
+export function registerEventRoutes(app: App, services: Services) {
   app.openapi(route, async (c) => {
     const { after, limit } = c.req.valid('query');
-    return c.json(await page(c.get('deps').db, principalOf(c).orgId!, after, limit), 200);
+    return c.json(await page(services.db, principalOf(c).orgId!, after, limit), 200);
   });
   app.openapi(platformRoute, async (c) => {
     const { after, limit } = c.req.valid('query');
-    return c.json(await page(c.get('deps').db, PLATFORM_STREAM, after, limit), 200);
+    return c.json(await page(services.db, PLATFORM_STREAM, after, limit), 200);
   });
 }

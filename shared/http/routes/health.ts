@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { probeTable } from '#store/health.ts';
-import type { App } from '../context.ts';
+import type { App, Services } from '../context.ts';
 import { errorResponses } from '../problem.ts';
 
 const health = createRoute({
@@ -15,9 +15,9 @@ const health = createRoute({
   },
 });
 
-export function registerHealthRoutes(app: App) {
+export function registerHealthRoutes(app: App, services: Services) {
   app.openapi(health, async (c) => {
-    const { db, clock } = c.get('deps');
+    const { db, clock } = services;
     await probeTable(db);
     return c.json({ status: 'ok' as const, table: db.table, time: clock().toISOString() }, 200);
   });

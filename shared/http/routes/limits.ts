@@ -6,7 +6,7 @@ import { epochHour, fromEpochHour } from '#domain/time.ts';
 import { putLimitOverrides, readHoldLedger, readLimitOverrides, type LimitScope } from '#store/hold-limits.ts';
 import { getOrg } from '#store/orgs.ts';
 import { principalOf, requireRole } from '../auth.ts';
-import type { App } from '../context.ts';
+import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { DEFAULT_RATE_LIMITS, rateUsage } from '../rate-limit.ts';
 import { Slug } from '../schemas.ts';
@@ -81,12 +81,12 @@ const override = (kind: 'orgs' | 'pools') =>
     },
   });
 
-export function registerLimitRoutes(app: App) {
+export function registerLimitRoutes(app: App, services: Services) {
   app.openapi(list, async (c) => {
     const principal = principalOf(c);
     const orgId = principal.orgId;
     if (!orgId) throw new DomainError('forbidden', 'Limits are per org');
-    const { db, clock, catalog, rateLimits, holdLimits } = c.get('deps');
+    const { db, clock, catalog, rateLimits, holdLimits } = services;
     const now = clock();
     const { pools } = await catalog.get();
     const [ledger, orgLimits, poolLimits, rates] = await Promise.all([
@@ -116,7 +116,7 @@ export function registerLimitRoutes(app: App) {
   for (const kind of ['orgs', 'pools'] as const) {
     app.openapi(override(kind), async (c) => {
       const { id } = c.req.valid('param');
-      const { db, clock, catalog } = c.get('deps');
+      const { db, clock, catalog } = services;
       if (kind === 'orgs' ? !(await getOrg(db, id)) : !(await catalog.get()).pools.some((p) => p.id === id)) throw notFound(kind === 'orgs' ? 'Org' : 'Pool', id);
       const scope: LimitScope = kind === 'orgs' ? `org:${id}` : `pool:${id}`;
       const overrides = toOverrides(c.req.valid('json'));

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { taxTreatmentFor } from '#domain/vat.ts';
 import { getOrg } from '#store/orgs.ts';
 import { principalOf } from '../auth.ts';
-import type { App } from '../context.ts';
+import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 
 const TaxSchema = z
@@ -44,10 +44,10 @@ const route = createRoute({
   responses: { 200: { description: 'The caller', content: { 'application/json': { schema: MeSchema } } }, ...errorResponses(...COMMON_ERRORS) },
 });
 
-export function registerMeRoutes(app: App) {
+export function registerMeRoutes(app: App, services: Services) {
   app.openapi(route, async (c) => {
     const p = principalOf(c);
-    const org = p.orgId ? await getOrg(c.get('deps').db, p.orgId) : null;
+    const org = p.orgId ? await getOrg(services.db, p.orgId) : null;
     return c.json(
       MeSchema.parse({
         keyId: p.keyId,

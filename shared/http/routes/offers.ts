@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { MAX_RESERVED_HOURS } from '#domain/capacity.ts';
 import { DEFAULT_OFFERS, MAX_OFFERS } from '../../services/offers.ts';
-import type { App } from '../context.ts';
+import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { LineSchema, MoneySchema, Timestamp } from '../schemas.ts';
 
@@ -117,10 +117,10 @@ const route = createRoute({
   },
 });
 
-export function registerOfferRoutes(app: App) {
+export function registerOfferRoutes(app: App, services: Services) {
   app.openapi(route, async (c) => {
     const q = c.req.valid('query');
-    const result = await c.get('deps').offers.search({
+    const result = await services.offers.search({
       gpuType: q.gpuType,
       gpus: q.gpus,
       durationHours: q.durationHours,

@@ -1,13 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { createOperatorService } from '../../services/operator.ts';
 import { principalOf, requireRole } from '../auth.ts';
-import type { App } from '../context.ts';
+import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
+import { json, jsonBody, security } from '../route.ts';
 import { IdempotencyHeader, Slug, Timestamp } from '../schemas.ts';
 
-const security = [{ ApiKey: [] }];
-const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
-const body = <T extends z.ZodTypeAny>(schema: T) => ({ required: true, content: { 'application/json': { schema } } });
 
 const MaintenanceSchema = z
   .object({ id: z.string(), poolId: z.string(), start: z.string(), end: z.string(), gpus: z.number().int(), reason: z.string(), createdAt: z.string() })
@@ -47,7 +44,7 @@ const addMaintenance = createRoute({
   request: {
     headers: IdempotencyHeader,
     params: PoolParam,
-    body: body(
+    body: jsonBody(
       z
         .object({
           start: Timestamp,
@@ -95,7 +92,7 @@ const createOrg = createRoute({
   middleware: [requireRole(['operator'])],
   request: {
     headers: IdempotencyHeader,
-    body: body(
+    body: jsonBody(
       z
         .object({
           name: z.string().min(1).max(200),
@@ -130,7 +127,7 @@ const createKey = createRoute({
   middleware: [requireRole(['operator', 'customer'], { orgAdmin: true })],
   request: {
     headers: IdempotencyHeader,
-    body: body(
+    body: jsonBody(
       z
         .object({
           role: z.enum(['customer', 'finance', 'operator', 'meter']),
@@ -156,30 +153,30 @@ const revokeKey = createRoute({
   responses: { 204: { description: 'Revoked' }, ...errorResponses(...COMMON_ERRORS, 'not_found') },
 });
 
-export function registerOperatorRoutes(app: App) {
-  const service = (c: { get(k: 'deps'): Parameters<typeof createOperatorService>[0] }) => createOperatorService(c.get('deps'));
+export function registerOperatorRoutes(app: App, services: Services) {
+  const { operator, budgets, catalog } = services;
   app.openapi(addMaintenance, async (c) => {
-    const w = await service(c).addMaintenance(c.req.valid('param').id, c.req.valid('json'));
-    c.get('deps').catalog.invalidate();
+    const w = await operator.addMaintenance(c.req.valid('param').id, c.req.valid('json'));
+    catalog.invalidate();
     return c.json(w, 201);
   });
-  app.openapi(listMaintenance, async (c) => c.json({ data: await service(c).listMaintenance(c.req.valid('param').id) }, 200));
+  app.openapi(listMaintenance, async (c) => c.json({ data: await operator.listMaintenance(c.req.valid('param').id) }, 200));
   app.openapi(removeMaintenance, async (c) => {
     const { id, windowId } = c.req.valid('param');
-    await service(c).removeMaintenance(id, windowId);
+    await operator.removeMaintenance(id, windowId);
     return c.body(null, 204);
   });
-  app.openapi(createOrg, async (c) => c.json(await service(c).createOrg(c.req.valid('json')), 201));
-  app.openapi(listOrgs, async (c) => c.json({ data: await service(c).listOrgs() }, 200));
+  app.openapi(createOrg, async (c) => c.json(await operator.createOrg(c.req.valid('json')), 201));
+  app.openapi(listOrgs, async (c) => c.json({ data: await operator.listOrgs() }, 200));
   app.openapi(createKey, async (c) => {
     const principal = principalOf(c);
-    const issued = principal.role === 'customer' ? await c.get('deps').budgets.createOrgKey(principal, c.req.valid('json')) : await service(c).createApiKey(c.req.valid('json'));
+    const issued = principal.role === 'customer' ? await budgets.createOrgKey(principal, c.req.valid('json')) : await operator.createApiKey(c.req.valid('json'));
     return c.json(ApiKeySchema.parse(issued), 201);
   });
   app.openapi(revokeKey, async (c) => {
     const principal = principalOf(c);
-    if (principal.role === 'customer') await c.get('deps').budgets.revokeOrgKey(principal, c.req.valid('param').id);
-    else await service(c).revokeApiKey(c.req.valid('param').id);
+    if (principal.role === 'customer') await budgets.revokeOrgKey(principal, c.req.valid('param').id);
+    else await operator.revokeApiKey(c.req.valid('param').id);
     return c.body(null, 204);
   });
 }

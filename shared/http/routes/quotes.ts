@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Quote } from '#store/quotes.ts';
 import { principalOf, requireRole } from '../auth.ts';
-import type { App } from '../context.ts';
+import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { IdempotencyHeader, QuoteSchema, Slug, Timestamp } from '../schemas.ts';
 
@@ -51,9 +51,9 @@ export const toApiQuote = (q: Quote): z.infer<typeof QuoteSchema> =>
     createdAt: q.createdAt,
   });
 
-export function registerQuoteRoutes(app: App) {
+export function registerQuoteRoutes(app: App, services: Services) {
   app.openapi(route, async (c) => {
-    const quote = await c.get('deps').booking.quote(principalOf(c), c.req.valid('json'));
+    const quote = await services.booking.quote(principalOf(c), c.req.valid('json'));
     return c.json(toApiQuote(quote), 201);
   });
 }

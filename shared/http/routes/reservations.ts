@@ -1,16 +1,14 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { DomainError, notFound } from '#domain/errors.ts';
 import { toApiReservation, type Reservation } from '#domain/reservation.ts';
-import { createFootprintService } from '../../services/footprint.ts';
 import { getReservation, listReservations } from '#store/reservations.ts';
 import { principalOf, requireRole } from '../auth.ts';
-import type { App } from '../context.ts';
+import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
+import { json, security } from '../route.ts';
 import { IdParam, IdempotencyHeader, LineSchema, MoneySchema, PageQuery, ReservationSchema, Slug, Timestamp, pageOf } from '../schemas.ts';
 
-const security = [{ ApiKey: [] }];
 const customerOnly = [requireRole(['customer'])];
-const ok = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
 const WRITE_ERRORS = [...COMMON_ERRORS, 'malformed_json', 'not_found', 'invalid_state', 'idempotency_in_flight', 'idempotency_key_reused', 'contention'] as const;
 
 export const CreateReservationSchema = z
@@ -49,7 +47,7 @@ const create = createRoute({
   middleware: customerOnly,
   request: { headers: IdempotencyHeader, body: { required: true, content: { 'application/json': { schema: CreateReservationSchema } } } },
   responses: {
-    201: ok(ReservationSchema, 'The held (reserved) or active (on-demand) reservation'),
+    201: json(ReservationSchema, 'The held (reserved) or active (on-demand) reservation'),
     ...errorResponses(...WRITE_ERRORS, 'capacity_unavailable', 'hold_limit', 'budget_exceeded', 'quote_expired', 'unprocessable', 'payload_too_large'),
   },
 });
@@ -63,7 +61,7 @@ const list = createRoute({
   security,
   middleware: customerOnly,
   request: { query: PageQuery },
-  responses: { 200: ok(pageOf(ReservationSchema, 'ReservationPage'), 'A page of reservations'), ...errorResponses(...COMMON_ERRORS) },
+  responses: { 200: json(pageOf(ReservationSchema, 'ReservationPage'), 'A page of reservations'), ...errorResponses(...COMMON_ERRORS) },
 });
 
 const get = createRoute({
@@ -75,7 +73,7 @@ const get = createRoute({
   security,
   middleware: customerOnly,
   request: { params: IdParam('Reservation', 'res_01jabc') },
-  responses: { 200: ok(ReservationSchema, 'The reservation'), ...errorResponses(...COMMON_ERRORS, 'not_found') },
+  responses: { 200: json(ReservationSchema, 'The reservation'), ...errorResponses(...COMMON_ERRORS, 'not_found') },
 });
 
 const action = (name: 'confirm' | 'cancel' | 'stop', summary: string, description: string) =>
@@ -89,7 +87,7 @@ const action = (name: 'confirm' | 'cancel' | 'stop', summary: string, descriptio
     security,
     middleware: customerOnly,
     request: { headers: IdempotencyHeader, params: IdParam('Reservation', 'res_01jabc') },
-    responses: { 200: ok(ReservationSchema, 'The reservation after the change'), ...errorResponses(...WRITE_ERRORS) },
+    responses: { 200: json(ReservationSchema, 'The reservation after the change'), ...errorResponses(...WRITE_ERRORS) },
   });
 
 const confirm = action('confirm', 'Confirm a held reservation', '`held` → `confirmed`; invoices the quoted price and returns `invoiceId`.');
@@ -121,23 +119,22 @@ const extend = createRoute({
     },
   },
   responses: {
-    200: ok(ReservationSchema.extend({ extension: ExtensionSchema }).openapi('ExtendedReservation'), 'The reservation with its new end and the price of the extra hours'),
+    200: json(ReservationSchema.extend({ extension: ExtensionSchema }).openapi('ExtendedReservation'), 'The reservation with its new end and the price of the extra hours'),
     ...errorResponses(...WRITE_ERRORS, 'capacity_unavailable', 'budget_exceeded', 'unprocessable'),
   },
 });
 
-type Ctx = { get(k: 'deps'): Parameters<typeof createFootprintService>[0] };
-/** Reservations as the API shows them, each with its energy and carbon footprint. */
-const outAll = async (c: Ctx, list: Reservation[]) => {
-  const footprints = await createFootprintService(c.get('deps')).forReservations(list);
-  return list.map((r) => ReservationSchema.parse({ ...toApiReservation(r), footprint: footprints.get(r.id) ?? null }));
-};
-const out = async (c: Ctx, r: Reservation) => (await outAll(c, [r]))[0]!;
+export function registerReservationRoutes(app: App, services: Services) {
+  /** Reservations as the API shows them, each with its energy and carbon footprint. */
+  const outAll = async (list: Reservation[]) => {
+    const footprints = await services.footprint.forReservations(list);
+    return list.map((r) => ReservationSchema.parse({ ...toApiReservation(r), footprint: footprints.get(r.id) ?? null }));
+  };
+  const out = async (r: Reservation) => (await outAll([r]))[0]!;
 
-export function registerReservationRoutes(app: App) {
   app.openapi(create, async (c) => {
     const body = c.req.valid('json');
-    const { booking } = c.get('deps');
+    const { booking } = services;
     const principal = principalOf(c);
     // The Idempotency-Key also travels into the booking transaction, so a retry after an unclear failure finds what it made.
     const options = { idempotencyKey: c.req.valid('header')['idempotency-key'] };
@@ -145,25 +142,25 @@ export function registerReservationRoutes(app: App) {
       body.kind === 'on_demand'
         ? await booking.startOnDemand(principal, { site: body.site!, gpuType: body.gpuType!, gpus: body.gpus! }, options)
         : await booking.hold(principal, body.quoteId!, options);
-    return c.json(await out(c, r), 201);
+    return c.json(await out(r), 201);
   });
   app.openapi(list, async (c) => {
     const { limit, cursor } = c.req.valid('query');
-    const page = await listReservations(c.get('deps').db, principalOf(c).orgId!, { limit, cursor });
-    return c.json({ data: await outAll(c, page.data), nextCursor: page.nextCursor }, 200);
+    const page = await listReservations(services.db, principalOf(c).orgId!, { limit, cursor });
+    return c.json({ data: await outAll(page.data), nextCursor: page.nextCursor }, 200);
   });
   app.openapi(get, async (c) => {
     const { id } = c.req.valid('param');
-    const r = await getReservation(c.get('deps').db, principalOf(c).orgId!, id);
+    const r = await getReservation(services.db, principalOf(c).orgId!, id);
     if (!r) throw notFound('Reservation', id);
-    return c.json(await out(c, r), 200);
+    return c.json(await out(r), 200);
   });
-  app.openapi(confirm, async (c) => c.json(await out(c, await c.get('deps').booking.confirm(principalOf(c), c.req.valid('param').id)), 200));
-  app.openapi(cancel, async (c) => c.json(await out(c, await c.get('deps').booking.cancel(principalOf(c), c.req.valid('param').id)), 200));
-  app.openapi(stop, async (c) => c.json(await out(c, await c.get('deps').booking.stop(principalOf(c), c.req.valid('param').id)), 200));
+  app.openapi(confirm, async (c) => c.json(await out(await services.booking.confirm(principalOf(c), c.req.valid('param').id)), 200));
+  app.openapi(cancel, async (c) => c.json(await out(await services.booking.cancel(principalOf(c), c.req.valid('param').id)), 200));
+  app.openapi(stop, async (c) => c.json(await out(await services.booking.stop(principalOf(c), c.req.valid('param').id)), 200));
   app.openapi(extend, async (c) => {
-    const { reservation, extension } = await c.get('deps').booking.extend(principalOf(c), c.req.valid('param').id, c.req.valid('json').end);
+    const { reservation, extension } = await services.booking.extend(principalOf(c), c.req.valid('param').id, c.req.valid('json').end);
     if (!reservation.end) throw new DomainError('internal', 'extended reservation without an end');
-    return c.json({ ...(await out(c, reservation)), extension }, 200);
+    return c.json({ ...(await out(reservation)), extension }, 200);
   });
 }

@@ -1,20 +1,17 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import type { RetryPolicy } from '#store/retry.ts';
 import {
   MAX_BUCKETS,
   MAX_EVENTS_PER_REQUEST,
   USAGE_REJECTION_REASONS,
-  createMeteringService,
   type MeteringService,
   type UsageRejectionReason,
 } from '../../services/metering.ts';
 import { principalOf, requireRole } from '../auth.ts';
 import type { App, AppModule } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
+import { json, security } from '../route.ts';
 import { IdempotencyHeader, Timestamp } from '../schemas.ts';
 
-const security = [{ ApiKey: [] }];
-const ok = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
 
 const UsageEventSchema = z
   .object({
@@ -71,7 +68,7 @@ const ingest = createRoute({
   middleware: [requireRole(['meter'])],
   request: { headers: IdempotencyHeader, body: { required: true, content: { 'application/json': { schema: IngestRequestSchema } } } },
   responses: {
-    200: ok(IngestResultSchema, 'What happened to each event'),
+    200: json(IngestResultSchema, 'What happened to each event'),
     ...errorResponses(...COMMON_ERRORS, 'malformed_json', 'payload_too_large', 'idempotency_in_flight', 'idempotency_key_reused', 'contention'),
   },
 });
@@ -114,7 +111,7 @@ const read = createRoute({
       granularity: z.enum(['hour', 'day']).default('hour'),
     }),
   },
-  responses: { 200: ok(UsageReportSchema, 'Usage buckets and totals'), ...errorResponses(...COMMON_ERRORS, 'not_found') },
+  responses: { 200: json(UsageReportSchema, 'Usage buckets and totals'), ...errorResponses(...COMMON_ERRORS, 'not_found') },
 });
 
 export function registerUsageRoutes(app: App, metering: MeteringService) {
@@ -125,14 +122,8 @@ export function registerUsageRoutes(app: App, metering: MeteringService) {
   app.openapi(read, async (c) => c.json(UsageReportSchema.parse(await metering.usage(principalOf(c), c.req.valid('query'))), 200));
 }
 
-/** Usage ingestion and reads, with the metering service built from the app's own db and clock. */
-export function createMeteringModule(options: { retry?: RetryPolicy; shards?: number } = {}): AppModule {
-  return {
-    name: 'metering',
-    register(app, deps) {
-      registerUsageRoutes(app, createMeteringService({ db: deps.db, clock: deps.clock, retry: options.retry, shards: options.shards }));
-    },
-  };
-}
-
-export const meteringModule: AppModule = createMeteringModule();
+/** Usage ingestion and reads, over the metering service the composition root built. */
+export const meteringModule: AppModule = {
+  name: 'metering',
+  register: (app, services) => registerUsageRoutes(app, services.metering),
+};

@@ -1,13 +1,12 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { EVENT_TYPES, MAX_ENDPOINTS_PER_ORG, type EndpointService } from '#webhooks/endpoints.ts';
 import { principalOf, requireRole } from '../auth.ts';
-import type { App, AppModule } from '../context.ts';
+import { required, type AppModule } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
+import { json, security } from '../route.ts';
 import { IdempotencyHeader, PageQuery, pageOf } from '../schemas.ts';
 
-const security = [{ ApiKey: [] }];
 const adminOnly = [requireRole(['customer'], { orgAdmin: true })];
-const ok = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
 const tags = ['Webhooks'];
 
 const EndpointSchema = z
@@ -84,7 +83,7 @@ const create = createRoute({
   middleware: adminOnly,
   request: { headers: IdempotencyHeader, body: { required: true, content: { 'application/json': { schema: CreateEndpointSchema } } } },
   responses: {
-    201: ok(EndpointSchema.extend({ secret: SecretField }).openapi('CreatedWebhookEndpoint'), 'The endpoint, with its secret'),
+    201: json(EndpointSchema.extend({ secret: SecretField }).openapi('CreatedWebhookEndpoint'), 'The endpoint, with its secret'),
     ...errorResponses(...COMMON_ERRORS, 'malformed_json', 'unprocessable', 'idempotency_in_flight', 'idempotency_key_reused', 'secret_shown_once'),
   },
 });
@@ -98,7 +97,7 @@ const list = createRoute({
   security,
   middleware: adminOnly,
   request: { query: PageQuery },
-  responses: { 200: ok(pageOf(EndpointSchema, 'WebhookEndpointPage'), 'A page of endpoints'), ...errorResponses(...COMMON_ERRORS) },
+  responses: { 200: json(pageOf(EndpointSchema, 'WebhookEndpointPage'), 'A page of endpoints'), ...errorResponses(...COMMON_ERRORS) },
 });
 
 const get = createRoute({
@@ -110,7 +109,7 @@ const get = createRoute({
   security,
   middleware: adminOnly,
   request: { params: EndpointParam },
-  responses: { 200: ok(EndpointSchema, 'The endpoint'), ...errorResponses(...COMMON_ERRORS, 'not_found') },
+  responses: { 200: json(EndpointSchema, 'The endpoint'), ...errorResponses(...COMMON_ERRORS, 'not_found') },
 });
 
 const remove = createRoute({
@@ -136,7 +135,7 @@ const rotate = createRoute({
   middleware: adminOnly,
   request: { headers: IdempotencyHeader, params: EndpointParam },
   responses: {
-    200: ok(
+    200: json(
       EndpointSchema.extend({ secret: SecretField, previousSecretExpiresAt: z.string().openapi({ description: 'When the previous secret stops signing' }) }).openapi('RotatedWebhookEndpoint'),
       'The endpoint, with its new secret',
     ),
@@ -154,7 +153,7 @@ const test = createRoute({
   security,
   middleware: adminOnly,
   request: { params: EndpointParam },
-  responses: { 200: ok(DeliverySchema, 'The test delivery after its first attempt'), ...errorResponses(...COMMON_ERRORS, 'not_found', 'invalid_state') },
+  responses: { 200: json(DeliverySchema, 'The test delivery after its first attempt'), ...errorResponses(...COMMON_ERRORS, 'not_found', 'invalid_state') },
 });
 
 const deliveries = createRoute({
@@ -166,7 +165,7 @@ const deliveries = createRoute({
   security,
   middleware: adminOnly,
   request: { params: EndpointParam, query: PageQuery },
-  responses: { 200: ok(pageOf(DeliverySchema, 'WebhookDeliveryPage'), 'A page of deliveries'), ...errorResponses(...COMMON_ERRORS, 'not_found') },
+  responses: { 200: json(pageOf(DeliverySchema, 'WebhookDeliveryPage'), 'A page of deliveries'), ...errorResponses(...COMMON_ERRORS, 'not_found') },
 });
 
 const retry = createRoute({
@@ -178,34 +177,33 @@ const retry = createRoute({
   security,
   middleware: adminOnly,
   request: { params: DeliveryParams },
-  responses: { 200: ok(DeliverySchema, 'The delivery after the attempt'), ...errorResponses(...COMMON_ERRORS, 'not_found', 'invalid_state') },
+  responses: { 200: json(DeliverySchema, 'The delivery after the attempt'), ...errorResponses(...COMMON_ERRORS, 'not_found', 'invalid_state') },
 });
 
-/** The webhook endpoints API, over the service built by createWebhooks. */
-export function webhooksModule(service: EndpointService): AppModule {
-  return {
-    name: 'webhooks',
-    register(app: App) {
-      app.openapi(create, async (c) => {
-        const { endpoint, secret } = await service.create(principalOf(c), c.req.valid('json'));
-        return c.json({ ...endpoint, secret }, 201);
-      });
-      app.openapi(list, async (c) => c.json(await service.list(principalOf(c), c.req.valid('query')), 200));
-      app.openapi(get, async (c) => c.json(await service.get(principalOf(c), c.req.valid('param').id), 200));
-      app.openapi(remove, async (c) => {
-        await service.remove(principalOf(c), c.req.valid('param').id);
-        return c.body(null, 204);
-      });
-      app.openapi(rotate, async (c) => {
-        const { endpoint, secret, previousSecretExpiresAt } = await service.rotateSecret(principalOf(c), c.req.valid('param').id);
-        return c.json({ ...endpoint, secret, previousSecretExpiresAt }, 200);
-      });
-      app.openapi(test, async (c) => c.json(await service.sendTest(principalOf(c), c.req.valid('param').id), 200));
-      app.openapi(deliveries, async (c) => c.json(await service.listDeliveries(principalOf(c), c.req.valid('param').id, c.req.valid('query')), 200));
-      app.openapi(retry, async (c) => {
-        const { id, deliveryId } = c.req.valid('param');
-        return c.json(await service.retryDelivery(principalOf(c), id, deliveryId), 200);
-      });
-    },
-  };
-}
+/** The webhook endpoints API, over `services.webhooks` (the endpoint service). */
+export const webhooksModule: AppModule = {
+  name: 'webhooks',
+  register(app, services) {
+    const service = required(services.webhooks, 'webhooks');
+    app.openapi(create, async (c) => {
+      const { endpoint, secret } = await service.create(principalOf(c), c.req.valid('json'));
+      return c.json({ ...endpoint, secret }, 201);
+    });
+    app.openapi(list, async (c) => c.json(await service.list(principalOf(c), c.req.valid('query')), 200));
+    app.openapi(get, async (c) => c.json(await service.get(principalOf(c), c.req.valid('param').id), 200));
+    app.openapi(remove, async (c) => {
+      await service.remove(principalOf(c), c.req.valid('param').id);
+      return c.body(null, 204);
+    });
+    app.openapi(rotate, async (c) => {
+      const { endpoint, secret, previousSecretExpiresAt } = await service.rotateSecret(principalOf(c), c.req.valid('param').id);
+      return c.json({ ...endpoint, secret, previousSecretExpiresAt }, 200);
+    });
+    app.openapi(test, async (c) => c.json(await service.sendTest(principalOf(c), c.req.valid('param').id), 200));
+    app.openapi(deliveries, async (c) => c.json(await service.listDeliveries(principalOf(c), c.req.valid('param').id, c.req.valid('query')), 200));
+    app.openapi(retry, async (c) => {
+      const { id, deliveryId } = c.req.valid('param');
+      return c.json(await service.retryDelivery(principalOf(c), id, deliveryId), 200);
+    });
+  },
+};

@@ -11,7 +11,6 @@ import { getOrg } from '#store/orgs.ts';
 import type { App } from '#http/context.ts';
 import { getQuote, type Quote } from '#store/quotes.ts';
 import { getReservation, listReservations } from '#store/reservations.ts';
-import { availability } from '../../services/availability.ts';
 import { BOOKING_FIELDS, describeFieldError, emptyBookingForm, isBookingField, parseBookingForm, parseUtcInput, poolOf, resolve, type BookingField, type BookingFormValues } from '../booking-form.ts';
 import { formatUtc, toUtcInput } from '../format.ts';
 import { formBodyLimit, fragment, page, seeOther, signedIn, type FormFields, type PortalContext, type Who } from '../http.tsx';
@@ -84,7 +83,7 @@ export async function bookAvailability(c: PortalContext, catalog: Catalog, value
     message = `The chart shows the first ${MAX_DRAWN_DAYS} days of the window.`;
   }
   const slotHours = end.getTime() - start.getTime() <= 72 * HOUR_MS ? 1 : 24;
-  const result = await availability(c.get('deps'), { site: pool.site, gpuType: pool.gpuType, start, end, granularity: slotHours === 1 ? 'hour' : 'day' });
+  const result = await c.get('deps').availability.query({ site: pool.site, gpuType: pool.gpuType, start, end, granularity: slotHours === 1 ? 'hour' : 'day' });
   const opens = Date.parse(pool.bookableFrom);
   const slots = (result.pools[0]?.slots ?? []).map((s) => ({ start: s.start, available: Date.parse(s.end) <= opens ? 0 : s.available }));
   if (opens > start.getTime()) message = `${site.name} opens ${pool.bookableFrom.slice(0, 10)}: nothing is bookable before then.${message ? ` ${message}` : ''}`;
@@ -253,12 +252,12 @@ export function registerBookingRoutes(app: App, usage: PortalUsage, billing: Bil
       const monthStart = new Date(`${month}-01T00:00:00Z`);
       const from = month === first ? floorToDay(now) : monthStart;
       const to = new Date(`${shiftMonth(month, 1)}-01T00:00:00Z`);
-      const result = await availability(deps, { start: from, end: to, granularity: 'day' });
+      const result = await deps.availability.query({ start: from, end: to, granularity: 'day' });
       const catalog = await deps.catalog.get();
       const days: string[] = [];
       for (let d = monthStart.getTime(); d < to.getTime(); d += DAY_MS) days.push(new Date(d).toISOString().slice(0, 10));
       const rows = catalog.pools.map((pool) => ({ pool, slots: result.pools.find((a) => a.poolId === pool.id)?.slots ?? [] }));
-      const summary = await availability(deps, { start: floorToDay(now), end: new Date(floorToDay(now).getTime() + AVAILABILITY_DAYS * DAY_MS), granularity: 'day' });
+      const summary = await deps.availability.query({ start: floorToDay(now), end: new Date(floorToDay(now).getTime() + AVAILABILITY_DAYS * DAY_MS), granularity: 'day' });
       return page(
         c,
         <SitesPage
@@ -286,7 +285,7 @@ export function registerBookingRoutes(app: App, usage: PortalUsage, billing: Bil
       if (!start || Number.isNaN(start.getTime())) {
         throw new DomainError('validation_failed', `date: "${date}" is not a day like 2026-12-01`, { errors: [{ path: 'date', message: 'must be a day like 2026-12-01' }] });
       }
-      const result = await availability(deps, { site: pool.site, gpuType: pool.gpuType, start, end: new Date(start.getTime() + DAY_MS), granularity: 'hour' });
+      const result = await deps.availability.query({ site: pool.site, gpuType: pool.gpuType, start, end: new Date(start.getTime() + DAY_MS), granularity: 'hour' });
       return page(c, <DayPage viewer={who.viewer} catalog={catalog} pool={pool} date={date} slots={result.pools[0]?.slots ?? []} now={deps.clock()} />);
     }),
   );

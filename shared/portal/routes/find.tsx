@@ -9,7 +9,6 @@ import { DAY_MS, floorToDay } from '#domain/time.ts';
 import { invoiceTotals, taxTreatmentFor } from '#domain/vat.ts';
 import type { App } from '#http/context.ts';
 import { getOrg } from '#store/orgs.ts';
-import { availability } from '../../services/availability.ts';
 import { parseUtcInput } from '../booking-form.ts';
 import { formatDay, formatUtc } from '../format.ts';
 import { page, signedIn, type PortalContext } from '../http.tsx';
@@ -32,7 +31,7 @@ const LABELS: Record<string, string> = {
 const numberOrUndefined = (text: string): number | undefined => (text.trim() === '' ? undefined : /^\d{1,9}$/.test(text.trim()) ? Number(text.trim()) : Number.NaN);
 
 async function heatMap(c: PortalContext, values: FindValues, now: Date): Promise<HeatMap | null> {
-  const { db, catalog: cache } = c.get('deps');
+  const { availability, catalog: cache } = c.get('deps');
   const catalog = await cache.get();
   if (!catalog.gpuTypes.some((g) => g.id === values.gpuType)) return null;
   const today = floorToDay(now);
@@ -42,7 +41,7 @@ async function heatMap(c: PortalContext, values: FindValues, now: Date): Promise
   if (from < today) from = today;
   if (from > last) from = last;
   const end = new Date(from.getTime() + HEAT_DAYS * DAY_MS);
-  const result = await availability({ db, catalog: cache }, { gpuType: values.gpuType, start: from, end, granularity: 'day' });
+  const result = await availability.query({ gpuType: values.gpuType, start: from, end, granularity: 'day' });
   const rows = result.pools
     .filter((p) => values.sites.length === 0 || values.sites.includes(p.site))
     .map((p) => {

@@ -2,7 +2,6 @@
 import { toPublicPool } from '#domain/catalog.ts';
 import type { App } from '#http/context.ts';
 import { listAudit } from '#store/audit.ts';
-import { createOperatorService } from '../../services/operator.ts';
 import { page, signedIn } from '../http.tsx';
 import { AuditPage, FleetPage } from '../views/fleet.tsx';
 
@@ -12,7 +11,7 @@ export function registerFleetRoutes(app: App) {
     signedIn(['operator'], 'The fleet page', async (c, who) => {
       const deps = c.get('deps');
       const catalog = await deps.catalog.get();
-      const operator = createOperatorService(deps);
+      const { operator } = deps;
       const now = deps.clock().toISOString();
       const pools = await Promise.all(
         catalog.pools.map(async (p) => ({ ...toPublicPool(p), maintenance: (await operator.listMaintenance(p.id)).filter((w) => w.end > now) })),

@@ -1,6 +1,6 @@
 /** One invoice: its lines, VAT, credit notes and what is left to pay, with Stripe's page and PDF. */
 import type { FC } from 'hono/jsx';
-import type { CreditNote, Invoice } from '#billing/invoices.ts';
+import type { CreditNote, Invoice } from '#domain/invoice.ts';
 import { eur, formatMoney, subtractMoney } from '#domain/money.ts';
 import type { Role } from '#domain/principal.ts';
 import { safeExternalUrl } from '../invoices.ts';

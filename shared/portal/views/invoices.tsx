@@ -1,6 +1,7 @@
 import type { FC } from 'hono/jsx';
 import { sumMoney } from '#domain/money.ts';
-import { INVOICE_STATUSES, safeExternalUrl, type InvoiceStatus, type PortalInvoice } from '../invoices.ts';
+import { INVOICE_STATUSES, type InvoiceStatus } from '#domain/invoice.ts';
+import { safeExternalUrl, type PortalInvoice } from '../invoices.ts';
 import { Alert, MoneyText, StatusBadge, Time } from './components.tsx';
 import { Layout, type Viewer } from './layout.tsx';
 

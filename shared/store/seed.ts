@@ -3,7 +3,7 @@ import type { Catalog, GpuType, Pool, Site } from '#domain/catalog.ts';
 import { catalogErrors } from '#domain/catalog-rules.ts';
 import type { Org, Principal } from '#domain/principal.ts';
 import { putCatalogItemIfAbsent } from '#store/catalog.ts';
-import catalogFile from '../infra/catalog.json' with { type: 'json' };
+import catalogFile from '../../infra/catalog.json' with { type: 'json' };
 import type { Db } from '#store/db.ts';
 import { generateApiKey, getOrg, principalForKey, putApiKey, putOrg } from '#store/orgs.ts';
 

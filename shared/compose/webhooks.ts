@@ -1,5 +1,6 @@
 /**
- * Partner webhooks, assembled: the endpoint service and its HTTP module, the dispatcher (events →
+ * Partner webhooks as a part (see foundation.ts), assembled once here for the API, `npm start`, the
+ * dispatcher, sender and sweeper Lambdas and the tests: the endpoint service, the dispatcher (events →
  * deliveries), the delivery attempts, the due-retry pass, and the local stream driver. One code path,
  * two drivers: in AWS the stream Lambda calls `dispatchStreamRecords` and SQS carries the jobs to the
  * sender Lambda; under `npm start` the local stream driver calls the same function and an in-process
@@ -8,15 +9,15 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Config } from '../config.ts';
 import type { Clock, IdGenerator } from '../ids.ts';
-import type { Logger } from '#http/context.ts';
-import { webhooksModule } from '#http/routes/webhooks.ts';
+import type { Logger } from '../log.ts';
 import type { Db } from '#store/db.ts';
-import { createDeliveryEngine, type AttemptReport, type DeliveryEngine, type SendWebhook } from './deliveries.ts';
-import { createDispatcher } from './dispatcher.ts';
-import { createEndpointService } from './endpoints.ts';
-import { startLocalOutboxStream, type LocalStream } from './local-stream.ts';
-import { createInProcessDeliveryQueue, createSqsDeliveryQueue, type DeliveryQueue, type InProcessDeliveryQueue } from './queue.ts';
-import { parseAllowedHosts, type ResolveHost } from './ssrf.ts';
+import { createDeliveryEngine, type AttemptReport, type DeliveryEngine, type SendWebhook } from '#webhooks/deliveries.ts';
+import { createDispatcher } from '#webhooks/dispatcher.ts';
+import { createEndpointService } from '#webhooks/endpoints.ts';
+import { startLocalOutboxStream, type LocalStream } from '#webhooks/local-stream.ts';
+import { createInProcessDeliveryQueue, createSqsDeliveryQueue, type DeliveryQueue, type InProcessDeliveryQueue } from '#webhooks/queue.ts';
+import { parseAllowedHosts, type ResolveHost } from '#webhooks/ssrf.ts';
+import type { Foundation } from './foundation.ts';
 
 export interface WebhooksOptions {
   db: Db;
@@ -52,7 +53,6 @@ export function createWebhooks(options: WebhooksOptions) {
 
   return {
     service,
-    module: webhooksModule(service),
     dispatchEvents: dispatcher.dispatchEvents,
     dispatchStreamRecords: dispatcher.dispatchStreamRecords,
     attemptDelivery: engine.attemptDelivery,
@@ -81,3 +81,7 @@ export function webhooksFromConfig(
     : undefined;
   return createWebhooks({ ...deps, allowedHosts: parseAllowedHosts(config.WEBHOOK_ALLOWED_HOSTS), queue });
 }
+
+/** Webhooks of the foundation's configuration (see webhooksFromConfig); `onAttempt` counts attempts (the sender's metrics). */
+export const webhooksOf = (foundation: Foundation, onAttempt?: (report: AttemptReport) => void): Webhooks =>
+  webhooksFromConfig(foundation.config, { db: foundation.db, clock: foundation.clock, ids: foundation.ids, logger: foundation.logger, onAttempt });

@@ -16,9 +16,9 @@ import { outboxWrites } from '#store/events.ts';
 import { apiKeyCreate, generateApiKey } from '#store/orgs.ts';
 import { withOptimisticRetry } from '#store/retry.ts';
 import { transact } from '#store/transact.ts';
-import type { Clock, IdGenerator } from './ids.ts';
-import { CATALOG } from './seed.ts';
-import { PLATFORM_STREAM } from './services/catalog-admin.ts';
+import type { Clock, IdGenerator } from '../ids.ts';
+import { CATALOG } from '#store/seed.ts';
+import { PLATFORM_STREAM } from './catalog-admin.ts';
 
 export const BOOTSTRAP_ACTOR = 'bootstrap';
 

@@ -1,146 +1,26 @@
 /**
- * Invoices and credit notes (pure: no clock, no I/O). An invoice's lines are whole cents; its VAT is
- * computed per line and rounded on the line (shared/domain/vat.ts), so subtotal = Σ lines, tax = Σ line
- * taxes and total = subtotal + tax exactly, the same way Stripe computes tax rates on invoice items.
- * See docs/billing.md.
+ * Building invoices and credit notes (pure: no clock, no I/O). An invoice's lines are whole cents; its
+ * VAT is computed per line and rounded on the line (shared/domain/vat.ts), so subtotal = Σ lines, tax =
+ * Σ line taxes and total = subtotal + tax exactly, the same way Stripe computes tax rates on invoice
+ * items. See docs/billing.md.
  */
 import { createHash } from 'node:crypto';
 import { encodeTime } from 'ulid';
+import {
+  STRIPE_NOT_CONFIGURED_CREDIT_NOTE_NOTE,
+  STRIPE_NOT_CONFIGURED_INVOICE_NOTE,
+  formatGpuHours,
+  type BillingCustomer,
+  type CreditNote,
+  type Invoice,
+  type InvoiceKind,
+  type InvoiceLine,
+} from '#domain/invoice.ts';
 import { addMoney, applyBps, eur, formatMoney, moneyEquals, mulRound, subtractMoney, sumMoney, type Money } from '#domain/money.ts';
-import { onDemandCharge, type PriceLine, type PriceLineKind } from '#domain/pricing.ts';
+import { onDemandCharge, type PriceLine } from '#domain/pricing.ts';
 import type { Org } from '#domain/principal.ts';
 import { HOUR_MS, nextPeriod, periodStart } from '#domain/time.ts';
-import { invoiceTotals, taxTreatmentFor, type TaxTreatment } from '#domain/vat.ts';
-
-export type InvoiceStatus = 'draft' | 'open' | 'paid' | 'void' | 'uncollectible';
-export const INVOICE_STATUSES: readonly InvoiceStatus[] = ['draft', 'open', 'paid', 'void', 'uncollectible'];
-
-/** What an invoice bills: a confirmed reservation, the extra hours of an extension, or a month of on-demand usage. */
-export type InvoiceKind = 'reservation' | 'extension' | 'usage';
-
-/**
- * Where the invoice stands with Stripe: `pending` (written here, not yet finalized in Stripe: the
- * scheduled sync finishes it), `synced`, `not_configured` (no Stripe: kept here as a draft), or
- * `failed` (Stripe answered with other amounts than ours: needs a person).
- */
-export type StripeSync = 'pending' | 'synced' | 'not_configured' | 'failed';
-
-export const STRIPE_NOT_CONFIGURED_INVOICE_NOTE = 'Stripe is not configured: this invoice was not sent';
-export const STRIPE_NOT_CONFIGURED_CREDIT_NOTE_NOTE = 'Stripe is not configured: this credit note was not sent';
-
-export type InvoiceLineKind = PriceLineKind | 'usage' | 'usage_adjustment';
-
-export interface InvoiceLine {
-  kind: InvoiceLineKind;
-  description: string;
-  /** Excluding VAT; negative for discounts. */
-  amount: Money;
-  /** This line's VAT, rounded half up on the line. */
-  tax: Money;
-  site: string | null;
-  gpuType: string | null;
-  poolId: string | null;
-  /** GPU-seconds the line charges: GPUs × hours × 3600 for a reserved base line, metered for usage; null for discounts. */
-  gpuSeconds: number | null;
-  /** Price per GPU-hour of the line; null for discount and utilization lines. */
-  unitPrice: Money | null;
-  /** Usage lines: the month the usage happened in (earlier than the invoice's period for a late-usage adjustment). */
-  usagePeriod: string | null;
-}
-
-/** The customer as invoiced (a snapshot: a later change of the org does not rewrite issued invoices). */
-export interface BillingCustomer {
-  name: string;
-  country: string;
-  vatNumber: string | null;
-  billingEmail: string;
-}
-
-export interface Invoice {
-  id: string;
-  orgId: string;
-  kind: InvoiceKind;
-  reservationId: string | null;
-  /** `YYYY-MM`: the month it was issued in (reservations, extensions) or the month of usage it closes. */
-  period: string;
-  customer: BillingCustomer;
-  taxTreatment: TaxTreatment;
-  taxRateBps: number;
-  /** Printed on the invoice (reverse charge, export); null for French VAT. */
-  legalMention: string | null;
-  lines: InvoiceLine[];
-  subtotal: Money;
-  tax: Money;
-  total: Money;
-  /** Credit notes issued on this invoice, excluding and including VAT. */
-  creditedSubtotal: Money;
-  creditedTotal: Money;
-  creditNoteIds: string[];
-  status: InvoiceStatus;
-  stripeSync: StripeSync;
-  note: string | null;
-  stripeInvoiceId: string | null;
-  stripeCustomerId: string | null;
-  hostedInvoiceUrl: string | null;
-  pdfUrl: string | null;
-  lastPaymentError: string | null;
-  createdAt: string;
-  updatedAt: string;
-  /** When it became `open` (Stripe finalized it): the start of its age in receivables. */
-  finalizedAt: string | null;
-  paidAt: string | null;
-  closedAt: string | null;
-  version: number;
-}
-
-export type CreditNoteStatus = 'pending' | 'issued';
-
-export interface CreditNote {
-  id: string;
-  orgId: string;
-  invoiceId: string;
-  reservationId: string | null;
-  /** `YYYY-MM` it was issued in. */
-  period: string;
-  reason: string;
-  site: string | null;
-  gpuType: string | null;
-  subtotal: Money;
-  tax: Money;
-  /** What the customer gets back (VAT included). */
-  total: Money;
-  status: CreditNoteStatus;
-  stripeSync: StripeSync;
-  note: string | null;
-  stripeCreditNoteId: string | null;
-  stripeRefundId: string | null;
-  createdAt: string;
-  updatedAt: string;
-  version: number;
-}
-
-// ---- status order ----
-
-const RANK: Record<InvoiceStatus, number> = { draft: 0, open: 1, paid: 2, void: 2, uncollectible: 2 };
-
-/**
- * Whether an invoice may go from `from` to `to`: only forward (draft < open < paid | void |
- * uncollectible), and from uncollectible to paid or void (Stripe allows both). A paid or void invoice
- * never changes again; an out-of-order `invoice.finalized` after `invoice.paid` is ignored.
- */
-export function canMoveTo(from: InvoiceStatus, to: InvoiceStatus): boolean {
-  if (from === to) return false;
-  if (from === 'uncollectible') return to === 'paid' || to === 'void';
-  return RANK[to] > RANK[from];
-}
-
-/** The event announcing that an invoice reached a status. */
-export const STATUS_EVENT: Record<Exclude<InvoiceStatus, 'draft'>, string> = {
-  open: 'invoice.finalized',
-  paid: 'invoice.paid',
-  void: 'invoice.voided',
-  uncollectible: 'invoice.marked_uncollectible',
-};
+import { invoiceTotals, taxTreatmentFor } from '#domain/vat.ts';
 
 // ---- ids ----
 
@@ -156,23 +36,6 @@ export function usageInvoiceId(orgId: string, period: string): string {
   let random = '';
   for (let i = 0; i < 16; i++) random += CROCKFORD[digest[i]! % 32];
   return `inv_${encodeTime(periodStart(nextPeriod(period)).getTime(), 10).toLowerCase()}${random}`;
-}
-
-// ---- formatting (exact, from integers) ----
-
-/** 123456 → "1234.56", −5 → "-0.05": plain decimal euros for CSV, built from the integer cents. */
-export function formatCents(cents: number): string {
-  if (!Number.isSafeInteger(cents)) throw new RangeError(`cents must be a safe integer, got ${cents}`);
-  const magnitude = Math.abs(cents);
-  return `${cents < 0 ? '-' : ''}${Math.floor(magnitude / 100)}.${String(magnitude % 100).padStart(2, '0')}`;
-}
-
-/** GPU-seconds as GPU-hours for display: 4 decimals at most, rounded half up, trailing zeros dropped (5400 → "1.5"). */
-export function formatGpuHours(gpuSeconds: number): string {
-  const tenThousandths = mulRound(gpuSeconds, 10_000, 3600);
-  const whole = Math.floor(tenThousandths / 10_000);
-  const fraction = String(tenThousandths % 10_000).padStart(4, '0').replace(/0+$/, '');
-  return fraction ? `${whole}.${fraction}` : String(whole);
 }
 
 // ---- building ----
@@ -430,156 +293,4 @@ export function creditNoteFor(
     updatedAt: at,
     version: 1,
   };
-}
-
-/** The invoice after a credit note on it. */
-export const withCredit = (invoice: Invoice, note: CreditNote, now: Date): Invoice => ({
-  ...invoice,
-  creditedSubtotal: addMoney(invoice.creditedSubtotal, note.subtotal),
-  creditedTotal: addMoney(invoice.creditedTotal, note.total),
-  creditNoteIds: [...invoice.creditNoteIds, note.id],
-  updatedAt: now.toISOString(),
-  version: invoice.version + 1,
-});
-
-/** What is still owed on an invoice: its total less the credit notes on it (never below zero). */
-export const outstandingOf = (invoice: Invoice): Money => eur(Math.max(0, invoice.total.amount - invoice.creditedTotal.amount));
-
-// ---- wire shapes ----
-
-const apiLine = (l: InvoiceLine) => ({
-  description: l.description,
-  amount: l.amount,
-  tax: l.tax,
-  site: l.site,
-  gpuType: l.gpuType,
-  gpuHours: l.gpuSeconds === null ? null : formatGpuHours(l.gpuSeconds),
-  unitPrice: l.unitPrice,
-  usagePeriod: l.usagePeriod,
-});
-
-/** The invoice as the API returns it and as `invoice.*` events carry it. */
-export function toApiInvoice(i: Invoice) {
-  return {
-    id: i.id,
-    orgId: i.orgId,
-    kind: i.kind,
-    reservationId: i.reservationId,
-    period: i.period,
-    status: i.status,
-    customer: i.customer,
-    taxTreatment: i.taxTreatment,
-    legalMention: i.legalMention,
-    lines: i.lines.map(apiLine),
-    subtotal: i.subtotal,
-    tax: i.tax,
-    total: i.total,
-    creditedTotal: i.creditedTotal,
-    creditNoteIds: i.creditNoteIds,
-    stripeSync: i.stripeSync,
-    note: i.note,
-    stripeInvoiceId: i.stripeInvoiceId,
-    stripeCustomerId: i.stripeCustomerId,
-    hostedInvoiceUrl: i.hostedInvoiceUrl,
-    pdfUrl: i.pdfUrl,
-    createdAt: i.createdAt,
-    finalizedAt: i.finalizedAt,
-    paidAt: i.paidAt,
-  };
-}
-export type ApiInvoice = ReturnType<typeof toApiInvoice>;
-
-export function toApiCreditNote(n: CreditNote) {
-  return {
-    id: n.id,
-    orgId: n.orgId,
-    invoiceId: n.invoiceId,
-    reservationId: n.reservationId,
-    period: n.period,
-    reason: n.reason,
-    subtotal: n.subtotal,
-    tax: n.tax,
-    total: n.total,
-    status: n.status,
-    stripeSync: n.stripeSync,
-    note: n.note,
-    stripeCreditNoteId: n.stripeCreditNoteId,
-    stripeRefundId: n.stripeRefundId,
-    createdAt: n.createdAt,
-  };
-}
-export type ApiCreditNote = ReturnType<typeof toApiCreditNote>;
-
-// ---- CSV ----
-
-export const CSV_COLUMNS = [
-  'Invoice ID',
-  'Org',
-  'Country',
-  'VAT number',
-  'Period',
-  'Description',
-  'Site',
-  'GPU type',
-  'GPU-hours',
-  'Unit price (EUR/GPU-h)',
-  'Amount (EUR)',
-  'Tax (EUR)',
-  'Total (EUR)',
-  'Currency',
-  'Status',
-  'Stripe invoice ID',
-  'Stripe customer ID',
-  'Document',
-] as const;
-
-/** One CSV row per line of the invoice, amounts in decimal euros (exact, from cents). */
-export function csvRowsOf(i: Invoice): string[][] {
-  return i.lines.map((l) => [
-    i.id,
-    i.orgId,
-    i.customer.country,
-    i.customer.vatNumber ?? '',
-    i.period,
-    l.description,
-    l.site ?? '',
-    l.gpuType ?? '',
-    l.gpuSeconds === null ? '' : formatGpuHours(l.gpuSeconds),
-    l.unitPrice ? formatCents(l.unitPrice.amount) : '',
-    formatCents(l.amount.amount),
-    formatCents(l.tax.amount),
-    formatCents(l.amount.amount + l.tax.amount),
-    l.amount.currency,
-    i.status,
-    i.stripeInvoiceId ?? '',
-    i.stripeCustomerId ?? '',
-    'invoice',
-  ]);
-}
-
-/**
- * A credit note as one CSV row of negative amounts (excluding VAT, VAT, including VAT) under the
- * invoice it credits, so summing the Amount column of a period nets credit notes off its invoices.
- */
-export function csvRowOfCreditNote(n: CreditNote, invoice: Invoice | null): string[] {
-  return [
-    n.invoiceId,
-    n.orgId,
-    invoice?.customer.country ?? '',
-    invoice?.customer.vatNumber ?? '',
-    n.period,
-    `Credit note ${n.id}: ${n.reason}`,
-    n.site ?? '',
-    n.gpuType ?? '',
-    '',
-    '',
-    formatCents(-n.subtotal.amount),
-    formatCents(-n.tax.amount),
-    formatCents(-n.total.amount),
-    n.total.currency,
-    n.status,
-    invoice?.stripeInvoiceId ?? '',
-    invoice?.stripeCustomerId ?? '',
-    'credit note',
-  ];
 }

@@ -6,7 +6,7 @@
  * Stripe is not configured) by the entries that bill.
  */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { parseConfig, type Config } from './config.ts';
+import { parseConfig, type Config } from '../config.ts';
 
 export async function withStripeSecret(config: Config, client?: Pick<SecretsManagerClient, 'send'>): Promise<Config> {
   if (!config.STRIPE_SECRET_ARN || config.STRIPE_SECRET_KEY) return config;

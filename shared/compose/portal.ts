@@ -1,0 +1,16 @@
+/**
+ * What the portal reads through ports, wired here: billing's invoices (the portal knows nothing of
+ * their storage).
+ */
+import { toApiInvoice } from '#billing/invoice-wire.ts';
+import type { PortalInvoices } from '#portal/invoices.ts';
+import type { Db } from '#store/db.ts';
+import { listInvoices } from '#store/invoices.ts';
+
+/** The portal's view of billing's invoices: one org's (or every org's, for finance), newest first, at most 200. */
+export const portalInvoicesOf = (db: Db): PortalInvoices => ({
+  async list(orgId, filters) {
+    const page = await listInvoices(db, { orgId: orgId ?? undefined, period: filters.period, status: filters.status, limit: 200 });
+    return page.data.map(toApiInvoice);
+  },
+});
