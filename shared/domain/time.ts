@@ -19,3 +19,9 @@ export const nextPeriod = (period: string): string => {
   const d = periodStart(period);
   return periodOf(new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1)));
 };
+
+/** `period` shifted by `months` (negative: earlier). */
+export function shiftPeriod(period: string, months: number): string {
+  const start = periodStart(period);
+  return periodOf(new Date(Date.UTC(start.getUTCFullYear(), start.getUTCMonth() + months, 1)));
+}

@@ -5,7 +5,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { INVOICE_STATUSES } from '#domain/invoice.ts';
 import { toApiCreditNote, toApiInvoice } from '#billing/invoice-wire.ts';
-import type { BillingService } from '#billing/service.ts';
 import { principalOf, requireRole } from '../auth.ts';
 import { required, type AppModule } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { EVENT_TYPES, MAX_ENDPOINTS_PER_ORG, type EndpointService } from '#webhooks/endpoints.ts';
+import { EVENT_TYPES, MAX_ENDPOINTS_PER_ORG } from '#webhooks/endpoints.ts';
 import { principalOf, requireRole } from '../auth.ts';
 import { required, type AppModule } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';

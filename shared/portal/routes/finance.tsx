@@ -1,8 +1,7 @@
 /** Finance pages over the billing service: monthly close (preview, then close), reconciliation, revenue, receivables by age. */
 import type { BillingService } from '#billing/service.ts';
-import { shiftPeriod } from '#billing/service.ts';
 import { DomainError } from '#domain/errors.ts';
-import { periodOf } from '#domain/time.ts';
+import { periodOf, shiftPeriod } from '#domain/time.ts';
 import type { App } from '#http/context.ts';
 import { getOrg } from '#store/orgs.ts';
 import { formBodyLimit, page, signedIn, type PortalContext } from '../http.tsx';
