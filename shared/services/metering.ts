@@ -21,6 +21,8 @@ import {
   USAGE_SHARDS,
   claimItem,
   claimTokenInReason,
+  claimTokensOf,
+  countersInReason,
   existingClaims,
   incrementItem,
   incrementsOf,
@@ -49,10 +51,11 @@ export const USAGE_REJECTION_REASONS = {
   interval_too_long: 'the interval is longer than 24 hours; split it',
   in_future: 'end is more than 5 minutes after the server clock',
   too_old: 'start is more than 35 days before the server clock',
-  unknown_reservation: 'no reservation has this id',
-  wrong_site: 'the reservation runs at another site than this meter key’s',
+  unknown_reservation: 'no reservation with this id runs at this meter key’s site (the same answer whether the id exists elsewhere or not)',
   too_many_gpus: 'gpus exceeds the GPUs of the reservation',
   interval_outside_reservation: 'the reservation never ran, or the interval is not within [start, end] of the reservation (end = stop time for on-demand, now while it runs)',
+  exceeds_reservation:
+    'with the usage already counted, some minute of the interval would hold more than the reservation’s GPUs × 60 GPU-seconds (a reservation cannot use more than its GPUs × the seconds of any minute)',
 } as const;
 export type UsageRejectionReason = keyof typeof USAGE_REJECTION_REASONS;
 
@@ -120,14 +123,37 @@ const NEVER_RAN: ReadonlySet<Reservation['status']> = new Set(['held', 'expired'
 
 /** Checks against the reservation, for a meter of `meterSite`. */
 export function checkEventAgainst(e: MeteredEvent, r: Reservation | null, meterSite: string | null): UsageRejectionReason | null {
-  if (!r) return 'unknown_reservation';
-  if (r.site !== meterSite) return 'wrong_site';
+  // A reservation at another site is answered exactly like an id that does not exist: a meter learns nothing about other sites.
+  if (!r || r.site !== meterSite) return 'unknown_reservation';
   if (e.gpus > r.gpus) return 'too_many_gpus';
   if (NEVER_RAN.has(r.status)) return 'interval_outside_reservation';
   const startSec = Date.parse(r.start) / 1000;
   const endSec = r.end ? Date.parse(r.end) / 1000 : Number.POSITIVE_INFINITY;
   if (e.startSec < startSec || e.endSec > endSec) return 'interval_outside_reservation';
   return null;
+}
+
+/**
+ * GPU-seconds of [startSec, endSec) × gpus in each minute of UTC hour `epochHour` it touches, as
+ * [minute of the hour (0–59), GPU-seconds]. Exact: they add up to the event's piece of that hour.
+ */
+export function splitByMinute(startSec: number, endSec: number, gpus: number, epochHour: number): [number, number][] {
+  const hourStart = epochHour * 3600;
+  const from = Math.max(startSec, hourStart);
+  const to = Math.min(endSec, hourStart + 3600);
+  const out: [number, number][] = [];
+  for (let minute = Math.floor((from - hourStart) / 60); hourStart + minute * 60 < to; minute++) {
+    const seconds = Math.min(to, hourStart + (minute + 1) * 60) - Math.max(from, hourStart + minute * 60);
+    if (seconds > 0) out.push([minute, seconds * gpus]);
+  }
+  return out;
+}
+
+/** A capped aggregate item an event increments: the capped counters it adds to and the most each may hold. */
+export interface CapUse {
+  id: string;
+  adds: Readonly<Record<string, number>>;
+  limits: Readonly<Record<string, number>>;
 }
 
 /** An accepted event ready to count: its GPU-seconds per hour and the aggregates those touch. */
@@ -137,6 +163,8 @@ interface Countable {
   pieces: UsagePiece[];
   /** Identities of the aggregate items it increments (the same for every shard). */
   aggregateIds: string[];
+  /** The capped items among them (its reservation's hours), with its per-minute counts. */
+  caps: CapUse[];
 }
 
 /** Splits a whole number over weights exactly (cumulative rounding): the parts add up to `total`. */
@@ -164,27 +192,67 @@ function mergeIncrements(list: AggregateIncrement[]): AggregateIncrement[] {
     }
     const adds = { ...seen.adds };
     for (const [k, v] of Object.entries(inc.adds ?? {})) adds[k] = (adds[k] ?? 0) + v;
-    byId.set(inc.id, { ...seen, gpuSeconds: seen.gpuSeconds + inc.gpuSeconds, ...(seen.adds || inc.adds ? { adds } : {}) });
+    const limits = seen.limits || inc.limits ? { limits: { ...seen.limits, ...inc.limits } } : {};
+    byId.set(inc.id, { ...seen, gpuSeconds: seen.gpuSeconds + inc.gpuSeconds, ...(seen.adds || inc.adds ? { adds } : {}), ...limits });
   }
   return [...byId.values()];
 }
 
 /**
- * Takes events from the front of `queue` while their claims plus the DISTINCT aggregate items they
- * touch fit in one transaction (DynamoDB allows one operation per item per transaction, so
- * increments of the same item are merged).
+ * Takes events in `queue` order while their claims plus the DISTINCT aggregate items they touch fit
+ * in one transaction (DynamoDB allows one operation per item per transaction, so increments of the
+ * same item are merged). Skipped, for a later transaction: events touching a capped item in `busy`
+ * (another transaction of this request is writing it: they would only conflict), and events whose
+ * per-minute counts, merged with those already taken, would pass the item's cap on their own (the
+ * merged increment must stay under the cap for its condition to mean anything).
  */
-export function takeTransaction<T extends { aggregateIds: string[] }>(queue: readonly T[], maxItems = MAX_TRANSACTION_ITEMS): T[] {
+export function takeTransaction<T extends { aggregateIds: string[]; caps?: CapUse[] }>(
+  queue: readonly T[],
+  options: { maxItems?: number; busy?: ReadonlySet<string> } = {},
+): T[] {
+  const maxItems = options.maxItems ?? MAX_TRANSACTION_ITEMS;
   const aggregateIds = new Set<string>();
+  const counters = new Map<string, number>();
   const taken: T[] = [];
   for (const c of queue) {
+    const caps = c.caps ?? [];
+    if (caps.some((cap) => options.busy?.has(cap.id))) continue;
+    const overCap = caps.some((cap) => Object.entries(cap.adds).some(([name, add]) => (counters.get(`${cap.id}|${name}`) ?? 0) + add > (cap.limits[name] ?? Infinity)));
+    if (overCap) continue;
     const fresh = c.aggregateIds.filter((id) => !aggregateIds.has(id)).length;
-    if (taken.length + 1 + aggregateIds.size + fresh > maxItems) break;
+    if (taken.length + 1 + aggregateIds.size + fresh > maxItems) {
+      if (taken.length === 0) throw new Error('one event needs more items than a transaction holds');
+      break;
+    }
     taken.push(c);
     for (const id of c.aggregateIds) aggregateIds.add(id);
+    for (const cap of caps) for (const [name, add] of Object.entries(cap.adds)) counters.set(`${cap.id}|${name}`, (counters.get(`${cap.id}|${name}`) ?? 0) + add);
   }
-  if (taken.length === 0 && queue.length > 0) throw new Error('one event needs more items than a transaction holds');
   return taken;
+}
+
+/**
+ * After a transaction was cancelled on capped items (and on no claim): which of its events still fit
+ * under the counts those items hold now (`current`, per item id and counter), taken in order, and
+ * which would pass a cap. Items whose condition held are not limiting (the whole batch fitted there).
+ */
+export function fitUnderCaps<T extends { caps: CapUse[] }>(batch: readonly T[], current: ReadonlyMap<string, ReadonlyMap<string, number>>): { fit: T[]; over: T[] } {
+  const used = new Map<string, number>();
+  const fit: T[] = [];
+  const over: T[] = [];
+  for (const c of batch) {
+    const limited = c.caps.filter((cap) => current.has(cap.id));
+    const fits = limited.every((cap) =>
+      Object.entries(cap.adds).every(([name, add]) => current.get(cap.id)!.get(name)! + (used.get(`${cap.id}|${name}`) ?? 0) + add <= (cap.limits[name] ?? Infinity)),
+    );
+    if (!fits) {
+      over.push(c);
+      continue;
+    }
+    fit.push(c);
+    for (const cap of limited) for (const [name, add] of Object.entries(cap.adds)) used.set(`${cap.id}|${name}`, (used.get(`${cap.id}|${name}`) ?? 0) + add);
+  }
+  return { fit, over };
 }
 
 interface CancellationReason {
@@ -272,10 +340,17 @@ export function createMeteringService(deps: MeteringDeps) {
    * Commits one packed transaction, its increments on aggregate shard `shard`. A timed-out attempt
    * is resent with the same ClientRequestToken (DynamoDB answers success without applying it twice);
    * a claim found holding this token also proves the transaction committed. Claims held by anyone
-   * else are duplicates; the other events are handed back to be packed again.
+   * else are duplicates; the other events are handed back to be packed again. Cancelled on a
+   * reservation's capped hour (and on no claim): the events that would pass the cap given what that
+   * hour holds now are refused (`exceeds_reservation`), the others handed back.
    */
-  async function commitTransaction(batch: Countable[], shard: number, now: Date): Promise<{ accepted: Countable[]; duplicates: Countable[]; retry: Countable[] }> {
+  async function commitTransaction(
+    batch: Countable[],
+    shard: number,
+    now: Date,
+  ): Promise<{ accepted: Countable[]; duplicates: Countable[]; over: Countable[]; retry: Countable[] }> {
     const token = randomUUID();
+    const increments = mergeIncrements(batch.flatMap((c) => c.pieces.flatMap((p) => incrementsOf(p, shard))));
     const items: TransactItem[] = [
       ...batch.map((c) =>
         claimItem(
@@ -292,28 +367,51 @@ export function createMeteringService(deps: MeteringDeps) {
           now,
         ),
       ),
-      ...mergeIncrements(batch.flatMap((c) => c.pieces.flatMap((p) => incrementsOf(p, shard)))).map((inc) => incrementItem(db, inc)),
+      ...increments.map((inc) => incrementItem(db, inc)),
     ];
+    let conflicted = false;
     return retryTransient(async () => {
+      if (conflicted) {
+        // Another writer holds an item we write (the reservation's hour, most often: it is one item).
+        // Concurrent resends of the same events are the usual cause: look at the claims before retrying.
+        conflicted = false;
+        const claims = await claimTokensOf(db, batch.map((c) => c.event.id));
+        if ([...claims.values()].includes(token)) return { accepted: batch, duplicates: [], over: [], retry: [] };
+        if (claims.size > 0) return { accepted: [], duplicates: batch.filter((c) => claims.has(c.event.id)), over: [], retry: batch.filter((c) => !claims.has(c.event.id)) };
+      }
       try {
         await transact(db, items, token);
-        return { accepted: batch, duplicates: [], retry: [] };
+        return { accepted: batch, duplicates: [], over: [], retry: [] };
       } catch (error) {
         const reasons = cancellationReasons(error);
-        if (!reasons) throw error;
+        if (!reasons) {
+          if (error instanceof Error && error.name === 'TransactionConflictException') conflicted = true;
+          throw error;
+        }
+        if (reasons.some((r) => r.Code === 'TransactionConflict')) conflicted = true;
         const claimed = batch.flatMap((_, i) => (reasons[i]?.Code === 'ConditionalCheckFailed' ? [i] : []));
         if (claimed.length === 0) {
           const permanent = reasons.find((r) => r.Code && PERMANENT_CANCELLATIONS.has(r.Code));
           if (permanent) throw new Error(`usage transaction refused: ${permanent.Code}`);
-          throw error;
+          // Claims all free: a capped hour refused. Its current counts come back with the cancellation.
+          const current = new Map<string, Map<string, number>>();
+          increments.forEach((inc, j) => {
+            const reason = reasons[batch.length + j];
+            if (inc.limits && reason?.Code === 'ConditionalCheckFailed') current.set(inc.id, countersInReason(reason.Item, Object.keys(inc.limits)));
+          });
+          if (current.size === 0) throw error;
+          const { fit, over } = fitUnderCaps(batch, current);
+          return { accepted: [], duplicates: [], over, retry: fit };
         }
         if (claimed.some((i) => claimTokenInReason(reasons[i]!.Item) === token)) {
-          return { accepted: batch, duplicates: [], retry: [] };
+          return { accepted: batch, duplicates: [], over: [], retry: [] };
         }
+        // Duplicates decide first: an id already counted is a duplicate, whatever the caps say.
         const taken = new Set(claimed);
         return {
           accepted: [],
           duplicates: batch.filter((_, i) => taken.has(i)),
+          over: [],
           retry: batch.filter((_, i) => !taken.has(i)),
         };
       }
@@ -325,17 +423,29 @@ export function createMeteringService(deps: MeteringDeps) {
    * its increments to its own aggregate shard, so a request's transactions never touch the same item
    * (they cannot conflict with each other). The first transaction that meets already-claimed ids
    * shows the batch is (partly) a resend: the claims of the remaining events are then looked up once
-   * and the claimed ones dropped, so a resent batch costs about one cancelled transaction.
+   * and the claimed ones dropped, so a resent batch costs about one cancelled transaction. A
+   * reservation's capped hour is written by one transaction of the request at a time.
    */
-  async function countAll(queue: Countable[], now: Date, lookedUp: boolean): Promise<{ accepted: number; duplicates: number }> {
-    const state: { rest: Countable[]; accepted: number; duplicates: number; lookup: Promise<void> | null } = {
+  async function countAll(queue: Countable[], now: Date, lookedUp: boolean): Promise<{ accepted: number; duplicates: number; over: Countable[] }> {
+    const state: {
+      rest: Countable[];
+      accepted: number;
+      duplicates: number;
+      over: Countable[];
+      lookup: Promise<void> | null;
+      busy: Set<string>;
+      inFlight: Set<Promise<unknown>>;
+    } = {
       rest: queue,
       accepted: 0,
       duplicates: 0,
+      over: [],
       lookup: lookedUp ? Promise.resolve() : null,
+      busy: new Set(),
+      inFlight: new Set(),
     };
     const first = queue[0];
-    if (!first) return { accepted: 0, duplicates: 0 };
+    if (!first) return { accepted: 0, duplicates: 0, over: [] };
     const lookUpRemainingClaims = async () => {
       const claimed = await retryTransient(() => existingClaims(db, state.rest.map((c) => c.event.id)));
       const before = state.rest.length;
@@ -348,11 +458,27 @@ export function createMeteringService(deps: MeteringDeps) {
       for (;;) {
         if (state.lookup) await state.lookup;
         if (state.rest.length === 0) return;
-        const batch = takeTransaction(state.rest);
-        state.rest = state.rest.slice(batch.length);
-        const outcome = await commitTransaction(batch, shard, now);
+        const batch = takeTransaction(state.rest, { busy: state.busy });
+        if (batch.length === 0) {
+          if (state.inFlight.size === 0) throw new Error('no usage event can be packed although nothing is in flight');
+          // Everything left touches an hour another transaction is writing: wait for one to finish
+          // (its failure is its worker's to report; this worker goes on with what is left).
+          await Promise.race(state.inFlight).catch(() => undefined);
+          continue;
+        }
+        const taken = new Set(batch);
+        state.rest = state.rest.filter((c) => !taken.has(c));
+        const capIds = [...new Set(batch.flatMap((c) => c.caps.map((cap) => cap.id)))];
+        for (const id of capIds) state.busy.add(id);
+        const commit = commitTransaction(batch, shard, now);
+        state.inFlight.add(commit);
+        const outcome = await commit.finally(() => {
+          state.inFlight.delete(commit);
+          for (const id of capIds) state.busy.delete(id);
+        });
         state.accepted += outcome.accepted.length;
         state.duplicates += outcome.duplicates.length;
+        state.over.push(...outcome.over);
         state.rest = [...outcome.retry, ...state.rest];
         if (outcome.duplicates.length > 0 && !state.lookup) state.lookup = lookUpRemainingClaims();
       }
@@ -360,7 +486,7 @@ export function createMeteringService(deps: MeteringDeps) {
     const settled = await Promise.allSettled(Array.from({ length: Math.min(concurrency, shards) }, (_, w) => worker(w)));
     const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failure) throw failure.reason;
-    return { accepted: state.accepted, duplicates: state.duplicates };
+    return { accepted: state.accepted, duplicates: state.duplicates, over: state.over };
   }
 
   /** reservation id → org id: immutable, so cached for the life of the process (bounded). */
@@ -459,16 +585,23 @@ export function createMeteringService(deps: MeteringDeps) {
             epochHour: p.epochHour,
             gpuSeconds: p.gpuSeconds,
             measured: energy ? { gpuSeconds: p.gpuSeconds, energyWh: energy[i]! } : undefined,
+            capped: { perMinute: r.gpus * 60, minutes: splitByMinute(event.startSec, event.endSec, event.gpus, p.epochHour) },
           }),
         );
-        const aggregateIds = [...new Set(pieces.flatMap((p) => incrementsOf(p, 0).map((i) => i.id)))];
-        queue.push({ event, gpuSeconds: pieces.reduce((sum, p) => sum + p.gpuSeconds, 0), pieces, aggregateIds });
+        const increments = pieces.flatMap((p) => incrementsOf(p, 0));
+        const aggregateIds = [...new Set(increments.map((i) => i.id))];
+        const caps = increments.flatMap((i): CapUse[] => {
+          const limits = i.limits;
+          return limits ? [{ id: i.id, adds: Object.fromEntries(Object.entries(i.adds ?? {}).filter(([name]) => name in limits)), limits }] : [];
+        });
+        queue.push({ event, gpuSeconds: pieces.reduce((sum, p) => sum + p.gpuSeconds, 0), pieces, aggregateIds, caps });
       }
       // Events of one reservation and hour next to each other share aggregate items: fuller transactions.
       queue.sort((a, b) => a.event.reservationId.localeCompare(b.event.reservationId) || a.event.startSec - b.event.startSec);
       const counted = await countAll(queue, now, lookUpFirst);
       result.accepted += counted.accepted;
       result.duplicates += counted.duplicates;
+      for (const c of counted.over) result.rejected.push({ id: c.event.id, reason: 'exceeds_reservation' });
       return result;
     },
 

@@ -11,8 +11,15 @@ import type { Db } from './db.ts';
 import { keys, ttlAfter } from './keys.ts';
 import type { TransactItem } from './transact.ts';
 
-/** Every aggregate is split over this many items; an event's shard is a hash of its id. */
+/** Every org and pool aggregate is split over this many items; an event's shard is a hash of its id. */
 export const USAGE_SHARDS = 8;
+/**
+ * A reservation's hourly aggregate is ONE item (always shard 0): it carries the per-minute counters
+ * that cap the reservation's usage at its GPUs × 60 GPU-seconds per minute, checked by a condition on
+ * that item in the counting transaction. Readers still sum every shard (items written before the cap
+ * existed may sit in other shards).
+ */
+export const RESERVATION_SHARD = 0;
 /** Claims outlive the 35-day acceptance window by 5 days (DynamoDB deletes expired items within days). */
 export const CLAIM_TTL_SECONDS = 40 * 24 * 3600;
 
@@ -26,7 +33,8 @@ export const hourLabel = (epochHour: number): string => new Date(epochHour * HOU
 /**
  * Key shapes of usage items (rows of docs/table-design.md, "Metering"):
  * - claim `UEV#<eventId>` / `UEV`: the event id is taken; written in the same transaction as the counts.
- * - hourly aggregate `USG#<RES|ORG|POOL>#<id>#<shard>` / `H#<YYYY-MM-DDTHH>`: GPU-seconds in that hour.
+ * - hourly aggregate `USG#<RES|ORG|POOL>#<id>#<shard>` / `H#<YYYY-MM-DDTHH>`: GPU-seconds in that hour;
+ *   a reservation's (shard 0 only) also holds `m00`…`m59`, its GPU-seconds in each minute of the hour.
  * - on-demand period aggregate `USG#ODU#<orgId>#<shard>` / `P#<YYYY-MM>#<poolId>`: on-demand GPU-seconds
  *   of an org in a billing period and pool, what billing charges.
  */
@@ -65,6 +73,28 @@ export interface UsagePiece {
   gpuSeconds: number;
   /** Of those GPU-seconds, the ones whose event carried a measured energy, and that energy's share of this hour (Wh). */
   measured?: { gpuSeconds: number; energyWh: number } | undefined;
+  /**
+   * The same GPU-seconds per minute of the hour, and the most a minute of this reservation may hold
+   * (its GPUs × 60): the reservation-hour increment then refuses to take any minute past that cap.
+   */
+  capped?: { perMinute: number; minutes: readonly (readonly [minute: number, gpuSeconds: number])[] } | undefined;
+}
+
+/** Attribute of a reservation-hour item counting minute `minute` (0–59) of the hour. */
+export const minuteCounter = (minute: number): string => `m${String(minute).padStart(2, '0')}`;
+
+/**
+ * The current values of the named counters of an item returned in a cancellation reason (raw
+ * attribute values: `{ N: "480" }`). A counter the item does not have is 0.
+ */
+export function countersInReason(item: Record<string, unknown> | undefined, names: Iterable<string>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const name of names) {
+    const value = item?.[name];
+    const n = typeof value === 'number' ? value : Number((value as { N?: unknown } | undefined)?.N ?? 0);
+    out.set(name, Number.isFinite(n) ? n : 0);
+  }
+  return out;
 }
 
 /** One counter increment: the item it lands on (opaque to callers) and the GPU-seconds added. */
@@ -74,24 +104,36 @@ export interface AggregateIncrement {
   key: { pk: string; sk: string };
   gpuSeconds: number;
   attributes: Record<string, string | number>;
-  /** Further counters added alongside gpuSeconds (e.g. measured energy). */
+  /** Further counters added alongside gpuSeconds (e.g. measured energy, per-minute counts). */
   adds?: Record<string, number>;
+  /** Counters (among `adds`) that must not exceed these values after the increment: a conditional update. */
+  limits?: Record<string, number>;
 }
 
 /** The items a piece increments in a shard: reservation, org and pool hour, and the on-demand period total. */
 export function incrementsOf(piece: UsagePiece, shard: number): AggregateIncrement[] {
   const hour = hourLabel(piece.epochHour);
-  const hourly = (scope: UsageScope): AggregateIncrement => {
-    const key = usageKeys.hourly(scope, shard, piece.epochHour);
+  const hourly = (scope: UsageScope, inShard = shard): AggregateIncrement => {
+    const key = usageKeys.hourly(scope, inShard, piece.epochHour);
     return {
       id: `${key.pk}|${key.sk}`,
       key,
       gpuSeconds: piece.gpuSeconds,
-      attributes: { entity: 'usageHour', scope: scope.kind, scopeId: scope.id, hour, epochHour: piece.epochHour, shard },
+      attributes: { entity: 'usageHour', scope: scope.kind, scopeId: scope.id, hour, epochHour: piece.epochHour, shard: inShard },
     };
   };
-  const reservationHour = hourly({ kind: 'reservation', id: piece.reservationId });
-  if (piece.measured) reservationHour.adds = { measuredGpuSeconds: piece.measured.gpuSeconds, energyWh: piece.measured.energyWh };
+  const reservationHour = hourly({ kind: 'reservation', id: piece.reservationId }, piece.capped ? RESERVATION_SHARD : shard);
+  const adds: Record<string, number> = {};
+  if (piece.measured) Object.assign(adds, { measuredGpuSeconds: piece.measured.gpuSeconds, energyWh: piece.measured.energyWh });
+  if (piece.capped) {
+    const limits: Record<string, number> = {};
+    for (const [minute, gpuSeconds] of piece.capped.minutes) {
+      adds[minuteCounter(minute)] = gpuSeconds;
+      limits[minuteCounter(minute)] = piece.capped.perMinute;
+    }
+    reservationHour.limits = limits;
+  }
+  if (Object.keys(adds).length > 0) reservationHour.adds = adds;
   const out = [
     reservationHour,
     hourly({ kind: 'org', id: piece.orgId }),
@@ -110,13 +152,24 @@ export function incrementsOf(piece: UsagePiece, shard: number): AggregateIncreme
   return out;
 }
 
-/** Adds GPU-seconds to an aggregate, creating it on first use (no condition: counts commute). */
+/**
+ * Adds GPU-seconds to an aggregate, creating it on first use (counts commute). With `limits`, the
+ * update is conditional: every limited counter must stay at or under its limit after the increment
+ * (it fails with ConditionalCheckFailed, returning the item's current counters, otherwise).
+ */
 export function incrementItem(db: Db, inc: AggregateIncrement): TransactItem {
   const names: Record<string, string> = {};
   const values: Record<string, NativeAttributeValue> = { ':gpuSeconds': inc.gpuSeconds };
+  const conditions: string[] = [];
   const adds = Object.entries(inc.adds ?? {}).map(([name, value], i) => {
     names[`#n${i}`] = name;
     values[`:n${i}`] = value;
+    const limit = inc.limits?.[name];
+    if (limit !== undefined) {
+      values[`:l${i}`] = limit - value;
+      // An increment larger than the limit itself fails even on a fresh item (a missing attribute compares false).
+      conditions.push(limit >= value ? `(attribute_not_exists(#n${i}) OR #n${i} <= :l${i})` : `#n${i} <= :l${i}`);
+    }
     return `, #n${i} :n${i}`;
   });
   const sets = Object.entries(inc.attributes).map(([name, value], i) => {
@@ -131,6 +184,7 @@ export function incrementItem(db: Db, inc: AggregateIncrement): TransactItem {
       UpdateExpression: `SET ${sets.join(', ')} ADD gpuSeconds :gpuSeconds${adds.join('')}`,
       ExpressionAttributeNames: names,
       ExpressionAttributeValues: values,
+      ...(conditions.length > 0 ? { ConditionExpression: conditions.join(' AND '), ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const } : {}),
     },
   };
 }
@@ -177,7 +231,15 @@ export function claimTokenInReason(item: Record<string, unknown> | undefined): s
  * only; the claim's condition in the transaction is what decides).
  */
 export async function existingClaims(db: Db, eventIds: string[]): Promise<Set<string>> {
-  const found = new Set<string>();
+  return new Set((await claimTokensOf(db, eventIds)).keys());
+}
+
+/**
+ * The claims among `eventIds` that exist, each with the token of the transaction that wrote it
+ * (eventually consistent, like `existingClaims`): a writer recognises its own committed transaction.
+ */
+export async function claimTokensOf(db: Db, eventIds: string[]): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
   const chunks: string[][] = [];
   for (let i = 0; i < eventIds.length; i += 100) chunks.push(eventIds.slice(i, i + 100));
   await Promise.all(
@@ -186,9 +248,9 @@ export async function existingClaims(db: Db, eventIds: string[]): Promise<Set<st
       for (let round = 0; pending.length > 0; round++) {
         if (round > 0) await new Promise((r) => setTimeout(r, Math.min(500, 10 * 2 ** round)));
         const res = await db.doc.send(
-          new BatchGetCommand({ RequestItems: { [db.table]: { Keys: pending, ProjectionExpression: 'eventId' } } }),
+          new BatchGetCommand({ RequestItems: { [db.table]: { Keys: pending, ProjectionExpression: 'eventId, claimToken' } } }),
         );
-        for (const item of res.Responses?.[db.table] ?? []) found.add(String(item.eventId));
+        for (const item of res.Responses?.[db.table] ?? []) found.set(String(item.eventId), String(item.claimToken ?? ''));
         pending = res.UnprocessedKeys?.[db.table]?.Keys ?? [];
       }
     }),

@@ -50,10 +50,13 @@ describe('rejection reasons', () => {
   });
 
   it('interval_too_long: more than 24 hours in one event', async () => {
+    // A reservation of its own: the 24-hour event must not overlap minutes other tests filled.
+    t.clock.set('2026-11-24T10:00:00Z');
+    const idle = await startOnDemand(t, { gpus: 8 });
     t.clock.set('2026-11-25T12:00:00Z');
     try {
-      expect(await reasonFor(event(uniqueId('l'), running.id, '2026-11-24T10:00:00Z', '2026-11-25T10:00:01Z'))).toBe('interval_too_long');
-      expect(await reasonFor(event(uniqueId('l'), running.id, '2026-11-24T10:30:00Z', '2026-11-25T10:30:00Z'))).toBeNull();
+      expect(await reasonFor(event(uniqueId('l'), idle.id, '2026-11-24T10:00:00Z', '2026-11-25T10:00:01Z'))).toBe('interval_too_long');
+      expect(await reasonFor(event(uniqueId('l'), idle.id, '2026-11-24T10:30:00Z', '2026-11-25T10:30:00Z'))).toBeNull();
     } finally {
       t.clock.set('2026-11-24T12:00:00Z');
     }

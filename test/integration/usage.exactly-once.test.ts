@@ -105,7 +105,7 @@ describe('duplicates', () => {
 
     const lookingFirst = createMeteringService({ db: t.deps.db, clock: t.clock, duplicateCheck: 'before_commit' });
     const meter = { ...DEMO_PRINCIPALS.meter, keyId: 'key_demo_meter' };
-    const more = minuteEvents(r.id, '2026-11-24T14:00:00Z', 50);
+    const more = minuteEvents(r.id, '2026-11-24T22:00:00Z', 50);
     const again = faultStats!.calls;
     expect(await lookingFirst.ingest(meter, [...events, ...more].slice(200))).toEqual({ accepted: 50, duplicates: 400, rejected: [] });
     expect(faultStats!.calls - again).toBe(1);

@@ -34,22 +34,30 @@ describe('who may post usage', () => {
     expect((await t.call('POST', '/v1/usage', { key: 'gm_meter_not-a-real-key', body: { events: oneEvent() } })).status).toBe(401);
   });
 
-  it('a meter reports only for its own site: wrong_site both ways, nothing counted', async () => {
+  it('a meter reports only for its own site: unknown_reservation both ways, nothing counted', async () => {
     const intoValence = await postUsage(t, oneEvent(), marseilleMeter);
     expect(intoValence.status).toBe(200);
-    expect(intoValence.body).toMatchObject({ accepted: 0, rejected: [{ reason: 'wrong_site' }] });
+    expect(intoValence.body).toMatchObject({ accepted: 0, rejected: [{ reason: 'unknown_reservation' }] });
     const intoMarseille = await postUsage(t, [event(uniqueId('sec'), marseille.id, '2026-11-24T11:00:00Z', '2026-11-24T11:01:00Z')]);
-    expect(intoMarseille.body).toMatchObject({ accepted: 0, rejected: [{ reason: 'wrong_site' }] });
+    expect(intoMarseille.body).toMatchObject({ accepted: 0, rejected: [{ reason: 'unknown_reservation' }] });
     const own = await postUsage(t, [event(uniqueId('sec'), marseille.id, '2026-11-24T11:00:00Z', '2026-11-24T11:01:00Z')], marseilleMeter);
     expect(own.body.accepted).toBe(1);
     const seen = await t.call('GET', `/v1/usage?reservationId=${marseille.id}&from=2026-11-24T11:00:00Z&to=2026-11-24T12:00:00Z`);
     expect(seen.body.gpuSeconds).toBe(60 * 8);
   });
 
+  it('a reservation at another site answers exactly like an id that does not exist (nothing learned about other sites)', async () => {
+    const foreign = await postUsage(t, [event('probe-a', lumiere.id, '2026-11-24T11:00:00Z', '2026-11-24T11:01:00Z')], marseilleMeter);
+    const missing = await postUsage(t, [event('probe-a', 'res_01doesnotexist', '2026-11-24T11:00:00Z', '2026-11-24T11:01:00Z')], marseilleMeter);
+    expect(foreign.status).toBe(missing.status);
+    expect(foreign.body).toEqual(missing.body);
+    expect(foreign.body).toEqual({ accepted: 0, duplicates: 0, rejected: [{ id: 'probe-a', reason: 'unknown_reservation' }] });
+  });
+
   it('a rejected event leaves its id free for a correct report', async () => {
     const id = uniqueId('retry');
     const wrong = await postUsage(t, [event(id, lumiere.id, '2026-11-24T11:30:00Z', '2026-11-24T11:31:00Z')], marseilleMeter);
-    expect(wrong.body.rejected).toEqual([{ id, reason: 'wrong_site' }]);
+    expect(wrong.body.rejected).toEqual([{ id, reason: 'unknown_reservation' }]);
     const right = await postUsage(t, [event(id, lumiere.id, '2026-11-24T11:30:00Z', '2026-11-24T11:31:00Z')]);
     expect(right.body.accepted).toBe(1);
   });

@@ -2129,10 +2129,10 @@ export interface components {
             rejected: {
                 id: string;
                 /**
-                 * @description `duplicate_in_batch`: the same id appears earlier in this request with other content; `ends_before_start`: end is not after start (after truncating both to whole seconds); `interval_too_long`: the interval is longer than 24 hours; split it; `in_future`: end is more than 5 minutes after the server clock; `too_old`: start is more than 35 days before the server clock; `unknown_reservation`: no reservation has this id; `wrong_site`: the reservation runs at another site than this meter key’s; `too_many_gpus`: gpus exceeds the GPUs of the reservation; `interval_outside_reservation`: the reservation never ran, or the interval is not within [start, end] of the reservation (end = stop time for on-demand, now while it runs)
+                 * @description `duplicate_in_batch`: the same id appears earlier in this request with other content; `ends_before_start`: end is not after start (after truncating both to whole seconds); `interval_too_long`: the interval is longer than 24 hours; split it; `in_future`: end is more than 5 minutes after the server clock; `too_old`: start is more than 35 days before the server clock; `unknown_reservation`: no reservation with this id runs at this meter key’s site (the same answer whether the id exists elsewhere or not); `too_many_gpus`: gpus exceeds the GPUs of the reservation; `interval_outside_reservation`: the reservation never ran, or the interval is not within [start, end] of the reservation (end = stop time for on-demand, now while it runs); `exceeds_reservation`: with the usage already counted, some minute of the interval would hold more than the reservation’s GPUs × 60 GPU-seconds (a reservation cannot use more than its GPUs × the seconds of any minute)
                  * @enum {string}
                  */
-                reason: "duplicate_in_batch" | "ends_before_start" | "interval_too_long" | "in_future" | "too_old" | "unknown_reservation" | "wrong_site" | "too_many_gpus" | "interval_outside_reservation";
+                reason: "duplicate_in_batch" | "ends_before_start" | "interval_too_long" | "in_future" | "too_old" | "unknown_reservation" | "too_many_gpus" | "interval_outside_reservation" | "exceeds_reservation";
             }[];
         };
         UsageBatch: {
