@@ -85,9 +85,12 @@ const TRANSITIONS: Record<ReservationStatus, ReservationStatus[]> = {
   stopped: [],
 };
 
+/** Whether `r` may move to `to`: the state machine, stops only on demand, cancellations only reserved. */
+export const canBecome = (r: Pick<Reservation, 'status' | 'kind'>, to: ReservationStatus): boolean =>
+  TRANSITIONS[r.status].includes(to) && (to !== 'stopped' || r.kind === 'on_demand') && (to !== 'cancelled' || r.kind === 'reserved');
+
 export function assertTransition(r: Reservation, to: ReservationStatus): void {
-  const allowed = TRANSITIONS[r.status].includes(to) && (to !== 'stopped' || r.kind === 'on_demand') && (to !== 'cancelled' || r.kind === 'reserved');
-  if (!allowed) {
+  if (!canBecome(r, to)) {
     throw new DomainError('invalid_state', `Reservation ${r.id} is ${r.status} (${r.kind}); it cannot become ${to}`);
   }
 }

@@ -11,7 +11,8 @@ import type { PortalInvoiceDetail } from '../invoices.ts';
 import { UsageChart } from './charts.tsx';
 import { Alert, CsrfField, InputField, MoneyText, Notice, PostButton, StatusBadge, Time } from './components.tsx';
 import { Layout, type Viewer } from './layout.tsx';
-import { allowedActions, type ReservationUsage } from './reservations.tsx';
+import { allowedActions } from '#domain/reservation-actions.ts';
+import type { ReservationUsage } from './reservations.tsx';
 
 export interface TimelineEntry {
   at: string;

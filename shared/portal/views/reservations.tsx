@@ -1,6 +1,7 @@
 import type { FC } from 'hono/jsx';
 import type { Catalog } from '#domain/catalog.ts';
 import type { Reservation } from '#domain/reservation.ts';
+import { allowedActions } from '#domain/reservation-actions.ts';
 import { Alert, MoneyText, Notice, PostButton, StatusBadge, Time } from './components.tsx';
 import { UsageChart } from './charts.tsx';
 import { Layout, type Viewer } from './layout.tsx';
@@ -10,17 +11,6 @@ export interface ReservationUsage {
   slots: { start: string; gpuSeconds: number }[];
 }
 
-/** What a person may still do with a reservation at `now` (the booking service checks again). */
-export function allowedActions(r: Reservation, now: Date) {
-  const t = now.getTime();
-  const future = (iso: string | null) => iso !== null && Date.parse(iso) > t;
-  return {
-    confirm: r.kind === 'reserved' && r.status === 'held' && future(r.holdExpiresAt),
-    cancel: r.kind === 'reserved' && (r.status === 'held' || (r.status === 'confirmed' && future(r.start))),
-    extend: r.kind === 'reserved' && ['held', 'confirmed', 'active'].includes(r.status) && future(r.end),
-    stop: r.kind === 'on_demand' && r.status === 'active',
-  };
-}
 
 const poolName = (catalog: Catalog, r: Reservation) =>
   `${catalog.gpuTypes.find((g) => g.id === r.gpuType)?.name ?? r.gpuType} at ${catalog.sites.find((s) => s.id === r.site)?.name ?? r.site}`;

@@ -11,7 +11,8 @@ import { DomainError } from '#domain/errors.ts';
 import { addMoney, eur, type Money } from '#domain/money.ts';
 import { priceReservation, type PriceLine } from '#domain/pricing.ts';
 import type { Principal } from '#domain/principal.ts';
-import { assertTransition, toApiReservation, type Refund, type Reservation } from '#domain/reservation.ts';
+import { refusalOf, throwRefusal } from '#domain/reservation-actions.ts';
+import { toApiReservation, type Refund, type Reservation } from '#domain/reservation.ts';
 import { getReservation } from '#store/reservations.ts';
 import { epochHour } from '#domain/time.ts';
 import { bucketWrites, onDemandCheck, onDemandWrite, readPoolLoad, releaseWrites } from '#store/capacity.ts';
@@ -19,7 +20,7 @@ import { reservationReplace } from '#store/reservations.ts';
 import { holdLedgerClose } from '#store/hold-limits.ts';
 import { notFound } from '#domain/errors.ts';
 import { spendOf, type BookingDeps, type createCommitLoop } from './commit.ts';
-import { cancellationRefund, checkCancellable, checkExtendable, checkHoldAlive, orgOf, poolById, semantic } from './rules.ts';
+import { cancellationRefund, checkCancellable, checkConfirmable, checkExtendable, orgOf, poolById, semantic } from './rules.ts';
 
 export interface Extension {
   start: string;
@@ -58,7 +59,7 @@ export function createChanges(deps: BookingDeps, { change }: ReturnType<typeof c
   function stopOnDemand(orgId: string, id: string, reason: 'budget_limit_reached' | null): Promise<Reservation> {
     return change(orgId, id, async (r, now, changed) => {
       if (reason && r.status !== 'active') return { done: r };
-      assertTransition(r, 'stopped');
+      throwRefusal(refusalOf(r, 'stop', now));
       const pool = await poolById(catalog, r.poolId);
       const snapshot = await readPoolLoad(db, pool.id, pool.totalGpus, 0, 0);
       const next = changed({ status: 'stopped', end: now.toISOString(), stoppedAt: now.toISOString() });
@@ -74,8 +75,7 @@ export function createChanges(deps: BookingDeps, { change }: ReturnType<typeof c
   return {
     confirm(principal: Principal, id: string): Promise<Reservation> {
       return change(orgOf(principal), id, async (r, now, changed) => {
-        assertTransition(r, 'confirmed');
-        checkHoldAlive(r, now);
+        checkConfirmable(r, now);
         let next = changed({ status: 'confirmed', holdExpiresAt: null, confirmedAt: now.toISOString() });
         const billing = deps.billing ? await deps.billing.onConfirm(next, now) : undefined;
         if (billing?.invoiceId) next = { ...next, invoiceId: billing.invoiceId, invoiceIds: [...next.invoiceIds, billing.invoiceId] };
@@ -120,7 +120,6 @@ export function createChanges(deps: BookingDeps, { change }: ReturnType<typeof c
 
     cancel(principal: Principal, id: string): Promise<Reservation> {
       return change(orgOf(principal), id, async (r, now, changed) => {
-        assertTransition(r, 'cancelled');
         checkCancellable(r, now);
         const refund = cancellationRefund(r, now);
         const pool = await poolById(catalog, r.poolId);
@@ -173,7 +172,6 @@ export function createChanges(deps: BookingDeps, { change }: ReturnType<typeof c
       const r = await getReservation(db, orgOf(principal), id);
       if (!r) throw notFound('Reservation', id);
       const now = clock();
-      assertTransition(r, 'cancelled');
       checkCancellable(r, now);
       return cancellationRefund(r, now);
     },

@@ -10,6 +10,7 @@ import type { Principal } from '#domain/principal.ts';
 import { refundFor } from '#domain/cancellation.ts';
 import { eur } from '#domain/money.ts';
 import type { Refund, Reservation } from '#domain/reservation.ts';
+import { refusalOf, throwRefusal } from '#domain/reservation-actions.ts';
 import { HOUR_MS, isWholeHour } from '#domain/time.ts';
 import type { CatalogCache } from '#store/catalog.ts';
 import type { Quote } from '#store/quotes.ts';
@@ -71,22 +72,18 @@ export function checkQuoteHoldable(found: { quote: Quote; usedBy: string | null 
   return q;
 }
 
-export function checkHoldAlive(r: Reservation, now: Date): void {
-  if (r.status === 'held' && r.holdExpiresAt && new Date(r.holdExpiresAt) <= now) {
-    throw new DomainError('invalid_state', `The hold on ${r.id} expired at ${r.holdExpiresAt}; quote and reserve again`);
-  }
-}
+/** A held reservation may be confirmed now (domain/reservation-actions.ts). */
+export const checkConfirmable = (r: Reservation, now: Date): void => throwRefusal(refusalOf(r, 'confirm', now));
 
 /** An extension's new end: a later whole hour, of a held, confirmed or active reserved booking not yet ended, 365 days in total at most. */
 export function checkExtendable(r: Reservation, newEnd: Date, now: Date): { oldEnd: Date; totalHours: number } {
-  if (r.kind !== 'reserved' || !['held', 'confirmed', 'active'].includes(r.status) || !r.end) {
-    throw new DomainError('invalid_state', `Reservation ${r.id} is ${r.status} (${r.kind}); only held, confirmed or active reserved bookings extend`);
-  }
-  checkHoldAlive(r, now);
+  // The state refusals first, then what is wrong with the new end, then a booking that already ended.
+  const refused = refusalOf(r, 'extend', now);
+  if (refused?.why !== 'ended') throwRefusal(refused);
   if (!isWholeHour(newEnd)) throw semantic('end', 'must be a whole UTC hour');
-  const oldEnd = new Date(r.end);
+  const oldEnd = new Date(r.end!);
   if (newEnd <= oldEnd) throw semantic('end', `must be after the current end ${r.end}`);
-  if (oldEnd <= now) throw new DomainError('invalid_state', `Reservation ${r.id} already ended`);
+  throwRefusal(refused);
   const totalHours = (newEnd.getTime() - Date.parse(r.start)) / HOUR_MS;
   if (totalHours > MAX_RESERVED_HOURS) throw semantic('end', 'a reservation lasts at most 365 days in total');
   return { oldEnd, totalHours };
@@ -115,9 +112,5 @@ export const cancellationRefund = (r: Reservation, now: Date): Refund =>
     ? { percent: 100, amount: eur(0), rule: 'Hold released before confirmation: nothing was charged' }
     : refundFor({ paid: r.price ?? eur(0), start: new Date(r.start), now });
 
-/** A reservation may be cancelled now: held, or confirmed and not started. */
-export function checkCancellable(r: Reservation, now: Date): void {
-  if (r.status === 'confirmed' && new Date(r.start) <= now) {
-    throw new DomainError('invalid_state', `Reservation ${r.id} has started; it can no longer be cancelled`);
-  }
-}
+/** A reservation may be cancelled now: reserved, and held or confirmed and not started (domain/reservation-actions.ts). */
+export const checkCancellable = (r: Reservation, now: Date): void => throwRefusal(refusalOf(r, 'cancel', now));
