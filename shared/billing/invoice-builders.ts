@@ -115,23 +115,19 @@ export interface ReservedBooking {
   window: { start: string; end: string };
 }
 
-/** "Extension 2026-04-23T00:00:00.000Z → 2026-04-25T00:00:00.000Z: …", as the booking service describes extension lines. */
-const EXTENSION_WINDOW = /^Extension (\S+) → (\S+): /;
-
 /**
- * The window the quote priced: from the start to the first extension named in the lines (an extension
+ * The window the quote priced: from the start to the first extension window the lines carry (an extension
  * made while the booking was held is invoiced with it, as its own lines), or to the end.
  */
 export function quotedWindow(lines: readonly PriceLine[], start: string, end: string): { start: string; end: string } {
-  const firstExtension = lines.map((l) => EXTENSION_WINDOW.exec(l.description)?.[1]).find((s) => s !== undefined);
-  return { start, end: firstExtension ?? end };
+  const firstExtension = lines.find((l) => l.window !== undefined)?.window;
+  return { start, end: firstExtension?.start ?? end };
 }
 
-/** GPU-seconds a base line charges: GPUs × the hours of its window (an extension's own window when it names one). */
+/** GPU-seconds a base line charges: GPUs × the hours of its window (an extension's own window when it carries one). */
 function baseLineGpuSeconds(line: PriceLine, booking: ReservedBooking): number | null {
-  const named = EXTENSION_WINDOW.exec(line.description);
-  const start = Date.parse(named?.[1] ?? booking.window.start);
-  const end = Date.parse(named?.[2] ?? booking.window.end);
+  const start = Date.parse(line.window?.start ?? booking.window.start);
+  const end = Date.parse(line.window?.end ?? booking.window.end);
   if (!Number.isFinite(start) || !Number.isFinite(end) || end <= start || (end - start) % HOUR_MS !== 0) return null;
   return booking.gpus * ((end - start) / HOUR_MS) * 3600;
 }

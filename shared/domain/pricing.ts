@@ -57,7 +57,18 @@ export interface PriceLine {
   kind: PriceLineKind;
   description: string;
   amount: Money;
+  /**
+   * The hours this line prices when they are not the booking's quoted window: an extension's extra
+   * hours (ISO instants, start inclusive, end exclusive). Absent on a quote's own lines. Billing reads
+   * it to tell a quote's window from its extensions' and to count a base line's GPU-hours; the
+   * description is for people only and is never parsed back.
+   */
+  window?: { start: string; end: string };
 }
+
+/** The lines of an extension of a booking from `start` to `end`: each names and carries that window. */
+export const extensionLines = (lines: readonly PriceLine[], start: Date, end: Date): PriceLine[] =>
+  lines.map((l) => ({ ...l, description: `Extension ${start.toISOString()} → ${end.toISOString()}: ${l.description}`, window: { start: start.toISOString(), end: end.toISOString() } }));
 
 export interface PriceResult {
   gpuHours: number;

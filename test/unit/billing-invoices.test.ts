@@ -1,10 +1,10 @@
 /** The pure invoice model: status order, refund allocation, usage deltas across closes, formatting, ids. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { allocateRefund, creditNoteFor, reservationInvoice, usageDelta, usageInvoice, usageInvoiceId } from '../../shared/billing/invoice-builders.ts';
+import { allocateRefund, creditNoteFor, quotedWindow, reservationInvoice, usageDelta, usageInvoice, usageInvoiceId } from '../../shared/billing/invoice-builders.ts';
 import { canMoveTo, formatCents, formatGpuHours, INVOICE_STATUSES, withCredit, type InvoiceStatus } from '../../shared/domain/invoice.ts';
 import { eur } from '../../shared/domain/money.ts';
-import { onDemandCharge } from '../../shared/domain/pricing.ts';
+import { extensionLines, onDemandCharge } from '../../shared/domain/pricing.ts';
 import type { Org } from '../../shared/domain/principal.ts';
 
 const org = (country: string, vatNumber: string | null = null): Org => ({
@@ -56,6 +56,17 @@ describe('invoices from the pricing lines', () => {
     expect(fr.lines.slice(1).every((l) => l.gpuSeconds === null && l.unitPrice === null)).toBe(true);
     const de = reservationInvoice(header(org('DE', 'DE123456789')), booking, lines, eur(405_546));
     expect([de.tax.amount, de.total.amount, de.taxTreatment]).toEqual([0, 405_546, 'eu_reverse_charge']);
+  });
+
+  it('an extension’s window is data on its lines: the quoted window ends where it starts, its base line counts its own hours', () => {
+    const ext = extensionLines([{ kind: 'base', description: '8 GPUs × 24 h', amount: eur(56_640) }], new Date('2026-12-08T00:00:00Z'), new Date('2026-12-09T00:00:00Z'));
+    expect(ext[0]).toMatchObject({ window: { start: '2026-12-08T00:00:00.000Z', end: '2026-12-09T00:00:00.000Z' } });
+    expect(quotedWindow([...lines, ...ext], '2026-12-01T00:00:00Z', '2026-12-09T00:00:00Z')).toEqual({ start: '2026-12-01T00:00:00Z', end: '2026-12-08T00:00:00.000Z' });
+    expect(quotedWindow(lines, '2026-12-01T00:00:00Z', '2026-12-08T00:00:00Z')).toEqual({ start: '2026-12-01T00:00:00Z', end: '2026-12-08T00:00:00Z' });
+    // Nothing reads the text: a line whose description names another window still counts the window it carries.
+    const relabelled = ext.map((l) => ({ ...l, description: 'Extension 2030-01-01T00:00:00.000Z → 2030-02-01T00:00:00.000Z: 8 GPUs × 24 h' }));
+    const inv = reservationInvoice({ ...header(org('FR')), kind: 'extension' }, booking, relabelled, eur(56_640));
+    expect(inv.lines[0]!.gpuSeconds).toBe(8 * 24 * 3600);
   });
 
   it('refuses to invoice another amount than the quoted one', () => {

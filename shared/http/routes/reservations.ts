@@ -101,6 +101,7 @@ const stop = action('stop', 'Stop an on-demand reservation', '`active` → `stop
 const ExtensionSchema = z
   .object({ start: z.string(), end: z.string(), gpuHours: z.number().int(), lines: z.array(LineSchema), price: MoneySchema.openapi({ description: 'Price of the extra hours' }) })
   .openapi('Extension');
+const ExtendedReservationSchema = ReservationSchema.extend({ extension: ExtensionSchema }).openapi('ExtendedReservation');
 
 const extend = createRoute({
   method: 'post',
@@ -119,7 +120,7 @@ const extend = createRoute({
     },
   },
   responses: {
-    200: json(ReservationSchema.extend({ extension: ExtensionSchema }).openapi('ExtendedReservation'), 'The reservation with its new end and the price of the extra hours'),
+    200: json(ExtendedReservationSchema, 'The reservation with its new end and the price of the extra hours'),
     ...errorResponses(...WRITE_ERRORS, 'capacity_unavailable', 'budget_exceeded', 'unprocessable'),
   },
 });
@@ -161,6 +162,6 @@ export function registerReservationRoutes(app: App, services: Services) {
   app.openapi(extend, async (c) => {
     const { reservation, extension } = await services.booking.extend(principalOf(c), c.req.valid('param').id, c.req.valid('json').end);
     if (!reservation.end) throw new DomainError('internal', 'extended reservation without an end');
-    return c.json({ ...(await out(reservation)), extension }, 200);
+    return c.json(ExtendedReservationSchema.parse({ ...(await out(reservation)), extension }), 200);
   });
 }

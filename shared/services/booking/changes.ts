@@ -9,7 +9,7 @@ import { poolLabel } from '#domain/catalog.ts';
 import type { SpendChange } from '#domain/budget.ts';
 import { DomainError } from '#domain/errors.ts';
 import { addMoney, eur, type Money } from '#domain/money.ts';
-import { priceReservation, type PriceLine } from '#domain/pricing.ts';
+import { extensionLines, priceReservation, type PriceLine } from '#domain/pricing.ts';
 import type { Principal } from '#domain/principal.ts';
 import { refusalOf, throwRefusal } from '#domain/reservation-actions.ts';
 import { toApiReservation, type Refund, type Reservation } from '#domain/reservation.ts';
@@ -52,7 +52,7 @@ export function createChanges(deps: BookingDeps, { change }: ReturnType<typeof c
       utilizationBps: utilizationBps(snapshot, sH, eH),
       tierHours: totalHours,
     });
-    const lines = priced.lines.map((l) => ({ ...l, description: `Extension ${oldEnd.toISOString()} → ${newEnd.toISOString()}: ${l.description}` }));
+    const lines = extensionLines(priced.lines, oldEnd, newEnd);
     return { pool, snapshot, sH, eH, priced, lines, oldEnd };
   }
 
