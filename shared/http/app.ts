@@ -85,6 +85,7 @@ export function createApp(services: Services, options: AppOptions = {}): OpenAPI
   app.use('*', compress());
   app.use('*', securityHeaders);
   app.use('*', async (c, next) => {
+    c.set('receivedAt', performance.now());
     c.set('deps', withLimits);
     c.set('principal', null);
     // Always ours: a client-sent x-request-id would let a caller plant ids in our logs.

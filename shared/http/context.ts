@@ -71,6 +71,8 @@ export type AppEnv = {
   Variables: {
     principal: Principal | null;
     requestId: string;
+    /** When the request reached the app (performance.now()): a rush on one pool is decided in this order. */
+    receivedAt: number;
     deps: Services;
     /** A valid Idempotency-Key of this POST, until the route has authorized the caller and used it. */
     idempotencyKey?: string | undefined;

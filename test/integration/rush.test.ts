@@ -84,4 +84,31 @@ describe.each(CONFLICT_MODES)('a rush of $name', ({ wrap }) => {
     expect(audit.peakOccupied).toBe(CAPACITY);
     console.log(`[rush] ${BOOKERS} bookers for ${FREE_NODES} nodes: answers ${JSON.stringify(Object.fromEntries(statuses))}, holds in ${ms} ms (${((FREE_NODES * 1000) / ms).toFixed(1)} bookings/s)`);
   }, 120_000);
+
+  it(`decides a rush in arrival order: bookers who sent their hold first get the nodes`, async () => {
+    const start = hoursFrom(t.clock, 24 * 40);
+    const end = hoursFrom(t.clock, 24 * 40 + 6);
+    const free = 12;
+    const maintenance = await t.call('POST', `/v1/pools/${POOL}/maintenance`, { key: t.keys.operator, body: { start, end, gpus: CAPACITY - free * NODE, reason: 'fair rush test' } });
+    expect(maintenance.status).toBe(201);
+    const n = 30;
+    const quotes = await Promise.all(Array.from({ length: n }, (_, i) => t.call('POST', '/v1/quotes', { key: keys[i % keys.length]!, body: { site: SITE, gpuType: GPU_TYPE, gpus: NODE, start, end } })));
+    expect(quotes.map((q) => q.status).filter((s) => s !== 201)).toEqual([]);
+    // One booker every 15 ms, several per org: a group commit that took one request per org per
+    // round, or decided in the order the requests' own checks finished, would refuse early senders.
+    const holds = await Promise.all(
+      quotes.map(async (q, i) => {
+        await new Promise((r) => setTimeout(r, 15 * i));
+        return { i, res: await t.call('POST', '/v1/reservations', { key: keys[i % keys.length]!, body: { quoteId: q.body.id } }) };
+      }),
+    );
+    expect(holds.filter((h) => h.res.status >= 500)).toEqual([]);
+    const won = holds.filter((h) => h.res.status === 201).map((h) => h.i);
+    const lost = holds.filter((h) => h.res.status !== 201).map((h) => h.i);
+    expect(won).toHaveLength(free);
+    const lastWinner = Math.max(...won);
+    const outOfOrder = lost.filter((i) => i < lastWinner);
+    console.log(`[rush] fair order: winners ${JSON.stringify(won)}, out-of-order refusals ${outOfOrder.length} of ${lost.length}`, JSON.stringify(holds.filter((h) => h.res.status !== 201 && h.i < lastWinner).map((h) => [h.i, h.res.status, h.res.body?.detail])));
+    expect(outOfOrder.length, 'refusals of bookers who sent before the last winner').toBeLessThanOrEqual(Math.floor(lost.length / 10));
+  }, 120_000);
 });

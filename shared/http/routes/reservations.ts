@@ -138,7 +138,8 @@ export function registerReservationRoutes(app: App, services: Services) {
     const { booking } = services;
     const principal = principalOf(c);
     // The Idempotency-Key also travels into the booking transaction, so a retry after an unclear failure finds what it made.
-    const options = { idempotencyKey: c.req.valid('header')['idempotency-key'] };
+    // Its arrival time orders it among a rush on its pool (the group commit decides in arrival order).
+    const options = { idempotencyKey: c.req.valid('header')['idempotency-key'], receivedAt: c.get('receivedAt') };
     const r =
       body.kind === 'on_demand'
         ? await booking.startOnDemand(principal, { site: body.site!, gpuType: body.gpuType!, gpus: body.gpus! }, options)

@@ -22,6 +22,8 @@ import type { Prepared, Sequencer } from './sequencer.ts';
 /** What a client's create request is remembered by: its Idempotency-Key and what it asked for. */
 export interface CreateOptions {
   idempotencyKey?: string | undefined;
+  /** When the request arrived (performance.now()); defaults to when the service got it. */
+  receivedAt?: number | undefined;
 }
 
 export function createCreates(deps: BookingDeps, sequencer: Sequencer) {
@@ -62,7 +64,7 @@ export function createCreates(deps: BookingDeps, sequencer: Sequencer) {
       const id = ids.next('res');
       const changeId = randomUUID();
       const requestHash = createRequestHash(options.idempotencyKey, 'hold', quoteId);
-      return sequencer.submit(orgId, async (now) => {
+      return sequencer.submit(orgId, options.receivedAt, async (now) => {
         const madeEarlier = requestHash ? await reservationOfCreateRequest(db, orgId, requestHash) : null;
         if (madeEarlier) return { done: madeEarlier };
         const q = checkQuoteHoldable(await getQuote(db, quoteId), quoteId, orgId, now);
@@ -110,7 +112,7 @@ export function createCreates(deps: BookingDeps, sequencer: Sequencer) {
       const id = ids.next('res');
       const changeId = randomUUID();
       const requestHash = createRequestHash(options.idempotencyKey, 'on_demand', req.site, req.gpuType, req.gpus);
-      return sequencer.submit(orgId, async (now) => {
+      return sequencer.submit(orgId, options.receivedAt, async (now) => {
         const madeEarlier = requestHash ? await reservationOfCreateRequest(db, orgId, requestHash) : null;
         if (madeEarlier) return { done: madeEarlier };
         if (now < new Date(pool.bookableFrom)) throw semantic('gpuType', `pool ${pool.id} opens ${pool.bookableFrom}`);

@@ -26,7 +26,12 @@ const MAX_TRANSACTION_BYTES = 3_500_000;
 /** A request whose own items failed their condition this often is answered 503 rather than retried again. */
 const MAX_CULPRIT_ROUNDS = 3;
 /** A group transaction unanswered this long lets a new committer serve the pool's later requests. */
-const STALL_MS = 2_000;
+const STALL_MS = 5_000;
+/**
+ * How long a committer waits for requests that arrived before the latest queued one but are still
+ * in their own checks, so that a slow check does not cost an earlier arrival its place.
+ */
+const ORDER_WAIT_MS = 500;
 
 /** What a new reservation takes: GPUs in hours [startHour, endHour), or (on-demand) in every hour from now on. */
 export type Take = { kind: 'hours'; startHour: number; endHour: number; gpus: number } | { kind: 'onDemand'; gpus: number };
@@ -49,6 +54,8 @@ export type Prepare = (now: Date) => Promise<Prepared | { done: Reservation }>;
 
 interface Member {
   orgId: string;
+  /** When its request reached the service (before its own checks): a group is decided in this order. */
+  arrivedAt: number;
   prepare: Prepare;
   prepared: Prepared;
   culpritRounds: number;
@@ -75,23 +82,47 @@ export function createSequencer(deps: BookingDeps) {
   const policy = deps.retry ?? DEFAULT_RETRY;
   const queues = new Map<string, Member[]>();
   const orgCommits = new Map<string, number>();
-  /** Spend controls, hold limits and hooks write per-org items (spend record, hold ledger): one request per org per transaction. */
-  const onePerOrg = true;
+  /**
+   * Spend controls, hold limits and hooks write per-org items (spend record, hold ledger) conditioned
+   * on what the request read: one request per org per transaction, the org's next one in the next round.
+   */
   const running = new Set<string>();
+  /** Requests still in their own checks (`prepare`), by arrival time: the order a group waits for. */
+  const preparing = new Set<{ arrivedAt: number }>();
+  let prepared: () => void = () => undefined;
+  const nextPrepared = () => new Promise<void>((r) => (prepared = r));
+
+  /** Until no request that arrived before `queue`'s latest is still in its checks (at most ORDER_WAIT_MS). */
+  async function awaitEarlierArrivals(queue: Member[]) {
+    const until = performance.now() + ORDER_WAIT_MS;
+    for (;;) {
+      const latest = Math.max(...queue.map((m) => m.arrivedAt));
+      const waiting = [...preparing].some((p) => p.arrivedAt < latest);
+      const left = until - performance.now();
+      if (!waiting || left <= 0) return;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([nextPrepared(), new Promise((r) => (timer = setTimeout(r, left)))]);
+      clearTimeout(timer);
+    }
+  }
 
   const sleep = (attempt: number) =>
     new Promise((r) => setTimeout(r, Math.random() * Math.min(policy.maxTimeoutMs, policy.minTimeoutMs * 1.6 ** attempt)));
 
   /**
-   * Decides `members` (in order) against a fresh read and builds the group's transaction. Returns
-   * the admitted, the refused (with their errors) and the members left for the next round because
-   * the transaction is full.
+   * Decides `members` (in order) against a fresh read and builds the group's transaction. Capacity is
+   * decided for every member in arrival order; a member that fits but cannot join this transaction
+   * (a second request of an org already in it, whose per-org items would be stale, or a transaction
+   * already full) keeps its place: its GPUs stay set aside in the working snapshot, so a later
+   * arrival cannot take them, and it is committed in the next round. `candidates` are the members
+   * checked afresh this round (`refresh`); only they may join the transaction. Returns the admitted,
+   * the refused (with their errors) and the members left for the next round.
    */
-  async function decide(members: Member[], now: Date) {
+  async function decide(members: Member[], now: Date, candidates: ReadonlySet<Member>) {
     const poolId = members[0]!.prepared.pool.id;
     const totalGpus = members[0]!.prepared.pool.totalGpus;
     const bucketIds = [...new Set(members.flatMap((m) => bucketsOf(m.prepared.take, now)))].sort((a, b) => a - b);
-    const orgIds = [...new Set(members.map((m) => m.orgId))];
+    const orgIds = [...new Set(members.filter((m) => candidates.has(m)).map((m) => m.orgId))];
     const { snapshot, sequences } = await readPoolGroup(db, poolId, totalGpus, bucketIds, orgIds);
     const buckets = new Map(snapshot.buckets);
     const working: PoolSnapshot = { ...snapshot, buckets };
@@ -102,14 +133,11 @@ export function createSequencer(deps: BookingDeps) {
     const checked = new Set<number>();
     const orgs = new Set<string>();
     let onDemand = false;
+    let full = false;
     let count = 1; // the on-demand counter (check or write)
     let bytes = 0;
-    for (const [i, m] of members.entries()) {
+    for (const m of members) {
       const { take, where, items, events } = m.prepared;
-      if (onePerOrg && orgs.has(m.orgId)) {
-        deferred.add(m);
-        continue;
-      }
       try {
         if (take.kind === 'hours') assertFree(working, take.startHour, take.endHour, take.gpus, where);
         else {
@@ -121,26 +149,26 @@ export function createSequencer(deps: BookingDeps) {
         continue;
       }
       const touched = bucketsOf(take, now);
-      const extra =
-        items.length +
-        events.length +
-        (orgs.has(m.orgId) ? 0 : 1) +
-        touched.filter((b) => !(take.kind === 'hours' ? written.has(b) : written.has(b) || checked.has(b))).length;
+      let joins = !full && candidates.has(m) && !orgs.has(m.orgId);
+      const extra = items.length + events.length + 1 + touched.filter((b) => !(take.kind === 'hours' ? written.has(b) : written.has(b) || checked.has(b))).length;
       const extraBytes = size(items) + 2_000 * events.length + 8_000 * extra;
-      if (admitted.length > 0 && (count + extra > MAX_TRANSACTION_ITEMS || bytes + extraBytes > MAX_TRANSACTION_BYTES)) {
-        for (const x of members.slice(i)) deferred.add(x);
-        break;
+      if (joins && admitted.length > 0 && (count + extra > MAX_TRANSACTION_ITEMS || bytes + extraBytes > MAX_TRANSACTION_BYTES)) {
+        full = true;
+        joins = false;
+      }
+      // Its GPUs are taken in the working snapshot either way: admitted now, or kept for the next round.
+      const shifted = take.kind === 'hours' ? shiftHours(working, take.startHour, take.endHour, take.gpus) : [];
+      for (const b of shifted) buckets.set(b.bucket, b);
+      if (take.kind === 'onDemand') working.onDemand += take.gpus;
+      if (!joins) {
+        deferred.add(m);
+        continue;
       }
       count += extra;
       bytes += extraBytes;
       orgs.add(m.orgId);
-      if (take.kind === 'hours') {
-        for (const b of shiftHours(working, take.startHour, take.endHour, take.gpus)) {
-          buckets.set(b.bucket, b);
-          written.add(b.bucket);
-        }
-      } else {
-        working.onDemand += take.gpus;
+      if (take.kind === 'hours') for (const b of shifted) written.add(b.bucket);
+      else {
         onDemand = true;
         for (const b of touched) checked.add(b);
       }
@@ -156,9 +184,17 @@ export function createSequencer(deps: BookingDeps) {
       items.push(...list);
       owners.push(...list.map(() => null));
     };
-    const changed: Bucket[] = [...written].map((b) => ({ ...buckets.get(b)!, version: snapshot.buckets.get(b)?.version ?? 0 }));
+    // What is written carries the admitted members' GPUs only (not those kept for the next round).
+    const committedBuckets = new Map(snapshot.buckets);
+    const committed: PoolSnapshot = { ...snapshot, buckets: committedBuckets };
+    for (const m of admitted) {
+      const { take } = m.prepared;
+      if (take.kind === 'hours') for (const b of shiftHours(committed, take.startHour, take.endHour, take.gpus)) committedBuckets.set(b.bucket, b);
+      else committed.onDemand += take.gpus;
+    }
+    const changed: Bucket[] = [...written].map((b) => ({ ...committed.buckets.get(b)!, version: snapshot.buckets.get(b)?.version ?? 0 }));
     shared(bucketWrites(db, poolId, changed));
-    shared(onDemand ? [onDemandWrite(db, snapshot, working.onDemand)] : [onDemandCheck(db, snapshot)]);
+    shared(onDemand ? [onDemandWrite(db, snapshot, committed.onDemand)] : [onDemandCheck(db, snapshot)]);
     shared(bucketChecks(db, snapshot, [...checked].filter((b) => !written.has(b))));
     for (const orgId of orgs) {
       const mine = admitted.filter((m) => m.orgId === orgId);
@@ -196,10 +232,13 @@ export function createSequencer(deps: BookingDeps) {
         }
         for (const m of members) m.sent = false;
         const now = clock();
-        await refresh(members.filter((m) => attempt > 0 || m.preparedAt !== (orgCommits.get(m.orgId) ?? 0)), now);
+        // Only each org's first request can join this round's transaction: only those are checked
+        // again (the org's later ones keep their place and are checked when their turn comes).
+        const firsts = firstPerOrg(members);
+        await refresh(firsts.filter((m) => attempt > 0 || m.preparedAt !== (orgCommits.get(m.orgId) ?? 0)), now);
         members = members.filter((m) => !m.settled);
         if (members.length === 0) return [];
-        const { admitted, refused, later, items, owners } = await decide(members, now);
+        const { admitted, refused, later, items, owners } = await decide(members, now, new Set(firstPerOrg(members)));
         if (admitted.length > 0) {
           for (const m of admitted) m.sent = true;
           try {
@@ -281,6 +320,11 @@ export function createSequencer(deps: BookingDeps) {
     );
   }
 
+  function firstPerOrg(members: Member[]): Member[] {
+    const seen = new Set<string>();
+    return members.filter((m) => !seen.has(m.orgId) && seen.add(m.orgId));
+  }
+
   const settle = (m: Member, answer: () => void) => {
     m.settled = true;
     answer();
@@ -315,7 +359,9 @@ export function createSequencer(deps: BookingDeps) {
         queues.delete(poolId);
         return;
       }
-      const group = queue.splice(0, queue.length);
+      // Decided in arrival order, not in the order their own checks happened to finish.
+      await awaitEarlierArrivals(queue);
+      const group = queue.splice(0, queue.length).sort((a, b) => a.arrivedAt - b.arrivedAt);
       const finished = commitGroup(group)
         .catch((error: unknown) => {
           for (const m of group) m.reject(error);
@@ -338,13 +384,23 @@ export function createSequencer(deps: BookingDeps) {
      * Creates one reservation through its pool's group: checks it alone (`prepare`, retried on
      * transient read errors), queues it, and answers when its group committed or refused it.
      */
-    async submit(orgId: string, prepare: Prepare): Promise<Reservation> {
-      const first = await withOptimisticRetry(() => prepare(clock()), deps.retry);
+    async submit(orgId: string, receivedAt: number | undefined, prepare: Prepare): Promise<Reservation> {
+      const arrivedAt = receivedAt ?? performance.now();
+      const mark = { arrivedAt };
+      preparing.add(mark);
+      let first: Awaited<ReturnType<Prepare>>;
+      try {
+        first = await withOptimisticRetry(() => prepare(clock()), deps.retry);
+      } finally {
+        preparing.delete(mark);
+        // Queued below in this same turn, before a waiting committer runs again.
+        queueMicrotask(() => prepared());
+      }
       if ('done' in first) return first.done;
       const poolId = first.pool.id;
       let member: Member | undefined;
       const reservation = await new Promise<Reservation>((resolve, reject) => {
-        member = { orgId, prepare, prepared: first, culpritRounds: 0, preparedAt: orgCommits.get(orgId) ?? 0, sent: false, settled: false, resolve, reject };
+        member = { orgId, arrivedAt, prepare, prepared: first, culpritRounds: 0, preparedAt: orgCommits.get(orgId) ?? 0, sent: false, settled: false, resolve, reject };
         let queue = queues.get(poolId);
         if (!queue) queues.set(poolId, (queue = []));
         queue.push(member);
