@@ -8,7 +8,7 @@ import { toApiCreditNote, toApiInvoice } from '#billing/invoice-wire.ts';
 import { principalOf, requireRole } from '../auth.ts';
 import { required, type AppModule } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
-import { json, security } from '../route.ts';
+import { json, output, security } from '../route.ts';
 import { IdParam, IdempotencyHeader, MoneySchema, PageQuery, pageOf } from '../schemas.ts';
 
 const financeOnly = [requireRole(['finance'])];
@@ -360,13 +360,13 @@ export const billingModule: AppModule = {
       const result = await service.closePeriod(c.req.valid('json').period);
       return c.json({ period: result.period, created: result.created, invoices: result.invoices.map((i) => InvoiceSchema.parse(toApiInvoice(i))) }, 200);
     });
-    app.openapi(syncPending, async (c) => c.json(await service.syncPending(), 200));
-    app.openapi(receivables, async (c) => c.json(await service.receivables(), 200));
-    app.openapi(revenue, async (c) => c.json(await service.revenue(c.req.valid('query').period), 200));
-    app.openapi(reconciliation, async (c) => c.json(await service.reconciliation(c.req.valid('query').period), 200));
+    app.openapi(syncPending, async (c) => c.json(output(syncPending, 200, await service.syncPending()), 200));
+    app.openapi(receivables, async (c) => c.json(output(receivables, 200, await service.receivables()), 200));
+    app.openapi(revenue, async (c) => c.json(output(revenue, 200, await service.revenue(c.req.valid('query').period)), 200));
+    app.openapi(reconciliation, async (c) => c.json(output(reconciliation, 200, await service.reconciliation(c.req.valid('query').period)), 200));
     app.openapi(stripeWebhook, async (c) => {
       const receipt = await service.receiveStripeWebhook(await c.req.text(), c.req.header('stripe-signature'));
-      return c.json({ received: true as const, ...receipt }, 200);
+      return c.json(output(stripeWebhook, 200, { received: true as const, ...receipt }), 200);
     });
   },
 };

@@ -4,6 +4,7 @@ import { listEvents, sequenceOfEvent } from '#store/events.ts';
 import { PLATFORM_STREAM } from '../../services/catalog-admin.ts';
 import { principalOf, requireRole } from '../auth.ts';
 import type { App, Services } from '../context.ts';
+import { output } from '../route.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { EventSchema, pageOf } from '../schemas.ts';
 
@@ -56,10 +57,10 @@ async function page(db: Parameters<typeof listEvents>[0], orgId: string, after: 
 export function registerEventRoutes(app: App, services: Services) {
   app.openapi(route, async (c) => {
     const { after, limit } = c.req.valid('query');
-    return c.json(await page(services.db, principalOf(c).orgId!, after, limit), 200);
+    return c.json(output(route, 200, await page(services.db, principalOf(c).orgId!, after, limit)), 200);
   });
   app.openapi(platformRoute, async (c) => {
     const { after, limit } = c.req.valid('query');
-    return c.json(await page(services.db, PLATFORM_STREAM, after, limit), 200);
+    return c.json(output(platformRoute, 200, await page(services.db, PLATFORM_STREAM, after, limit)), 200);
   });
 }

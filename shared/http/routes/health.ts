@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { probeTable } from '#store/health.ts';
 import type { App, Services } from '../context.ts';
+import { output } from '../route.ts';
 import { errorResponses } from '../problem.ts';
 
 const health = createRoute({
@@ -19,6 +20,6 @@ export function registerHealthRoutes(app: App, services: Services) {
   app.openapi(health, async (c) => {
     const { db, clock } = services;
     await probeTable(db);
-    return c.json({ status: 'ok' as const, table: db.table, time: clock().toISOString() }, 200);
+    return c.json(output(health, 200, { status: 'ok' as const, table: db.table, time: clock().toISOString() }), 200);
   });
 }

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { principalOf, requireRole } from '../auth.ts';
 import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
-import { json, jsonBody, security } from '../route.ts';
+import { json, jsonBody, output, security } from '../route.ts';
 import { IdempotencyHeader, Slug, Timestamp } from '../schemas.ts';
 
 
@@ -158,16 +158,16 @@ export function registerOperatorRoutes(app: App, services: Services) {
   app.openapi(addMaintenance, async (c) => {
     const w = await operator.addMaintenance(c.req.valid('param').id, c.req.valid('json'));
     catalog.invalidate();
-    return c.json(w, 201);
+    return c.json(output(addMaintenance, 201, w), 201);
   });
-  app.openapi(listMaintenance, async (c) => c.json({ data: await operator.listMaintenance(c.req.valid('param').id) }, 200));
+  app.openapi(listMaintenance, async (c) => c.json(output(listMaintenance, 200, { data: await operator.listMaintenance(c.req.valid('param').id) }), 200));
   app.openapi(removeMaintenance, async (c) => {
     const { id, windowId } = c.req.valid('param');
     await operator.removeMaintenance(id, windowId);
     return c.body(null, 204);
   });
-  app.openapi(createOrg, async (c) => c.json(await operator.createOrg(c.req.valid('json')), 201));
-  app.openapi(listOrgs, async (c) => c.json({ data: await operator.listOrgs() }, 200));
+  app.openapi(createOrg, async (c) => c.json(output(createOrg, 201, await operator.createOrg(c.req.valid('json'))), 201));
+  app.openapi(listOrgs, async (c) => c.json(output(listOrgs, 200, { data: await operator.listOrgs() }), 200));
   app.openapi(createKey, async (c) => {
     const principal = principalOf(c);
     const issued = principal.role === 'customer' ? await budgets.createOrgKey(principal, c.req.valid('json')) : await operator.createApiKey(c.req.valid('json'));

@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Quote } from '#store/quotes.ts';
 import { principalOf, requireRole } from '../auth.ts';
 import type { App, Services } from '../context.ts';
+import { output } from '../route.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { IdempotencyHeader, QuoteSchema, Slug, Timestamp } from '../schemas.ts';
 
@@ -54,6 +55,6 @@ export const toApiQuote = (q: Quote): z.infer<typeof QuoteSchema> =>
 export function registerQuoteRoutes(app: App, services: Services) {
   app.openapi(route, async (c) => {
     const quote = await services.booking.quote(principalOf(c), c.req.valid('json'));
-    return c.json(toApiQuote(quote), 201);
+    return c.json(output(route, 201, toApiQuote(quote)), 201);
   });
 }

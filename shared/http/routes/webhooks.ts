@@ -3,7 +3,7 @@ import { EVENT_TYPES, MAX_ENDPOINTS_PER_ORG } from '#webhooks/endpoints.ts';
 import { principalOf, requireRole } from '../auth.ts';
 import { required, type AppModule } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
-import { json, security } from '../route.ts';
+import { json, output, security } from '../route.ts';
 import { IdempotencyHeader, PageQuery, pageOf } from '../schemas.ts';
 
 const adminOnly = [requireRole(['customer'], { orgAdmin: true })];
@@ -187,23 +187,23 @@ export const webhooksModule: AppModule = {
     const service = required(services.webhooks, 'webhooks');
     app.openapi(create, async (c) => {
       const { endpoint, secret } = await service.create(principalOf(c), c.req.valid('json'));
-      return c.json({ ...endpoint, secret }, 201);
+      return c.json(output(create, 201, { ...endpoint, secret }), 201);
     });
-    app.openapi(list, async (c) => c.json(await service.list(principalOf(c), c.req.valid('query')), 200));
-    app.openapi(get, async (c) => c.json(await service.get(principalOf(c), c.req.valid('param').id), 200));
+    app.openapi(list, async (c) => c.json(output(list, 200, await service.list(principalOf(c), c.req.valid('query'))), 200));
+    app.openapi(get, async (c) => c.json(output(get, 200, await service.get(principalOf(c), c.req.valid('param').id)), 200));
     app.openapi(remove, async (c) => {
       await service.remove(principalOf(c), c.req.valid('param').id);
       return c.body(null, 204);
     });
     app.openapi(rotate, async (c) => {
       const { endpoint, secret, previousSecretExpiresAt } = await service.rotateSecret(principalOf(c), c.req.valid('param').id);
-      return c.json({ ...endpoint, secret, previousSecretExpiresAt }, 200);
+      return c.json(output(rotate, 200, { ...endpoint, secret, previousSecretExpiresAt }), 200);
     });
-    app.openapi(test, async (c) => c.json(await service.sendTest(principalOf(c), c.req.valid('param').id), 200));
-    app.openapi(deliveries, async (c) => c.json(await service.listDeliveries(principalOf(c), c.req.valid('param').id, c.req.valid('query')), 200));
+    app.openapi(test, async (c) => c.json(output(test, 200, await service.sendTest(principalOf(c), c.req.valid('param').id)), 200));
+    app.openapi(deliveries, async (c) => c.json(output(deliveries, 200, await service.listDeliveries(principalOf(c), c.req.valid('param').id, c.req.valid('query'))), 200));
     app.openapi(retry, async (c) => {
       const { id, deliveryId } = c.req.valid('param');
-      return c.json(await service.retryDelivery(principalOf(c), id, deliveryId), 200);
+      return c.json(output(retry, 200, await service.retryDelivery(principalOf(c), id, deliveryId)), 200);
     });
   },
 };
