@@ -1,3 +1,5 @@
+import { capacityAt, peakCapacityFrom, type CapacitySchedule } from './capacity.ts';
+import { HOUR_MS, epochHour } from './time.ts';
 import type { Money } from './money.ts';
 import type { DurationTier, LeadTimeTier, PriceBook, UtilizationBand } from './pricing.ts';
 
@@ -32,11 +34,26 @@ export interface GpuType {
   boardPowerWatts: number;
 }
 
+/**
+ * A scheduled capacity change of a pool (`POST /v1/pools/{id}/capacity-changes`): from `effectiveFrom`
+ * (a whole UTC hour) the pool has `totalGpus` GPUs, until its next change.
+ */
+export interface CapacityChange {
+  effectiveFrom: string;
+  totalGpus: number;
+  /** When it was scheduled, and by which operator key. */
+  createdAt: string;
+  actor: string;
+}
+
 export interface Pool {
   id: string;
   site: string;
   gpuType: string;
+  /** The GPUs the pool was created with: its capacity before its first scheduled change. */
   totalGpus: number;
+  /** Scheduled capacity changes, sorted by `effectiveFrom` (absent: none). */
+  capacityChanges?: CapacityChange[] | undefined;
   gpusPerNode: number;
   minGpus: number;
   stepGpus: number;
@@ -50,6 +67,22 @@ export interface Catalog {
   gpuTypes: GpuType[];
   pools: Pool[];
 }
+
+/**
+ * The pool's capacity over time as the catalog knows it. The copy the booking core decides with is
+ * the one kept beside the pool's on-demand total (shared/store/capacity.ts), written in the same
+ * transaction as this one; this copy serves display and request checks.
+ */
+export const poolSchedule = (pool: Pool): CapacitySchedule => ({
+  totalGpus: pool.totalGpus,
+  steps: (pool.capacityChanges ?? []).map((c) => ({ fromHour: Math.floor(Date.parse(c.effectiveFrom) / HOUR_MS), totalGpus: c.totalGpus })),
+});
+
+/** The most GPUs the pool ever has (its first capacity or any scheduled one): a booking asking more can never fit. */
+export const peakCapacity = (pool: Pool): number => peakCapacityFrom(poolSchedule(pool), Number.MIN_SAFE_INTEGER);
+
+/** The GPUs the pool has in the hour of `at` (its schedule applied). */
+export const capacityNow = (pool: Pool, at: Date): number => capacityAt(poolSchedule(pool), epochHour(at));
 
 export const poolLabel = (pool: Pool, catalog: Catalog): string => {
   const gpu = catalog.gpuTypes.find((g) => g.id === pool.gpuType);
@@ -74,11 +107,12 @@ export interface PublicPool {
   bookableFrom: string;
 }
 
-export const toPublicPool = (p: Pool): PublicPool => ({
+/** `at`: show the capacity in force then (the API shows now); without it, the capacity the pool was created with. */
+export const toPublicPool = (p: Pool, at?: Date): PublicPool => ({
   id: p.id,
   site: p.site,
   gpuType: p.gpuType,
-  totalGpus: p.totalGpus,
+  totalGpus: at ? capacityNow(p, at) : p.totalGpus,
   gpusPerNode: p.gpusPerNode,
   minGpus: p.minGpus,
   stepGpus: p.stepGpus,

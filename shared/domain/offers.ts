@@ -4,8 +4,8 @@
  * with pools × hours of the range: each pool's hours are scanned a constant number of times, and only
  * the offers returned are priced in full (by `priceWindow`, the function quotes use).
  */
-import { availableAt, type PoolLoad } from './capacity.ts';
-import type { Pool } from './catalog.ts';
+import { availableAt, capacityAt, type PoolLoad } from './capacity.ts';
+import { peakCapacity, type Pool } from './catalog.ts';
 import { BPS_PER_UNIT } from './money.ts';
 import { durationTierFor, utilizationFactorBps, type PriceResult } from './pricing.ts';
 import { DAY_MS, HOUR_MS } from './time.ts';
@@ -52,9 +52,9 @@ export const openHourOf = (pool: Pool): number => Math.ceil(Date.parse(pool.book
 /** The first hour of the range a pool can offer: the range's start, or later if the pool opens later. */
 export const searchStartOf = (pool: Pool, fromHour: number): number => Math.max(fromHour, openHourOf(pool));
 
-/** Can a booking of `gpus` be made in this pool at all (whole nodes, at least the minimum, at most its size)? */
+/** Can a booking of `gpus` be made in this pool at all (whole nodes, at least the minimum, at most its size at its largest)? */
 export const poolTakes = (pool: Pool, gpus: number): boolean =>
-  gpus >= pool.minGpus && gpus % pool.stepGpus === 0 && gpus <= pool.totalGpus;
+  gpus >= pool.minGpus && gpus % pool.stepGpus === 0 && gpus <= peakCapacity(pool);
 
 /** One pool's free GPUs over its part of the range, with what ranking needs precomputed. */
 interface Profile {
@@ -65,6 +65,8 @@ interface Profile {
   avail: Int32Array;
   /** booked[i] = GPUs booked (capacity − free) summed over hours [first, first + i): utilization in O(1). */
   booked: Float64Array;
+  /** capacity[i] = capacity in force summed over hours [first, first + i) (the schedule may change it). */
+  capacity: Float64Array;
   /** run[i] = how many consecutive hours from first + i have at least `gpus` free. */
   run: Int32Array;
 }
@@ -74,15 +76,17 @@ function profileOf(input: PoolInput, fromHour: number, toHour: number, gpus: num
   const n = Math.max(0, toHour - first);
   const avail = new Int32Array(n);
   const booked = new Float64Array(n + 1);
+  const capacity = new Float64Array(n + 1);
   const run = new Int32Array(n + 1);
-  const total = input.load.totalGpus;
   for (let i = 0; i < n; i++) {
     const a = availableAt(input.load, first + i);
+    const c = capacityAt(input.load, first + i);
     avail[i] = a;
-    booked[i + 1] = booked[i]! + (total - a);
+    booked[i + 1] = booked[i]! + (c - a);
+    capacity[i + 1] = capacity[i]! + c;
   }
   for (let i = n - 1; i >= 0; i--) run[i] = avail[i]! >= gpus ? run[i + 1]! + 1 : 0;
-  return { input, first, n, avail, booked, run };
+  return { input, first, n, avail, booked, capacity, run };
 }
 
 /**
@@ -93,7 +97,6 @@ function profileOf(input: PoolInput, fromHour: number, toHour: number, gpus: num
 function keyPricer(p: Profile, search: OfferSearch) {
   const { pool, measuredUtilizationBps } = p.input;
   const book = pool.priceBook;
-  const total = p.input.load.totalGpus;
   const nowMs = search.now.getTime();
   const leadTiers = book.leadTimeTiers.map((t) => ({ from: Math.ceil((nowMs + t.minDaysAhead * DAY_MS) / HOUR_MS), minDaysAhead: t.minDaysAhead, factor: BPS_PER_UNIT - t.discountBps }));
   const durationFactor = new Map<number, number>();
@@ -109,7 +112,8 @@ function keyPricer(p: Profile, search: OfferSearch) {
       durationFactor.set(hours, dur);
     }
     const booked = p.booked[startIndex + hours]! - p.booked[startIndex]!;
-    const windowBps = total > 0 ? Math.round((booked * BPS_PER_UNIT) / (total * hours)) : 0;
+    const capacity = p.capacity[startIndex + hours]! - p.capacity[startIndex]!;
+    const windowBps = capacity > 0 ? Math.round((booked * BPS_PER_UNIT) / capacity) : 0;
     const u = Math.max(windowBps, measuredUtilizationBps);
     let util = utilizationFactor.get(u);
     if (util === undefined) {
@@ -281,7 +285,7 @@ export function mostGpusFree(inputs: PoolInput[], search: Pick<OfferSearch, 'fro
       if (free > bestFree) (bestFree = free), (bestStart = start);
     }
     const { pool } = input;
-    const bookable = Math.min(pool.totalGpus, Math.floor(bestFree / pool.stepGpus) * pool.stepGpus);
+    const bookable = Math.floor(bestFree / pool.stepGpus) * pool.stepGpus;
     if (bookable < pool.minGpus || bookable <= 0) continue;
     if (!out || bookable > out.gpus || (bookable === out.gpus && bestStart < out.startHour)) {
       out = { pool, gpus: bookable, startHour: bestStart, endHour: bestStart + hours };

@@ -92,7 +92,7 @@ export const PoolFields = {
   id: Slug('valence-rovaltain-h100').openapi({ description: 'Slug id, unique', example: 'valence-rovaltain-h100' }),
   site: Slug('valence-rovaltain').openapi({ description: 'Site id' }),
   gpuType: Slug('h100-sxm-80gb').openapi({ description: 'GPU type id (one pool per GPU type and site)' }),
-  totalGpus: z.number().int().min(0).max(10_000_000).openapi({ description: 'Installed GPUs today (before the capacity schedule and maintenance); whole nodes', example: 1024 }),
+  totalGpus: z.number().int().min(0).max(10_000_000).openapi({ description: 'GPUs installed now, whole nodes (maintenance not deducted). On create, the pool’s capacity until its first scheduled change; on update, a change from the current hour, checked like `POST /v1/pools/{id}/capacity-changes` (409 capacity-conflict rather than shrinking what is sold). Future changes: `GET /v1/pools/{id}/capacity-changes`', example: 1024 }),
   gpusPerNode: z.number().int().positive().max(1024).openapi({ description: 'GPUs per node', example: 8 }),
   minGpus: z.number().int().positive().max(10_000_000).openapi({ description: 'Smallest booking, a multiple of stepGpus', example: 8 }),
   stepGpus: z.number().int().positive().max(10_000_000).openapi({ description: 'Bookings come in multiples of this; divides gpusPerNode or is whole nodes', example: 8 }),

@@ -1,4 +1,4 @@
-import { minAvailable, availableAt } from '#domain/capacity.ts';
+import { availableAt, capacityAt, minAvailable } from '#domain/capacity.ts';
 import { DomainError } from '#domain/errors.ts';
 import { DAY_MS, HOUR_MS, epochHour, fromEpochHour } from '#domain/time.ts';
 import type { CatalogCache } from '#store/catalog.ts';
@@ -38,12 +38,18 @@ export function createAvailabilityService(deps: { db: Db; catalog: CatalogCache 
       pools.map(async (pool) => {
         const load = await readPoolLoad(deps.db, pool.id, pool.totalGpus, sH, eH);
         const slots = [];
+        let peak = 0;
         for (let h = sH; h < eH; h += slotHours) {
           let available = Number.POSITIVE_INFINITY;
-          for (let i = h; i < h + slotHours; i++) available = Math.min(available, availableAt(load, i));
-          slots.push({ start: fromEpochHour(h).toISOString(), end: fromEpochHour(h + slotHours).toISOString(), available });
+          let capacity = Number.POSITIVE_INFINITY;
+          for (let i = h; i < h + slotHours; i++) {
+            available = Math.min(available, availableAt(load, i));
+            capacity = Math.min(capacity, capacityAt(load, i));
+          }
+          slots.push({ start: fromEpochHour(h).toISOString(), end: fromEpochHour(h + slotHours).toISOString(), capacity, available });
+          peak = Math.max(peak, capacity);
         }
-        return { poolId: pool.id, site: pool.site, gpuType: pool.gpuType, capacity: pool.totalGpus, minAvailable: minAvailable(load, sH, eH), slots };
+        return { poolId: pool.id, site: pool.site, gpuType: pool.gpuType, capacity: peak, minAvailable: minAvailable(load, sH, eH), slots };
       }),
     );
     return { start: start.toISOString(), end: end.toISOString(), granularity: q.granularity, pools: result };

@@ -7,7 +7,7 @@
  * each process keeps a pool's figure for up to `ttlMs` within the same hour (the window moves each
  * hour). A late usage event therefore reaches prices within `ttlMs` (default 60 s).
  */
-import type { Pool } from '#domain/catalog.ts';
+import { capacityNow, type Pool } from '#domain/catalog.ts';
 import { epochHour } from '#domain/time.ts';
 import type { Db } from '#store/db.ts';
 import { poolUtilizationBps } from '#store/usage.ts';
@@ -21,10 +21,11 @@ export function createMeasuredDemand(db: Db, options: { ttlMs?: number } = {}): 
   const kept = new Map<string, { hour: number; at: number; value: Promise<number> }>();
   return (pool, now) => {
     const hour = epochHour(now);
-    const key = `${pool.id}/${pool.totalGpus}`;
+    const capacity = capacityNow(pool, now);
+    const key = `${pool.id}/${capacity}`;
     const entry = kept.get(key);
     if (entry && entry.hour === hour && now.getTime() - entry.at >= 0 && now.getTime() - entry.at < ttlMs) return entry.value;
-    const value = poolUtilizationBps(db, pool.id, pool.totalGpus, hour - MEASURED_DEMAND_HOURS, hour);
+    const value = poolUtilizationBps(db, pool.id, capacity, hour - MEASURED_DEMAND_HOURS, hour);
     kept.set(key, { hour, at: now.getTime(), value });
     value.catch(() => kept.delete(key));
     return value;

@@ -4,6 +4,7 @@
  */
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { MAX_RESERVED_HOURS, assertFree, shiftHours } from '#domain/capacity.ts';
+import { peakCapacity } from '#domain/catalog.ts';
 import { DomainError, notFound } from '#domain/errors.ts';
 import type { Org, OrgRole, Principal, Role } from '#domain/principal.ts';
 import { HOUR_MS, epochHour, isWholeHour } from '#domain/time.ts';
@@ -63,7 +64,7 @@ export function createOperatorService(deps: { db: Db; clock: Clock; ids: IdGener
       if (end <= clock()) throw field('end', 'must be in the future');
       // One transaction writes every capacity bucket the window touches: 365 days is 28 of them.
       if (end.getTime() - start.getTime() > MAX_RESERVED_HOURS * HOUR_MS) throw field('end', 'a maintenance window lasts at most 365 days');
-      if (input.gpus > p.totalGpus) throw field('gpus', `pool ${p.id} has ${p.totalGpus} GPUs`);
+      if (input.gpus > peakCapacity(p)) throw field('gpus', `pool ${p.id} has ${peakCapacity(p)} GPUs at most`);
       const w: MaintenanceWindow = {
         id: ids.next('mnt'),
         poolId,

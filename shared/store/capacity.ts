@@ -1,15 +1,26 @@
 import { BatchGetCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { bucketsForRange, shiftHours, type Bucket, type PoolLoad } from '#domain/capacity.ts';
+import { bucketsForRange, shiftHours, type Bucket, type CapacityStep, type PoolLoad } from '#domain/capacity.ts';
 import type { Db } from './db.ts';
 import { keys } from './keys.ts';
 import { sequenceOf, type SequenceState } from './events.ts';
 import { StaleReadError } from './retry.ts';
 import { checkVersion, putVersioned, type TransactItem } from './transact.ts';
 
+/**
+ * The pool's capacity item (`keys.onDemandTotal`) holds its running on-demand GPUs and its capacity
+ * schedule (`capacitySteps`), under one version. Every booking that takes capacity writes or checks
+ * that version in its transaction, and a capacity change writes it, so a booking decided under an
+ * older schedule cannot commit after the schedule changed (docs/decisions.md, "Capacity schedule").
+ */
 export interface PoolSnapshot extends PoolLoad {
   poolId: string;
   onDemandVersion: number;
 }
+
+const stepsOf = (item: Record<string, unknown> | undefined): CapacityStep[] | undefined => {
+  const steps = item?.capacitySteps as { fromHour: number; totalGpus: number }[] | undefined;
+  return steps && steps.length > 0 ? steps.map((s) => ({ fromHour: Number(s.fromHour), totalGpus: Number(s.totalGpus) })) : undefined;
+};
 
 export async function batchGetConsistent(db: Db, keyList: { pk: string; sk: string }[]): Promise<Record<string, unknown>[]> {
   const out: Record<string, unknown>[] = [];
@@ -45,6 +56,7 @@ export async function readPoolLoad(db: Db, poolId: string, totalGpus: number, st
   return {
     poolId,
     totalGpus,
+    steps: stepsOf(onDemand.Item),
     buckets,
     onDemand: Number(onDemand.Item?.gpus ?? 0),
     onDemandVersion: Number(onDemand.Item?.version ?? 0),
@@ -76,7 +88,7 @@ export async function readPoolGroup(
   }
   const onDemand = at(keys.onDemandTotal(poolId));
   return {
-    snapshot: { poolId, totalGpus, buckets, onDemand: Number(onDemand?.gpus ?? 0), onDemandVersion: Number(onDemand?.version ?? 0) },
+    snapshot: { poolId, totalGpus, steps: stepsOf(onDemand), buckets, onDemand: Number(onDemand?.gpus ?? 0), onDemandVersion: Number(onDemand?.version ?? 0) },
     sequences: new Map(orgIds.map((o) => [o, sequenceOf(at(keys.orgSequence(o)))])),
   };
 }
@@ -113,9 +125,24 @@ export const bucketChecks = (db: Db, snapshot: PoolSnapshot, bucketIds: number[]
 export const onDemandCheck = (db: Db, snapshot: PoolSnapshot): TransactItem =>
   checkVersion(db, keys.onDemandTotal(snapshot.poolId), snapshot.onDemandVersion);
 
-export const onDemandWrite = (db: Db, snapshot: PoolSnapshot, gpus: number): TransactItem =>
+/** The pool's capacity item as read, with `gpus` running on-demand and `steps` as its schedule, at the next version. */
+const capacityItemWrite = (db: Db, snapshot: PoolSnapshot, gpus: number, steps: readonly CapacityStep[] | undefined): TransactItem =>
   putVersioned(
     db,
-    { ...keys.onDemandTotal(snapshot.poolId), entity: 'onDemandTotal', poolId: snapshot.poolId, gpus, version: snapshot.onDemandVersion + 1 },
+    {
+      ...keys.onDemandTotal(snapshot.poolId),
+      entity: 'onDemandTotal',
+      poolId: snapshot.poolId,
+      gpus,
+      ...(steps && steps.length > 0 ? { capacitySteps: steps.map((s) => ({ fromHour: s.fromHour, totalGpus: s.totalGpus })) } : {}),
+      version: snapshot.onDemandVersion + 1,
+    },
     snapshot.onDemandVersion,
   );
+
+/** Sets the running on-demand total (the schedule read is kept as it is). */
+export const onDemandWrite = (db: Db, snapshot: PoolSnapshot, gpus: number): TransactItem => capacityItemWrite(db, snapshot, gpus, snapshot.steps);
+
+/** Replaces the pool's capacity schedule (the on-demand total read is kept), conditioned on the version read. */
+export const capacityScheduleWrite = (db: Db, snapshot: PoolSnapshot, steps: readonly CapacityStep[]): TransactItem =>
+  capacityItemWrite(db, snapshot, snapshot.onDemand, steps);

@@ -6,7 +6,7 @@
  */
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { expect } from 'vitest';
-import { BUCKET_HOURS } from '../../shared/domain/capacity.ts';
+import { BUCKET_HOURS, capacityAt, leastCapacityFrom, type CapacitySchedule } from '../../shared/domain/capacity.ts';
 import type { Pool } from '../../shared/domain/catalog.ts';
 import { OCCUPYING, type Reservation } from '../../shared/domain/reservation.ts';
 import { epochHour } from '../../shared/domain/time.ts';
@@ -104,11 +104,14 @@ export async function auditCapacity(db: Db, poolId: string, items?: Item[]): Pro
   }
 
   const odpItem = all.find((i) => i.entity === 'onDemandTotal' && i.poolId === poolId);
+  // The capacity in force hour by hour: the pool's first capacity, then its schedule (kept on the capacity item).
+  const schedule: CapacitySchedule = { totalGpus: capacity, steps: (odpItem?.capacitySteps as { fromHour: number; totalGpus: number }[] | undefined) ?? [] };
   const onDemandCounter = Number(odpItem?.gpus ?? 0);
   if (onDemandCounter !== onDemandRecomputed) problems.push(`on-demand counter ${onDemandCounter} but running on-demand reservations hold ${onDemandRecomputed}`);
 
   const hours = new Set<number>([...bucketUsed.keys(), ...bucketMaint.keys(), ...recordedUsed.keys(), ...recordedMaint.keys()]);
   for (const od of onDemandFrom) hours.add(od.hour);
+  for (const s of schedule.steps ?? []) hours.add(s.fromHour);
   let overbookedHours = 0;
   let leakedHours = 0;
   let maintenanceMismatchHours = 0;
@@ -128,15 +131,17 @@ export async function auditCapacity(db: Db, poolId: string, items?: Item[]): Pro
     const onDemandThen = onDemandFrom.filter((o) => o.hour <= h).reduce((s, o) => s + o.gpus, 0);
     const occupied = (occupyingReserved.get(h) ?? 0) + (recordedMaint.get(h) ?? 0) + onDemandThen;
     peakOccupied = Math.max(peakOccupied, occupied);
-    if (occupied > capacity) {
+    const capacityThen = capacityAt(schedule, h);
+    if (occupied > capacityThen) {
       overbookedHours++;
-      if (problems.length < 20) problems.push(`hour ${new Date(h * 3_600_000).toISOString()} overbooked: ${occupied} > ${capacity}`);
+      if (problems.length < 20) problems.push(`hour ${new Date(h * 3_600_000).toISOString()} overbooked: ${occupied} > ${capacityThen}`);
     }
   }
   // Running on-demand GPUs also occupy every hour no booking touches.
-  if (onDemandRecomputed > capacity) {
+  const leastForOnDemand = onDemandFrom.length > 0 ? leastCapacityFrom(schedule, Math.min(...onDemandFrom.map((o) => o.hour))) : capacity;
+  if (onDemandRecomputed > leastForOnDemand) {
     overbookedHours++;
-    problems.push(`running on-demand alone holds ${onDemandRecomputed} > ${capacity} GPUs`);
+    problems.push(`running on-demand alone holds ${onDemandRecomputed} > ${leastForOnDemand} GPUs`);
   }
   return {
     poolId,

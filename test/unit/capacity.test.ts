@@ -4,8 +4,18 @@ import {
   BOOKING_HORIZON_HOURS,
   BUCKET_HOURS,
   MAX_RESERVED_HOURS,
+  assertFree,
+  assertFreeFrom,
   availableAt,
   bucketsForRange,
+  capacityAt,
+  capacityConflicts,
+  leastCapacityFrom,
+  peakCapacityFrom,
+  stepSpan,
+  utilizationBps,
+  withStep,
+  type CapacityStep,
   minAvailable,
   shiftHours,
   type Bucket,
@@ -77,5 +87,73 @@ describe('capacity buckets', () => {
         },
       ),
     );
+  });
+});
+
+describe('capacity schedule', () => {
+  const scheduled = (totalGpus: number, steps: CapacityStep[], buckets: Bucket[] = [], onDemand = 0): PoolLoad => ({ ...load(totalGpus, buckets, onDemand), steps });
+
+  it('the capacity in force in an hour is the last step at or before it, else the first capacity', () => {
+    const s = { totalGpus: 64, steps: [{ fromHour: 100, totalGpus: 128 }, { fromHour: 200, totalGpus: 32 }] };
+    expect(capacityAt(s, 99)).toBe(64);
+    expect(capacityAt(s, 100)).toBe(128);
+    expect(capacityAt(s, 199)).toBe(128);
+    expect(capacityAt(s, 200)).toBe(32);
+    expect(capacityAt(s, 1_000_000)).toBe(32);
+    expect(peakCapacityFrom(s, 0)).toBe(128);
+    expect(peakCapacityFrom(s, 200)).toBe(32);
+    expect(leastCapacityFrom(s, 0)).toBe(32);
+    expect(leastCapacityFrom(s, 150)).toBe(32);
+    expect(leastCapacityFrom({ totalGpus: 64 }, 0)).toBe(64);
+  });
+
+  it('withStep inserts in hour order and replaces a step at the same hour; stepSpan runs to the next step', () => {
+    const steps = withStep(withStep(undefined, { fromHour: 200, totalGpus: 32 }), { fromHour: 100, totalGpus: 128 });
+    expect(steps).toEqual([{ fromHour: 100, totalGpus: 128 }, { fromHour: 200, totalGpus: 32 }]);
+    expect(withStep(steps, { fromHour: 100, totalGpus: 256 })).toEqual([{ fromHour: 100, totalGpus: 256 }, { fromHour: 200, totalGpus: 32 }]);
+    expect(stepSpan(steps, 150)).toEqual({ fromHour: 150, toHour: 200 });
+    expect(stepSpan(steps, 100)).toEqual({ fromHour: 100, toHour: 200 });
+    expect(stepSpan(steps, 300)).toEqual({ fromHour: 300, toHour: null });
+  });
+
+  it('availability and the capacity rule use the capacity in force in each hour', () => {
+    const l = scheduled(0, [{ fromHour: 50, totalGpus: 64 }], shiftHours(load(0), 60, 70, 16));
+    expect(availableAt(l, 49)).toBe(0);
+    expect(availableAt(l, 50)).toBe(64);
+    expect(availableAt(l, 65)).toBe(48);
+    expect(minAvailable(l, 50, 80)).toBe(48);
+    expect(() => assertFree(l, 49, 51, 8, 'w')).toThrow(/Only 0 GPUs/);
+    expect(() => assertFree(l, 50, 80, 48, 'w')).not.toThrow();
+    expect(() => assertFree(l, 50, 80, 56, 'w')).toThrow(/Only 48 GPUs/);
+  });
+
+  it('utilization divides booked GPU-hours by the capacity in force, hour by hour', () => {
+    // 10 hours at 64 then 10 at 128, 16 booked throughout: 320 of 1920 GPU-hours.
+    const l = scheduled(64, [{ fromHour: 10, totalGpus: 128 }], shiftHours(load(64), 0, 20, 16));
+    expect(utilizationBps(l, 0, 20)).toBe(Math.round((320 * 10_000) / 1920));
+    expect(utilizationBps(scheduled(0, []), 0, 5)).toBe(0);
+  });
+
+  it('a reduction conflicts in the hours sold beyond it, and beyond the horizon where running on-demand exceeds it', () => {
+    const l = scheduled(64, [], shiftHours(load(64), 20, 25, 48), 8);
+    // 48 reserved + 8 on-demand = 56 sold in hours 20-24; 56 still fits, 48 does not.
+    expect(capacityConflicts(l, 0, null, 56, 1000, 10)).toEqual([]);
+    expect(capacityConflicts(l, 0, null, 48, 1000, 10).map((c) => c.hour)).toEqual([20, 21, 22, 23, 24]);
+    expect(capacityConflicts(l, 0, null, 48, 1000, 2)).toEqual([
+      { hour: 20, occupied: 56, capacity: 48 },
+      { hour: 21, occupied: 56, capacity: 48 },
+    ]);
+    expect(capacityConflicts(l, 0, 22, 48, 1000, 10).map((c) => c.hour)).toEqual([20, 21]);
+    expect(capacityConflicts(l, 25, null, 8, 1000, 10)).toEqual([]);
+    expect(capacityConflicts(l, 25, null, 0, 1000, 1)).toEqual([{ hour: 25, occupied: 8, capacity: 0 }]);
+    // Past the horizon only on-demand counts: a retirement there conflicts with running on-demand only.
+    expect(capacityConflicts(l, 2000, null, 0, 1000, 10)).toEqual([{ hour: 2000, occupied: 8, capacity: 0 }]);
+    expect(capacityConflicts(scheduled(64, []), 2000, null, 0, 1000, 10)).toEqual([]);
+  });
+
+  it('an on-demand start fits only if its GPUs stay installed under every later step', () => {
+    const l = scheduled(64, [{ fromHour: 5000, totalGpus: 8 }], [], 0);
+    expect(() => assertFreeFrom(l, 0, 1000, 16, 'w')).toThrow(/Only 8 GPUs stay installed/);
+    expect(() => assertFreeFrom(l, 0, 1000, 8, 'w')).not.toThrow();
   });
 });

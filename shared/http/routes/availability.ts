@@ -3,20 +3,25 @@ import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { Slug, Timestamp } from '../schemas.ts';
 
-const SlotSchema = z.object({ start: z.string(), end: z.string(), available: z.number().int().openapi({ description: 'GPUs free in every hour of the slot' }) });
+const SlotSchema = z.object({
+  start: z.string().openapi({ description: 'Start of the slot (UTC)' }),
+  end: z.string().openapi({ description: 'End of the slot (UTC)' }),
+  capacity: z.number().int().openapi({ description: 'GPUs installed in every hour of the slot (the capacity schedule applied; maintenance not deducted)' }),
+  available: z.number().int().openapi({ description: 'GPUs free in every hour of the slot' }),
+});
 const AvailabilitySchema = z
   .object({
-    start: z.string(),
-    end: z.string(),
-    granularity: z.enum(['hour', 'day']),
+    start: z.string().openapi({ description: 'Start of the window, rounded down to the granularity' }),
+    end: z.string().openapi({ description: 'End of the window, rounded up to the granularity' }),
+    granularity: z.enum(['hour', 'day']).openapi({ description: 'Slot length' }),
     pools: z.array(
       z.object({
-        poolId: z.string(),
-        site: z.string(),
-        gpuType: z.string(),
-        capacity: z.number().int(),
+        poolId: z.string().openapi({ description: 'Pool id' }),
+        site: z.string().openapi({ description: 'Site id' }),
+        gpuType: z.string().openapi({ description: 'GPU type id' }),
+        capacity: z.number().int().openapi({ description: 'Most GPUs installed in any slot of the window (capacity grows or shrinks on the pool’s schedule: see each slot)' }),
         minAvailable: z.number().int().openapi({ description: 'GPUs free in every hour of the whole window' }),
-        slots: z.array(SlotSchema),
+        slots: z.array(SlotSchema).openapi({ description: 'Slots in time order' }),
       }),
     ),
   })
@@ -48,6 +53,6 @@ export function registerAvailabilityRoutes(app: App, services: Services) {
   app.openapi(route, async (c) => {
     const q = c.req.valid('query');
     const result = await services.availability.query({ ...q, start: new Date(q.start), end: new Date(q.end) });
-    return c.json(result, 200);
+    return c.json(AvailabilitySchema.parse(result), 200);
   });
 }

@@ -1,11 +1,12 @@
 /** The operator's catalog API: sites, GPU types and pools created and changed, and the audit log. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { toPublicPool } from '#domain/catalog.ts';
+import { MAX_CAPACITY_CHANGES } from '#domain/capacity.ts';
 import { principalOf, requireRole } from '../auth.ts';
 import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { json, security } from '../route.ts';
-import { GpuTypeFields, GpuTypeSchema, IdempotencyHeader, PageQuery, PoolFields, PoolSchema, SiteFields, SiteSchema, Slug, pageOf } from '../schemas.ts';
+import { GpuTypeFields, GpuTypeSchema, IdempotencyHeader, PageQuery, PoolFields, PoolSchema, SiteFields, SiteSchema, Slug, Timestamp, pageOf } from '../schemas.ts';
 
 const body = <T extends z.ZodTypeAny>(schema: T) => ({ required: true, content: { 'application/json': { schema } } });
 const idParam = (example: string, what: string) => z.object({ id: Slug(example).openapi({ param: { name: 'id', in: 'path' }, description: `${what} id` }) });
@@ -99,11 +100,62 @@ const updatePool = createRoute({
   path: '/v1/pools/{id}',
   operationId: 'updatePool',
   tags: ['Operator catalog'],
-  summary: 'Change a pool: booking steps, rates, price book, bookable-from; capacity may only grow here',
+  summary: 'Change a pool: booking steps, rates, price book, bookable-from, capacity from now',
+  description: '`totalGpus` here schedules a capacity change from the current hour (see `POST /v1/pools/{id}/capacity-changes`); a reduction below what is sold answers 409 capacity-conflict and changes nothing.',
   security,
   middleware: operatorOnly,
   request: { params: idParam('marseille-b200', 'Pool'), body: body(PoolPatch) },
-  responses: { 200: json(PoolSchema, 'The pool as it now is'), ...errorResponses(...WRITE_ERRORS, 'not_found', 'bookings_exist') },
+  responses: { 200: json(PoolSchema, 'The pool as it now is'), ...errorResponses(...WRITE_ERRORS, 'not_found', 'bookings_exist', 'capacity_conflict') },
+});
+
+const CapacityChangeCreate = z
+  .object({
+    effectiveFrom: Timestamp.openapi({ description: 'First hour (whole UTC hour, the current one or later) with the new capacity', example: '2027-03-01T00:00:00Z' }),
+    totalGpus: z.number().int().min(0).max(10_000_000).openapi({ description: 'GPUs installed from then on (whole nodes), until the next scheduled change', example: 2048 }),
+  })
+  .strict()
+  .openapi('CapacityChangeCreate');
+export const CapacityChangeSchema = z
+  .object({
+    poolId: z.string().openapi({ description: 'Pool id', example: 'grand-est-b200' }),
+    effectiveFrom: z.string().openapi({ description: 'First hour with this capacity (UTC)', example: '2027-03-01T00:00:00.000Z' }),
+    totalGpus: z.number().int().openapi({ description: 'GPUs installed from then on, until the next change', example: 2048 }),
+    createdAt: z.string().openapi({ description: 'When the change was scheduled', example: '2026-12-01T08:00:00.000Z' }),
+    actor: z.string().openapi({ description: 'Key id of the operator who scheduled it', example: 'key_01jabc' }),
+  })
+  .openapi('CapacityChange');
+const CapacityChangeList = z
+  .object({
+    data: z.array(CapacityChangeSchema).openapi({ description: `The pool's changes, oldest first, past ones included (at most ${MAX_CAPACITY_CHANGES})` }),
+    nextCursor: z.string().nullable().openapi({ description: 'Always null: the whole schedule fits one page' }),
+  })
+  .openapi('CapacityChangeList');
+
+const createCapacityChange = createRoute({
+  method: 'post',
+  path: '/v1/pools/{id}/capacity-changes',
+  operationId: 'createCapacityChange',
+  tags: ['Operator catalog'],
+  summary: 'Schedule GPUs installed or retired from a date',
+  description:
+    'From `effectiveFrom` until the pool’s next scheduled change the pool has `totalGpus` GPUs; availability, offers, quotes and bookings use the capacity in force in each hour. ' +
+    'A change at the same hour as an existing one replaces it. A reduction that would leave fewer GPUs than are sold (reserved bookings held, confirmed or active, maintenance, running on-demand) in any hour answers ' +
+    '409 capacity-conflict with `conflicts` listing the first such hours, and changes nothing.',
+  security,
+  middleware: operatorOnly,
+  request: { headers: IdempotencyHeader, params: idParam('grand-est-b200', 'Pool'), body: body(CapacityChangeCreate) },
+  responses: { 201: json(CapacityChangeSchema, 'The change as scheduled'), ...errorResponses(...WRITE_ERRORS, 'not_found', 'capacity_conflict') },
+});
+const listCapacityChanges = createRoute({
+  method: 'get',
+  path: '/v1/pools/{id}/capacity-changes',
+  operationId: 'listCapacityChanges',
+  tags: ['Operator catalog'],
+  summary: 'The pool’s capacity schedule',
+  security,
+  middleware: operatorOnly,
+  request: { params: idParam('grand-est-b200', 'Pool') },
+  responses: { 200: json(CapacityChangeList, 'Scheduled changes'), ...errorResponses(...COMMON_ERRORS, 'not_found') },
 });
 const listAuditRoute = createRoute({
   method: 'get',
@@ -167,9 +219,15 @@ export function registerCatalogAdminRoutes(app: App, services: Services) {
   app.openapi(updateGpuType, async (c) =>
     c.json(GpuTypeSchema.parse(await admin.updateGpuType(principalOf(c), c.req.valid('param').id, c.req.valid('json'))), 200),
   );
-  app.openapi(createPool, async (c) => c.json(PoolSchema.parse(toPublicPool(await admin.createPool(principalOf(c), c.req.valid('json')))), 201));
+  app.openapi(createPool, async (c) => c.json(PoolSchema.parse(toPublicPool(await admin.createPool(principalOf(c), c.req.valid('json')), services.clock())), 201));
   app.openapi(updatePool, async (c) =>
-    c.json(PoolSchema.parse(toPublicPool(await admin.updatePool(principalOf(c), c.req.valid('param').id, c.req.valid('json')))), 200),
+    c.json(PoolSchema.parse(toPublicPool(await admin.updatePool(principalOf(c), c.req.valid('param').id, c.req.valid('json')), services.clock())), 200),
+  );
+  app.openapi(createCapacityChange, async (c) =>
+    c.json(CapacityChangeSchema.parse(await admin.scheduleCapacity(principalOf(c), c.req.valid('param').id, c.req.valid('json'))), 201),
+  );
+  app.openapi(listCapacityChanges, async (c) =>
+    c.json(CapacityChangeList.parse({ data: await admin.listCapacityChanges(c.req.valid('param').id), nextCursor: null }), 200),
   );
   app.openapi(listAuditRoute, async (c) => {
     const { limit, cursor } = c.req.valid('query');

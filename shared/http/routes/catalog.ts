@@ -7,7 +7,8 @@ import { json, security } from '../route.ts';
 import { GpuTypeSchema, PoolSchema, SiteSchema, Slug } from '../schemas.ts';
 
 
-export const toApiPool = (p: Pool): z.infer<typeof PoolSchema> => toPublicPool(p);
+/** A pool as the API shows it: `totalGpus` is the capacity in force at `now` (its schedule applied). */
+export const toApiPool = (p: Pool, now: Date): z.infer<typeof PoolSchema> => PoolSchema.parse(toPublicPool(p, now));
 
 const listSites = createRoute({
   method: 'get',
@@ -68,6 +69,7 @@ export function registerCatalogRoutes(app: App, services: Services) {
   app.openapi(listPools, async (c) => {
     const { site, gpuType } = c.req.valid('query');
     const pools = (await services.catalog.get()).pools.filter((p) => (!site || p.site === site) && (!gpuType || p.gpuType === gpuType));
-    return c.json({ data: pools.map(toApiPool) }, 200);
+    const now = services.clock();
+    return c.json({ data: pools.map((p) => toApiPool(p, now)) }, 200);
   });
 }

@@ -1,6 +1,7 @@
 /** `GET /v1/limits` (an org's limits and what it uses of them) and the operator's overrides per org and pool. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { DomainError, notFound } from '#domain/errors.ts';
+import { peakCapacity } from '#domain/catalog.ts';
 import { DEFAULT_HOLD_LIMITS, heldGpusLimit, mergeLimits, type HoldLimits } from '#domain/limits.ts';
 import { epochHour, fromEpochHour } from '#domain/time.ts';
 import { putLimitOverrides, readHoldLedger, readLimitOverrides, type LimitScope } from '#store/hold-limits.ts';
@@ -103,7 +104,7 @@ export function registerLimitRoutes(app: App, services: Services) {
       { name: 'open-holds', limit: orgWide.openHolds, used: ledger.open, resetsAt: null },
       ...pools.map((p, i) => ({
         name: `held-gpus:${p.id}`,
-        limit: heldGpusLimit(mergeLimits(base, poolLimits[i], orgLimits), p.totalGpus),
+        limit: heldGpusLimit(mergeLimits(base, poolLimits[i], orgLimits), peakCapacity(p)),
         used: ledger.gpusByPool[p.id] ?? 0,
         resetsAt: null,
       })),

@@ -10,7 +10,7 @@ import type { Principal } from '#domain/principal.ts';
 import { getQuote, quoteUse } from '#store/quotes.ts';
 import { createRequestRecord, reservationCreate, reservationOfCreateRequest } from '#store/reservations.ts';
 import { onDemandFirstHour } from '#domain/budget.ts';
-import type { Pool } from '#domain/catalog.ts';
+import { peakCapacity, type Pool } from '#domain/catalog.ts';
 import { DomainError } from '#domain/errors.ts';
 import { DEFAULT_HOLD_LIMITS, holdViolation, mergeLimits } from '#domain/limits.ts';
 import { holdLedgerOpen, readHoldLedger, readLimitOverrides, windowKey } from '#store/hold-limits.ts';
@@ -53,7 +53,7 @@ export function createCreates(deps: BookingDeps, sequencer: Sequencer) {
     const window = windowKey(pool.id, sH, eH);
     const w = ledger.windows[window];
     const usage = { open: ledger.open, poolGpus: ledger.gpusByPool[pool.id] ?? 0, sameWindow: w && w.hour === hour ? w.n : 0 };
-    const violation = holdViolation(limits, usage, gpus, pool.totalGpus);
+    const violation = holdViolation(limits, usage, gpus, peakCapacity(pool));
     if (violation) throw new DomainError('hold_limit', violation.detail, { errors: [{ path: 'quoteId', message: `limit "${violation.name}" (${violation.limit}) reached` }] });
     return holdLedgerOpen(db, orgId, ledger, pool.id, gpus, window, hour);
   }

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { MAX_LEAD_MS, MAX_RESERVED_HOURS } from '#domain/capacity.ts';
-import { poolLabel, type Pool } from '#domain/catalog.ts';
+import { peakCapacity, poolLabel, type Pool } from '#domain/catalog.ts';
 import { DomainError, notFound } from '#domain/errors.ts';
 import type { Principal } from '#domain/principal.ts';
 import { refundFor } from '#domain/cancellation.ts';
@@ -48,7 +48,8 @@ export async function poolById(catalog: CatalogCache, poolId: string): Promise<P
 export function checkGpus(pool: Pool, gpus: number): void {
   if (gpus < pool.minGpus) throw semantic('gpus', `at least ${pool.minGpus} GPUs per booking in pool ${pool.id}`);
   if (gpus % pool.stepGpus !== 0) throw semantic('gpus', `must be a multiple of ${pool.stepGpus} (whole nodes)`);
-  if (gpus > pool.totalGpus) throw semantic('gpus', `pool ${pool.id} has ${pool.totalGpus} GPUs`);
+  const most = peakCapacity(pool);
+  if (gpus > most) throw semantic('gpus', `pool ${pool.id} has ${most} GPUs at most (capacity schedule included)`);
 }
 
 export function checkWindow(pool: Pool, start: Date, end: Date, now: Date): void {

@@ -8,7 +8,7 @@
  * sweeper) stay correct alongside: every capacity write is version-conditioned, so a group that lost
  * a race is re-read and re-decided. See docs/decisions.md ("Group commit").
  */
-import { BOOKING_HORIZON_HOURS, assertFree, bucketsForRange, shiftHours, type Bucket } from '#domain/capacity.ts';
+import { BOOKING_HORIZON_HOURS, assertFree, assertFreeFrom, bucketsForRange, shiftHours, type Bucket } from '#domain/capacity.ts';
 import type { Pool } from '#domain/catalog.ts';
 import { DomainError } from '#domain/errors.ts';
 import type { Reservation } from '#domain/reservation.ts';
@@ -141,8 +141,7 @@ export function createSequencer(deps: BookingDeps) {
       try {
         if (take.kind === 'hours') assertFree(working, take.startHour, take.endHour, take.gpus, where);
         else {
-          const from = epochHour(now);
-          assertFree(working, from, from + BOOKING_HORIZON_HOURS, take.gpus, where);
+          assertFreeFrom(working, epochHour(now), BOOKING_HORIZON_HOURS, take.gpus, where);
         }
       } catch (error) {
         refused.push({ member: m, error });
