@@ -13,6 +13,7 @@ export const HEAVY_TESTS = [
   'test/integration/webhooks-outbox.test.ts',
   'test/integration/budgets-storm.test.ts',
   'test/integration/rush.test.ts',
+  'test/integration/capacity-schedule-storm.test.ts',
 ];
 
 export default defineConfig({

@@ -40,7 +40,7 @@ export interface ServicesOptions {
   reservationBilling?: ReservationBilling | undefined;
   /** The webhook endpoints API, when wired in. */
   webhooks?: EndpointService | undefined;
-  /** Booking's optimistic-retry policy (tests shorten it). */
+  /** Booking's and catalog changes' optimistic-retry policy (tests shorten or lengthen it). */
   retry?: RetryPolicy | undefined;
   /** How long a pool's measured demand is kept per process (default 60 s; see services/demand.ts). */
   measuredDemandTtlMs?: number | undefined;
@@ -79,7 +79,7 @@ export function createServices(base: ServicesBase, options: ServicesOptions = {}
     offers: createOfferService({ db, clock, catalog, retry: options.retry, measuredUtilizationBps }),
     availability: createAvailabilityService({ db, catalog }),
     operator: createOperatorService({ db, clock, ids, catalog }),
-    catalogAdmin: createCatalogAdmin({ db, clock, ids, catalog }),
+    catalogAdmin: createCatalogAdmin({ db, clock, ids, catalog, retry: options.retry }),
     footprint: createFootprintService({ db, clock, catalog }),
     metering: createMeteringService({ db, clock, retry: options.meteringRetry, shards: options.meteringShards }),
     billing: options.billing,

@@ -128,7 +128,8 @@ describe('operator catalog', () => {
     await bad('PATCH', p, { stepGpus: 12, minGpus: 12 }, 422, 'stepGpus');
     await bad('PATCH', p, { minGpus: 12 }, 422, 'minGpus');
     await bad('PATCH', p, { totalGpus: 60 }, 422, 'totalGpus');
-    await bad('PATCH', p, { totalGpus: 56 }, 422, 'totalGpus');
+    // Lowering capacity below what is sold (16 GPUs confirmed) is refused like a capacity change.
+    await bad('PATCH', p, { totalGpus: 8 }, 409, 'totalGpus');
     await bad('PATCH', p, { utilizationBand: { floorBps: 9000, ceilingBps: 9500, targetBps: 5000, slopeBps: 5000 } }, 400, 'utilizationBand.ceilingBps');
     await bad('PATCH', p, { site: 'marseille' }, 400, 'site');
     await bad('POST', '/v1/pools', { ...newPool, id: 'lyon-gerland-h100', gpuType: 'h100-sxm-80gb', site: 'nowhere' }, 422, 'site');
