@@ -515,8 +515,32 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Change a pool: booking steps, rates, price book, bookable-from; capacity may only grow here */
+        /**
+         * Change a pool: booking steps, rates, price book, bookable-from, capacity from now
+         * @description `totalGpus` here schedules a capacity change from the current hour (see `POST /v1/pools/{id}/capacity-changes`); a reduction below what is sold answers 409 capacity-conflict and changes nothing.
+         */
         patch: operations["updatePool"];
+        trace?: never;
+    };
+    "/v1/pools/{id}/capacity-changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The pool’s capacity schedule */
+        get: operations["listCapacityChanges"];
+        put?: never;
+        /**
+         * Schedule GPUs installed or retired from a date
+         * @description From `effectiveFrom` until the pool’s next scheduled change the pool has `totalGpus` GPUs; availability, offers, quotes and bookings use the capacity in force in each hour. A change at the same hour as an existing one replaces it. A reduction that would leave fewer GPUs than are sold (reserved bookings held, confirmed or active, maintenance, running on-demand) in any hour answers 409 capacity-conflict with `conflicts` listing the first such hours, and changes nothing.
+         */
+        post: operations["createCapacityChange"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/v1/audit": {
@@ -1045,7 +1069,7 @@ export interface components {
             gpuType: string;
             /**
              * Format: int64
-             * @description Installed GPUs today (before the capacity schedule and maintenance); whole nodes
+             * @description GPUs installed now, whole nodes (maintenance not deducted). On create, the pool’s capacity until its first scheduled change; on update, a change from the current hour, checked like `POST /v1/pools/{id}/capacity-changes` (409 capacity-conflict rather than shrinking what is sold). Future changes: `GET /v1/pools/{id}/capacity-changes`
              * @example 1024
              */
             totalGpus: number;
@@ -1163,24 +1187,43 @@ export interface components {
             slopeBps: number;
         };
         Availability: {
+            /** @description Start of the window, rounded down to the granularity */
             start: string;
+            /** @description End of the window, rounded up to the granularity */
             end: string;
-            /** @enum {string} */
+            /**
+             * @description Slot length
+             * @enum {string}
+             */
             granularity: "hour" | "day";
             pools: {
+                /** @description Pool id */
                 poolId: string;
+                /** @description Site id */
                 site: string;
+                /** @description GPU type id */
                 gpuType: string;
-                /** Format: int64 */
+                /**
+                 * Format: int64
+                 * @description Most GPUs installed in any slot of the window (capacity grows or shrinks on the pool’s schedule: see each slot)
+                 */
                 capacity: number;
                 /**
                  * Format: int64
                  * @description GPUs free in every hour of the whole window
                  */
                 minAvailable: number;
+                /** @description Slots in time order */
                 slots: {
+                    /** @description Start of the slot (UTC) */
                     start: string;
+                    /** @description End of the slot (UTC) */
                     end: string;
+                    /**
+                     * Format: int64
+                     * @description GPUs installed in every hour of the slot (the capacity schedule applied; maintenance not deducted)
+                     */
+                    capacity: number;
                     /**
                      * Format: int64
                      * @description GPUs free in every hour of the slot
@@ -1842,7 +1885,7 @@ export interface components {
             gpuType: string;
             /**
              * Format: int64
-             * @description Installed GPUs today (before the capacity schedule and maintenance); whole nodes
+             * @description GPUs installed now, whole nodes (maintenance not deducted). On create, the pool’s capacity until its first scheduled change; on update, a change from the current hour, checked like `POST /v1/pools/{id}/capacity-changes` (409 capacity-conflict rather than shrinking what is sold). Future changes: `GET /v1/pools/{id}/capacity-changes`
              * @example 1024
              */
             totalGpus: number;
@@ -1908,7 +1951,7 @@ export interface components {
         PoolPatch: {
             /**
              * Format: int64
-             * @description Installed GPUs today (before the capacity schedule and maintenance); whole nodes
+             * @description GPUs installed now, whole nodes (maintenance not deducted). On create, the pool’s capacity until its first scheduled change; on update, a change from the current hour, checked like `POST /v1/pools/{id}/capacity-changes` (409 capacity-conflict rather than shrinking what is sold). Future changes: `GET /v1/pools/{id}/capacity-changes`
              * @example 1024
              */
             totalGpus?: number;
@@ -1969,6 +2012,54 @@ export interface components {
              * @example 2025-06-01T00:00:00Z
              */
             bookableFrom?: string;
+        };
+        CapacityChange: {
+            /**
+             * @description Pool id
+             * @example grand-est-b200
+             */
+            poolId: string;
+            /**
+             * @description First hour with this capacity (UTC)
+             * @example 2027-03-01T00:00:00.000Z
+             */
+            effectiveFrom: string;
+            /**
+             * Format: int64
+             * @description GPUs installed from then on, until the next change
+             * @example 2048
+             */
+            totalGpus: number;
+            /**
+             * @description When the change was scheduled
+             * @example 2026-12-01T08:00:00.000Z
+             */
+            createdAt: string;
+            /**
+             * @description Key id of the operator who scheduled it
+             * @example key_01jabc
+             */
+            actor: string;
+        };
+        CapacityChangeCreate: {
+            /**
+             * Format: date-time
+             * @description First hour (whole UTC hour, the current one or later) with the new capacity
+             * @example 2027-03-01T00:00:00Z
+             */
+            effectiveFrom: string;
+            /**
+             * Format: int64
+             * @description GPUs installed from then on (whole nodes), until the next scheduled change
+             * @example 2048
+             */
+            totalGpus: number;
+        };
+        CapacityChangeList: {
+            /** @description The pool's changes, oldest first, past ones included (at most 200) */
+            data: components["schemas"]["CapacityChange"][];
+            /** @description Always null: the whole schedule fits one page */
+            nextCursor: string | null;
         };
         AuditPage: {
             data: components["schemas"]["AuditEntry"][];
@@ -6237,7 +6328,220 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Bookings stand in the way of this change (https://gpu-market.example/problems/bookings-exist) */
+            /** @description Bookings stand in the way of this change (https://gpu-market.example/problems/bookings-exist); The change would overbook sold capacity (https://gpu-market.example/problems/capacity-conflict) */
+            409: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request cannot be processed (https://gpu-market.example/problems/unprocessable) */
+            422: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
+            429: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error (https://gpu-market.example/problems/internal) */
+            500: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listCapacityChanges: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Pool id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Scheduled changes */
+            200: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CapacityChangeList"];
+                };
+            };
+            /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
+            400: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
+            401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
+            403: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Resource not found (https://gpu-market.example/problems/not-found) */
+            404: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
+            429: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error (https://gpu-market.example/problems/internal) */
+            500: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createCapacityChange: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Same key and body replays the first response; another body → 422; still running → 409. Kept 48 h. */
+                "idempotency-key"?: string;
+            };
+            path: {
+                /** @description Pool id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CapacityChangeCreate"];
+            };
+        };
+        responses: {
+            /** @description The change as scheduled */
+            201: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CapacityChange"];
+                };
+            };
+            /** @description Request validation failed (https://gpu-market.example/problems/validation-failed); Malformed JSON body (https://gpu-market.example/problems/malformed-json) */
+            400: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
+            401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
+            403: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Resource not found (https://gpu-market.example/problems/not-found) */
+            404: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The change would overbook sold capacity (https://gpu-market.example/problems/capacity-conflict) */
             409: {
                 headers: {
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];

@@ -14,7 +14,7 @@ export function registerFleetRoutes(app: App) {
       const { operator } = deps;
       const now = deps.clock().toISOString();
       const pools = await Promise.all(
-        catalog.pools.map(async (p) => ({ ...toPublicPool(p), maintenance: (await operator.listMaintenance(p.id)).filter((w) => w.end > now) })),
+        catalog.pools.map(async (p) => ({ ...toPublicPool(p, deps.clock()), maintenance: (await operator.listMaintenance(p.id)).filter((w) => w.end > now) })),
       );
       return page(c, <FleetPage viewer={who.viewer} sites={catalog.sites} pools={pools} />);
     }),
