@@ -38,13 +38,12 @@ const DISPATCH_CONCURRENCY = 10;
 /** The outbox event an inserted table item carries, or null for any other change. */
 export function outboxEventOf(record: OutboxStreamRecord): DomainEvent | null {
   if (record.eventName !== 'INSERT') return null;
-  const image = record.dynamodb?.NewImage;
-  if (!image) return null;
-  const item = unmarshall(image as Record<string, AttributeValue>);
-  if (item.entity !== 'event' || typeof item.pk !== 'string' || !item.pk.startsWith('ORG#') || typeof item.sk !== 'string' || !item.sk.startsWith('EVT#')) {
-    return null;
-  }
-  return item.event as DomainEvent;
+  const image = record.dynamodb?.NewImage as Record<string, AttributeValue> | undefined;
+  // Decided on the raw key attributes: only event items are unmarshalled (DynamoDB Local's stream
+  // renders some other items' empty nested values in a shape unmarshall refuses, which would stall
+  // the shard on a record that was never an event).
+  if (image?.entity?.S !== 'event' || !image.pk?.S?.startsWith('ORG#') || !image.sk?.S?.startsWith('EVT#') || !image.event) return null;
+  return unmarshall({ event: image.event }).event as DomainEvent;
 }
 
 export function createDispatcher(deps: { db: Db; engine: DeliveryEngine; queue: DeliveryQueue; logger: Logger }) {
