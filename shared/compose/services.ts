@@ -7,9 +7,11 @@
 import type { BillingService } from '#billing/service.ts';
 import type { HoldLimits } from '#domain/limits.ts';
 import type { Services } from '#http/context.ts';
+import { createCursorSealer } from '#http/cursor.ts';
 import { createCatalogCache, type CatalogCache } from '#store/catalog.ts';
 import type { Db } from '#store/db.ts';
 import type { RetryPolicy } from '#store/retry.ts';
+import { cursorSecret } from '#store/secrets.ts';
 import type { EndpointService } from '#webhooks/endpoints.ts';
 import { createAvailabilityService } from '../services/availability.ts';
 import { createBookingService, type ReservationBilling } from '../services/booking.ts';
@@ -78,6 +80,7 @@ export function createServices(base: ServicesBase, options: ServicesOptions = {}
     budgets,
     offers: createOfferService({ db, clock, catalog, retry: options.retry, measuredUtilizationBps }),
     availability: createAvailabilityService({ db, catalog }),
+    cursors: createCursorSealer(() => cursorSecret(db)),
     operator: createOperatorService({ db, clock, ids, catalog }),
     catalogAdmin: createCatalogAdmin({ db, clock, ids, catalog, retry: options.retry }),
     footprint: createFootprintService({ db, clock, catalog }),

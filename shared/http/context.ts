@@ -15,6 +15,7 @@ import type { OfferService } from '../services/offers.ts';
 import type { OperatorService } from '../services/operator.ts';
 import type { Clock, IdGenerator } from '../ids.ts';
 import type { Logger } from '../log.ts';
+import type { CursorSealer } from './cursor.ts';
 import type { RateLimitConfig } from './rate-limit.ts';
 
 export type { Logger } from '../log.ts';
@@ -39,6 +40,8 @@ export interface Services {
   metering: MeteringService;
   /** Energy and carbon of reservations, the operator's energy report. */
   footprint: FootprintService;
+  /** Seals the store's list cursors into opaque, tamper-proof ones and opens them (shared/http/cursor.ts). */
+  cursors: CursorSealer;
   /** Present where billing is wired in (the system; tests that bill). */
   billing?: BillingService | undefined;
   /** The webhook endpoints API, where webhooks are wired in. */

@@ -1,11 +1,17 @@
 import { availableAt, capacityAt, minAvailable } from '#domain/capacity.ts';
-import { DomainError } from '#domain/errors.ts';
+import { DomainError, invalidField } from '#domain/errors.ts';
 import { DAY_MS, HOUR_MS, epochHour, fromEpochHour } from '#domain/time.ts';
 import type { CatalogCache } from '#store/catalog.ts';
 import { readPoolLoad } from '#store/capacity.ts';
 import type { Db } from '#store/db.ts';
 
 export const MAX_AVAILABILITY_WINDOW_MS = 366 * DAY_MS;
+/**
+ * Most slots one API answer holds (~90 bytes of JSON each: under 1 MB, far from Lambda's 6 MB
+ * response limit whatever the catalog grows to). A page holds whole pools only; a whole 366-day hourly
+ * window of one pool (8 784 slots) fits one page.
+ */
+export const MAX_AVAILABILITY_SLOTS_PER_PAGE = 10_000;
 
 export interface AvailabilityQuery {
   site?: string | undefined;
@@ -21,7 +27,7 @@ export function createAvailabilityService(deps: { db: Db; catalog: CatalogCache 
    * Reads the window's capacity buckets (≤ 28 items per pool for a year): the cost grows with the
    * window, not with the number of reservations in it.
    */
-  async function query(q: AvailabilityQuery) {
+  async function query(q: AvailabilityQuery, page?: { after?: string | undefined; maxSlots?: number | undefined }) {
     const slotMs = q.granularity === 'day' ? DAY_MS : HOUR_MS;
     const start = new Date(Math.floor(q.start.getTime() / slotMs) * slotMs);
     const end = new Date(Math.ceil(q.end.getTime() / slotMs) * slotMs);
@@ -30,10 +36,23 @@ export function createAvailabilityService(deps: { db: Db; catalog: CatalogCache 
       throw new DomainError('validation_failed', 'end: the window is at most 365 days', { errors: [{ path: 'end', message: 'the window is at most 365 days' }] });
     }
     const catalog = await deps.catalog.get();
-    const pools = catalog.pools.filter((p) => (!q.site || p.site === q.site) && (!q.gpuType || p.gpuType === q.gpuType));
+    const matching = catalog.pools
+      .filter((p) => (!q.site || p.site === q.site) && (!q.gpuType || p.gpuType === q.gpuType))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const sH = epochHour(start);
     const eH = epochHour(end);
     const slotHours = slotMs / HOUR_MS;
+    // Paged (the API): whole pools in id order, after the cursor's pool, while their slots fit the page.
+    let pools = matching;
+    let nextAfter: string | null = null;
+    if (page) {
+      const from = page.after === undefined ? 0 : matching.findIndex((p) => p.id === page.after) + 1;
+      if (from === 0 && page.after !== undefined) throw invalidField('cursor', 'is not a cursor of this query');
+      const perPool = (eH - sH) / slotHours;
+      const fit = Math.max(1, Math.floor((page.maxSlots ?? MAX_AVAILABILITY_SLOTS_PER_PAGE) / perPool));
+      pools = matching.slice(from, from + fit);
+      nextAfter = from + fit < matching.length ? pools.at(-1)!.id : null;
+    }
     const result = await Promise.all(
       pools.map(async (pool) => {
         const load = await readPoolLoad(deps.db, pool.id, pool.totalGpus, sH, eH);
@@ -52,7 +71,7 @@ export function createAvailabilityService(deps: { db: Db; catalog: CatalogCache 
         return { poolId: pool.id, site: pool.site, gpuType: pool.gpuType, capacity: peak, minAvailable: minAvailable(load, sH, eH), slots };
       }),
     );
-    return { start: start.toISOString(), end: end.toISOString(), granularity: q.granularity, pools: result };
+    return { start: start.toISOString(), end: end.toISOString(), granularity: q.granularity, pools: result, nextAfter };
   }
   return { query };
 }

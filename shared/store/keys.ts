@@ -39,6 +39,8 @@ export const keys = {
   audit: (at: string, id: string) => ({ pk: 'AUDIT', sk: `AT#${at}#${id}` }),
   /** Operator key created by the bootstrap command of a deployed stack: its presence makes bootstrap idempotent. */
   bootstrapMarker: () => ({ pk: 'BOOTSTRAP', sk: 'OPERATOR_KEY' }),
+  /** The secret list cursors are sealed with (shared/http/cursor.ts): created once, read once per process. */
+  cursorSecret: () => ({ pk: 'SECRET#cursor', sk: 'SECRET' }),
   /** Never written: `/healthz` reads it to prove the table answers a data-plane read. */
   health: () => ({ pk: 'HEALTH', sk: 'HEALTH' }),
 } as const;

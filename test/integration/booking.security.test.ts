@@ -165,6 +165,23 @@ describe('tenant isolation', () => {
     expect(peek.body.errors[0].path).toBe('after');
   });
 
+  it('hands out opaque, tamper-proof cursors: no table key inside, a changed byte refused', async () => {
+    const page = await t.call('GET', '/v1/reservations?limit=1');
+    const cursor: string = page.body.nextCursor;
+    expect(cursor).toMatch(/^c1\.[A-Za-z0-9_-]+$/);
+    const inside = Buffer.from(cursor.slice(3), 'base64url').toString('latin1');
+    expect(inside).not.toMatch(/ORG#|RES#|org_lumiere/);
+    const next = await t.call('GET', `/v1/reservations?limit=1&cursor=${cursor}`);
+    expect(next.status).toBe(200);
+    expect(next.body.data[0].id).not.toBe(page.body.data[0].id);
+    for (let i = 3; i < cursor.length; i += 7) {
+      const changed = cursor.slice(0, i) + (cursor[i] === 'A' ? 'B' : 'A') + cursor.slice(i + 1);
+      const res = await t.call('GET', `/v1/reservations?limit=1&cursor=${changed}`);
+      expectProblem(res, 400, 'validation-failed');
+      expect(res.body.errors[0].path).toBe('cursor');
+    }
+  });
+
   it('refuses forged cursors, including one shaped like the own org’s, with 400 and never 500', async () => {
     const forge = (key: unknown) => Buffer.from(JSON.stringify(key)).toString('base64url');
     for (const cursor of [

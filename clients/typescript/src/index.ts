@@ -201,7 +201,17 @@ export function createGpuMarket(options: GpuMarketOptions) {
     site: (id: string) => unwrap(client.GET('/v1/sites/{id}', { params: { path: { id } } })),
     gpuTypes: () => unwrap(client.GET('/v1/gpu-types')),
     pools: (query: Query<'listPools'> = {}) => unwrap(client.GET('/v1/pools', { params: { query } })),
-    availability: (query: Query<'getAvailability'>) => unwrap(client.GET('/v1/availability', { params: { query } })),
+    /** Every matching pool: follows `nextCursor` (the API pages large answers by pool) and returns them in one answer. */
+    availability: async (query: Query<'getAvailability'>) => {
+      const first = await unwrap(client.GET('/v1/availability', { params: { query } }));
+      const pools = [...first.pools];
+      for (let next = first.nextCursor; next; ) {
+        const page = await unwrap(client.GET('/v1/availability', { params: { query: { ...query, cursor: next } } }));
+        pools.push(...page.pools);
+        next = page.nextCursor;
+      }
+      return { ...first, pools, nextCursor: null };
+    },
     offers: (query: OffersQuery) => unwrap(client.GET('/v1/offers', { params: { query } })),
     quote: (body: Body<'createQuote'>, o?: WriteOptions) => unwrap(client.POST('/v1/quotes', { body, headers: keyHeader(o) })),
     hold: (quoteId: string, o?: WriteOptions) => unwrap(client.POST('/v1/reservations', { body: { kind: 'reserved', quoteId }, headers: keyHeader(o) })),

@@ -103,7 +103,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Free GPUs per pool and hour or day (windows up to 365 days) */
+        /** Free GPUs per pool and hour or day (windows up to 366 days; answers paged by pool) */
         get: operations["getAvailability"];
         put?: never;
         post?: never;
@@ -1196,6 +1196,7 @@ export interface components {
              * @enum {string}
              */
             granularity: "hour" | "day";
+            /** @description Pools in id order. One answer holds at most 10,000 slots (whole pools only; one pool's 366-day hourly window always fits): when more pools match, the rest come with `cursor=nextCursor` */
             pools: {
                 /** @description Pool id */
                 poolId: string;
@@ -1231,6 +1232,8 @@ export interface components {
                     available: number;
                 }[];
             }[];
+            /** @description null when every matching pool is in this answer; otherwise pass it as `cursor` (with the same query) for the next pools */
+            nextCursor: string | null;
         };
         Quote: {
             /** @example qt_01jabc */
@@ -3435,6 +3438,8 @@ export interface operations {
                 /** @description RFC 3339 timestamp (UTC recommended) */
                 end: string;
                 granularity?: "hour" | "day";
+                /** @description nextCursor of the previous answer to the same query */
+                cursor?: string;
             };
             header?: never;
             path?: never;

@@ -1,4 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { MAX_AVAILABILITY_SLOTS_PER_PAGE } from '../../services/availability.ts';
 import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { Slug, Timestamp } from '../schemas.ts';
@@ -23,7 +24,11 @@ const AvailabilitySchema = z
         minAvailable: z.number().int().openapi({ description: 'GPUs free in every hour of the whole window' }),
         slots: z.array(SlotSchema).openapi({ description: 'Slots in time order' }),
       }),
-    ),
+    ).openapi({ description: `Pools in id order. One answer holds at most ${MAX_AVAILABILITY_SLOTS_PER_PAGE.toLocaleString('en')} slots (whole pools only; one pool's 366-day hourly window always fits): when more pools match, the rest come with \`cursor=nextCursor\`` }),
+    nextCursor: z
+      .string()
+      .nullable()
+      .openapi({ description: 'null when every matching pool is in this answer; otherwise pass it as `cursor` (with the same query) for the next pools' }),
   })
   .openapi('Availability');
 
@@ -32,7 +37,7 @@ const route = createRoute({
   path: '/v1/availability',
   operationId: 'getAvailability',
   tags: ['Catalog'],
-  summary: 'Free GPUs per pool and hour or day (windows up to 365 days)',
+  summary: 'Free GPUs per pool and hour or day (windows up to 366 days; answers paged by pool)',
   security: [{ ApiKey: [] }],
   request: {
     query: z.object({
@@ -41,6 +46,7 @@ const route = createRoute({
       start: Timestamp,
       end: Timestamp.openapi({ example: '2026-12-08T08:00:00Z' }),
       granularity: z.enum(['hour', 'day']).default('hour'),
+      cursor: z.string().max(2048).optional().openapi({ description: 'nextCursor of the previous answer to the same query' }),
     }),
   },
   responses: {
@@ -51,8 +57,11 @@ const route = createRoute({
 
 export function registerAvailabilityRoutes(app: App, services: Services) {
   app.openapi(route, async (c) => {
-    const q = c.req.valid('query');
-    const result = await services.availability.query({ ...q, start: new Date(q.start), end: new Date(q.end) });
-    return c.json(AvailabilitySchema.parse(result), 200);
+    const { cursor, ...q } = c.req.valid('query');
+    // A cursor belongs to the query it was made for: another window, site, type or granularity refuses it.
+    const scope = `availability|${q.site ?? ''}|${q.gpuType ?? ''}|${q.start}|${q.end}|${q.granularity}`;
+    const after = await services.cursors.open(scope, cursor);
+    const { nextAfter, ...result } = await services.availability.query({ ...q, start: new Date(q.start), end: new Date(q.end) }, { after });
+    return c.json(AvailabilitySchema.parse({ ...result, nextCursor: await services.cursors.seal(scope, nextAfter) }), 200);
   });
 }

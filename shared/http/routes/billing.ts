@@ -2,6 +2,7 @@
  * Billing routes: invoices (customers their own, finance every org's), the CSV export, the monthly
  * close, finance reports, and Stripe's signed webhook (public: its signature is the authentication).
  */
+import { listScope } from '../cursor.ts';
 import { createRoute, z } from '@hono/zod-openapi';
 import { INVOICE_STATUSES } from '#domain/invoice.ts';
 import { toApiCreditNote, toApiInvoice } from '#billing/invoice-wire.ts';
@@ -331,9 +332,12 @@ export const billingModule: AppModule = {
   register(app, services) {
     const service = required(services.billing, 'billing');
     app.openapi(listInvoices, async (c) => {
-      const { limit, cursor, orgId, period, status } = c.req.valid('query');
-      const page = await service.invoicesFor(principalOf(c), { limit, cursor, orgId, period, status: status as (typeof INVOICE_STATUSES)[number] | undefined });
-      return c.json({ data: page.data.map((i) => InvoiceSchema.parse(toApiInvoice(i))), nextCursor: page.nextCursor }, 200);
+      const { limit, cursor: sealed, orgId, period, status } = c.req.valid('query');
+      const principal = principalOf(c);
+      const scope = listScope('invoices', principal, orgId, period, status);
+      const cursor = await services.cursors.open(scope, sealed);
+      const page = await service.invoicesFor(principal, { limit, cursor, orgId, period, status: status as (typeof INVOICE_STATUSES)[number] | undefined });
+      return c.json({ data: page.data.map((i) => InvoiceSchema.parse(toApiInvoice(i))), nextCursor: await services.cursors.seal(scope, page.nextCursor) }, 200);
     });
     app.openapi(exportCsv, async (c) => {
       const { period } = c.req.valid('query');

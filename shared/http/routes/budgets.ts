@@ -1,3 +1,4 @@
+import { listScope } from '../cursor.ts';
 import { createRoute, z } from '@hono/zod-openapi';
 import { MAX_LIMIT_CENTS } from '#domain/budget.ts';
 import { principalOf, requireRole } from '../auth.ts';
@@ -161,7 +162,13 @@ export function registerBudgetRoutes(app: App, services: Services) {
     await budgets.remove(principalOf(c));
     return c.body(null, 204);
   });
-  app.openapi(listKeys, async (c) => c.json(pageOf(ApiKeyViewSchema, 'ApiKeyPage').parse(await budgets.listKeys(principalOf(c), c.req.valid('query'))), 200));
+  app.openapi(listKeys, async (c) => {
+    const { cursor, ...query } = c.req.valid('query');
+    const principal = principalOf(c);
+    const scope = listScope('api-keys', principal, query.orgId);
+    const page = await budgets.listKeys(principal, { ...query, cursor: await services.cursors.open(scope, cursor) });
+    return c.json(pageOf(ApiKeyViewSchema, 'ApiKeyPage').parse({ ...page, nextCursor: await services.cursors.seal(scope, page.nextCursor) }), 200);
+  });
   app.openapi(patchKey, async (c) => {
     const { monthlySpendLimit } = c.req.valid('json');
     return c.json(ApiKeyViewSchema.parse(await budgets.setKeyLimit(principalOf(c), c.req.valid('param').id, monthlySpendLimit)), 200);

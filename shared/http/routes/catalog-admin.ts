@@ -1,4 +1,5 @@
 /** The operator's catalog API: sites, GPU types and pools created and changed, and the audit log. */
+import { listScope } from '../cursor.ts';
 import { createRoute, z } from '@hono/zod-openapi';
 import { toPublicPool } from '#domain/catalog.ts';
 import { MAX_CAPACITY_CHANGES } from '#domain/capacity.ts';
@@ -231,7 +232,8 @@ export function registerCatalogAdminRoutes(app: App, services: Services) {
   );
   app.openapi(listAuditRoute, async (c) => {
     const { limit, cursor } = c.req.valid('query');
-    const page = await admin.listAudit(limit, cursor);
-    return c.json(pageOf(AuditEntrySchema, 'AuditPage').parse(page), 200);
+    const scope = listScope('audit', principalOf(c));
+    const page = await admin.listAudit(limit, await services.cursors.open(scope, cursor));
+    return c.json(pageOf(AuditEntrySchema, 'AuditPage').parse({ ...page, nextCursor: await services.cursors.seal(scope, page.nextCursor) }), 200);
   });
 }

@@ -1,3 +1,4 @@
+import { listScope } from '../cursor.ts';
 import { createRoute, z } from '@hono/zod-openapi';
 import { DomainError, notFound } from '#domain/errors.ts';
 import { toApiReservation, type Reservation } from '#domain/reservation.ts';
@@ -148,8 +149,10 @@ export function registerReservationRoutes(app: App, services: Services) {
   });
   app.openapi(list, async (c) => {
     const { limit, cursor } = c.req.valid('query');
-    const page = await listReservations(services.db, principalOf(c).orgId!, { limit, cursor });
-    return c.json({ data: await outAll(page.data), nextCursor: page.nextCursor }, 200);
+    const principal = principalOf(c);
+    const scope = listScope('reservations', principal);
+    const page = await listReservations(services.db, principal.orgId!, { limit, cursor: await services.cursors.open(scope, cursor) });
+    return c.json({ data: await outAll(page.data), nextCursor: await services.cursors.seal(scope, page.nextCursor) }, 200);
   });
   app.openapi(get, async (c) => {
     const { id } = c.req.valid('param');

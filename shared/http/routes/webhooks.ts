@@ -1,3 +1,4 @@
+import { listScope } from '../cursor.ts';
 import { createRoute, z } from '@hono/zod-openapi';
 import { EVENT_TYPES, MAX_ENDPOINTS_PER_ORG } from '#webhooks/endpoints.ts';
 import { principalOf, requireRole } from '../auth.ts';
@@ -189,7 +190,13 @@ export const webhooksModule: AppModule = {
       const { endpoint, secret } = await service.create(principalOf(c), c.req.valid('json'));
       return c.json(output(create, 201, { ...endpoint, secret }), 201);
     });
-    app.openapi(list, async (c) => c.json(output(list, 200, await service.list(principalOf(c), c.req.valid('query'))), 200));
+    app.openapi(list, async (c) => {
+      const { limit, cursor } = c.req.valid('query');
+      const principal = principalOf(c);
+      const scope = listScope('webhook-endpoints', principal);
+      const page = await service.list(principal, { limit, cursor: await services.cursors.open(scope, cursor) });
+      return c.json(output(list, 200, { ...page, nextCursor: await services.cursors.seal(scope, page.nextCursor) }), 200);
+    });
     app.openapi(get, async (c) => c.json(output(get, 200, await service.get(principalOf(c), c.req.valid('param').id)), 200));
     app.openapi(remove, async (c) => {
       await service.remove(principalOf(c), c.req.valid('param').id);
@@ -200,7 +207,14 @@ export const webhooksModule: AppModule = {
       return c.json(output(rotate, 200, { ...endpoint, secret, previousSecretExpiresAt }), 200);
     });
     app.openapi(test, async (c) => c.json(output(test, 200, await service.sendTest(principalOf(c), c.req.valid('param').id)), 200));
-    app.openapi(deliveries, async (c) => c.json(output(deliveries, 200, await service.listDeliveries(principalOf(c), c.req.valid('param').id, c.req.valid('query'))), 200));
+    app.openapi(deliveries, async (c) => {
+      const { limit, cursor } = c.req.valid('query');
+      const principal = principalOf(c);
+      const { id } = c.req.valid('param');
+      const scope = listScope('deliveries', principal, id);
+      const page = await service.listDeliveries(principal, id, { limit, cursor: await services.cursors.open(scope, cursor) });
+      return c.json(output(deliveries, 200, { ...page, nextCursor: await services.cursors.seal(scope, page.nextCursor) }), 200);
+    });
     app.openapi(retry, async (c) => {
       const { id, deliveryId } = c.req.valid('param');
       return c.json(output(retry, 200, await service.retryDelivery(principalOf(c), id, deliveryId)), 200);
