@@ -12,9 +12,7 @@ afterAll(async () => {
 });
 
 describe('finance pages', () => {
-  // Skipped at the end of the session: the credit-note row is not found on main after the last merges;
-  // see the closing note of issue 13.
-  it.skip('credits an invoice, closes the month after a preview, reconciles it and downloads the CSV with the credit note as a negative row', async () => {
+  it('credits an invoice, closes the month after a preview, reconciles it and downloads the CSV with the credit note as a negative row', async () => {
     const { t } = h;
     const quote = await t.call('POST', '/v1/quotes', { body: { site: 'valence-rovaltain', gpuType: 'h100-sxm-80gb', gpus: 8, start: hoursFrom(t.clock, 48), end: hoursFrom(t.clock, 60) } });
     const held = await t.call('POST', '/v1/reservations', { body: { quoteId: quote.body.id } });
@@ -41,7 +39,7 @@ describe('finance pages', () => {
     await page.getByRole('button', { name: 'Issue credit note' }).click();
     await page.getByRole('status').filter({ hasText: 'was issued' }).waitFor();
     const notes = page.getByRole('table', { name: `Credit notes on ${invoiceId}` });
-    expect(await notes.getByRole('row', { name: /cn_\w+ .* Goodwill: two hours of degraded interconnect -€10\.00 -€2\.00 -€12\.00/ }).count()).toBe(1);
+    expect(await notes.getByRole('row', { name: /cn_[\w-]+ .* Goodwill: two hours of degraded interconnect -€10\.00 -€2\.00 -€12\.00/ }).count()).toBe(1);
     expect(await page.getByRole('row', { name: /^Net amount €[\d,]+\.\d\d$/ }).count()).toBe(1);
     const creditNoteId = (await notes.getByRole('rowheader').first().textContent())!.trim();
     const sent = h.standIn.requests.filter((r) => r.method === 'POST' && r.path === '/v1/credit_notes' && r.status === 200);
