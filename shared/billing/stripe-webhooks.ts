@@ -47,6 +47,31 @@ export function createStripeWebhooks(ctx: BillingContext, ledger: Ledger) {
       await transact(db, [claim]);
       return { outcome: 'ignored' };
     }
+    // Not yet linked: the Stripe id must not already be another invoice's (metadata alone proves nothing).
+    if (target.stripeInvoiceId === null) {
+      const owner = await invoiceForStripeId(db, stripeInvoiceId);
+      if (owner && owner.id !== target.id) {
+        logger.warn('stripe invoice event names one invoice and carries another invoice’s Stripe id; ignored', { eventId: event.id, invoiceId: target.id, stripeInvoiceId });
+        await transact(db, [claim]);
+        return { outcome: 'ignored', invoiceId: target.id };
+      }
+    }
+    // Paid means paid in full in our currency: `amount_paid ≥ total`, the same currency.
+    if (event.type === 'invoice.paid') {
+      const amountPaid = numberField(object, 'amount_paid');
+      const currency = stringField(object, 'currency');
+      if (amountPaid === null || amountPaid < target.total.amount || currency === null || currency.toUpperCase() !== target.total.currency) {
+        logger.warn('stripe invoice.paid does not pay this invoice in full; ignored', {
+          eventId: event.id,
+          invoiceId: target.id,
+          amountPaid,
+          currency,
+          total: target.total.amount,
+        });
+        await transact(db, [claim]);
+        return { outcome: 'ignored', invoiceId: target.id };
+      }
+    }
     const total = numberField(object, 'total');
     const subtotal = numberField(object, 'subtotal');
     const attemptCount = numberField(object, 'attempt_count');

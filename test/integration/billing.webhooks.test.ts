@@ -113,7 +113,7 @@ describe('each event once, never backwards', () => {
     expect((await postStripeEvent(t, stripeEvent(t, 'invoice.marked_uncollectible', { ...stripe, status: 'uncollectible' }))).body.outcome).toBe('processed');
     const receivables = await t.call('GET', '/v1/billing/receivables', { key: t.keys.finance });
     expect(receivables.body.invoices.map((i: { invoiceId: string }) => i.invoiceId)).not.toContain(inv.id);
-    expect((await postStripeEvent(t, stripeEvent(t, 'invoice.paid', { ...stripe, status: 'paid' }))).body.outcome).toBe('processed');
+    expect((await postStripeEvent(t, stripeEvent(t, 'invoice.paid', b.standIn!.markPaid(stripe.id)))).body.outcome).toBe('processed');
     expect((await invoice(t, inv.id)).status).toBe('paid');
 
     const other = await openInvoice();
@@ -121,6 +121,32 @@ describe('each event once, never backwards', () => {
     expect((await postStripeEvent(t, stripeEvent(t, 'invoice.paid', { ...other.stripe, status: 'paid' }))).body.outcome).toBe('ignored');
     expect(await invoice(t, other.inv.id)).toMatchObject({ status: 'void' });
     expect(await invoiceEventsFor('invoice.voided', other.inv.id)).toHaveLength(1);
+  });
+
+  it('invoice.paid pays only in full, in our currency, with the Stripe id of this invoice (issue 15, finding 4)', async () => {
+    const { t, standIn } = b;
+    const { inv, stripe } = await openInvoice();
+    const paid = standIn!.markPaid(stripe.id) as Record<string, unknown>;
+    expect(paid.amount_paid).toBe(inv.total.amount);
+    for (const forged of [
+      { ...paid, amount_paid: 1 },
+      { ...paid, amount_paid: inv.total.amount - 1 },
+      { ...paid, currency: 'usd' },
+      { ...paid, amount_paid: undefined },
+    ]) {
+      const res = await postStripeEvent(t, stripeEvent(t, 'invoice.paid', forged));
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ outcome: 'ignored', invoiceId: inv.id });
+    }
+    // Another invoice's Stripe id with this invoice named in the metadata.
+    const other = await openInvoice();
+    const crossed = { ...(standIn!.markPaid(other.stripe.id) as Record<string, unknown>), metadata: { invoiceId: inv.id } };
+    expect((await postStripeEvent(t, stripeEvent(t, 'invoice.paid', crossed))).body.outcome).toBe('ignored');
+    expect((await invoice(t, inv.id)).status).toBe('open');
+    expect(await invoiceEventsFor('invoice.paid', inv.id)).toHaveLength(0);
+    // The genuine event still pays it.
+    expect((await postStripeEvent(t, stripeEvent(t, 'invoice.paid', paid))).body).toMatchObject({ outcome: 'processed', invoiceId: inv.id });
+    expect((await invoice(t, inv.id)).status).toBe('paid');
   });
 
   it('events about invoices that are not ours, or of other types, are acknowledged and ignored', async () => {
