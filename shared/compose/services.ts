@@ -22,6 +22,8 @@ import { createFootprintService } from '../services/footprint.ts';
 import { createMeteringService } from '../services/metering.ts';
 import { createOfferService } from '../services/offers.ts';
 import { createOperatorService } from '../services/operator.ts';
+import { createMarketService } from '../services/market.ts';
+import { createResaleService } from '../services/resale.ts';
 import type { Clock, IdGenerator } from '../ids.ts';
 import type { Logger } from '../log.ts';
 
@@ -59,6 +61,7 @@ export function createServices(base: ServicesBase, options: ServicesOptions = {}
   // Quotes and offers price with the same measured demand: metered usage of the last 7 days.
   const measuredUtilizationBps = createMeasuredDemand(db, options.measuredDemandTtlMs === undefined ? {} : { ttlMs: options.measuredDemandTtlMs });
   const budgets = createBudgetService({ db, clock, ids, retry: options.retry });
+  const resale = createResaleService({ db, clock, ids, catalog, retry: options.retry });
   const booking = createBookingService({
     db,
     clock,
@@ -69,6 +72,8 @@ export function createServices(base: ServicesBase, options: ServicesOptions = {}
     retry: options.retry,
     holdLimits: options.holdLimits,
     measuredUtilizationBps,
+    // Resale settles a sale when its buyer confirms, gives hours back when a buyer's hold lapses, ends a cancelled seller's listings.
+    hooks: [resale.hook],
   });
   return {
     db,
@@ -79,8 +84,10 @@ export function createServices(base: ServicesBase, options: ServicesOptions = {}
     booking,
     budgets,
     offers: createOfferService({ db, clock, catalog, retry: options.retry, measuredUtilizationBps }),
-    availability: createAvailabilityService({ db, catalog }),
+    availability: createAvailabilityService({ db, catalog, clock }),
     cursors: createCursorSealer(() => cursorSecret(db)),
+    resale,
+    market: createMarketService({ db, catalog }),
     operator: createOperatorService({ db, clock, ids, catalog }),
     catalogAdmin: createCatalogAdmin({ db, clock, ids, catalog, retry: options.retry }),
     footprint: createFootprintService({ db, clock, catalog }),

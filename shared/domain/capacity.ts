@@ -59,6 +59,12 @@ export interface CapacitySchedule {
 export interface PoolLoad extends CapacitySchedule {
   onDemand: number;
   buckets: ReadonlyMap<number, Bucket>;
+  /**
+   * GPUs for resale per hour (open listings, shared/domain/resale.ts): free for what availability,
+   * offers and quote pricing show. Only those reads attach it; the commit paths never do, so an
+   * on-demand start or an extension cannot count listed GPUs it does not take.
+   */
+  listed?: ReadonlyMap<number, number> | undefined;
 }
 
 /** The capacity in force in one hour: the last step that started at or before it, else the pool's first capacity. */
@@ -132,7 +138,7 @@ function takenAt(load: PoolLoad, hour: number): { used: number; maint: number } 
 /** Free GPUs in one hour: capacity minus maintenance, reserved bookings and running on-demand. */
 export function availableAt(load: PoolLoad, hour: number): number {
   const { used, maint } = takenAt(load, hour);
-  return Math.max(0, capacityAt(load, hour) - used - maint - load.onDemand);
+  return Math.max(0, capacityAt(load, hour) - used - maint - load.onDemand) + (load.listed?.get(hour) ?? 0);
 }
 
 export function minAvailable(load: PoolLoad, startHour: number, endHour: number): number {

@@ -60,6 +60,10 @@ export interface Pool {
   onDemandRate: Money;
   priceBook: PriceBook;
   bookableFrom: string;
+  /** Platform fee on resold GPU-hours, basis points of the buyer's price (default 1000 = 10 %). */
+  resaleFeeBps?: number | undefined;
+  /** Whether bookings take the operator's free GPUs before listed ones (default) or listings first. */
+  resaleOrder?: 'operator_first' | 'listings_first' | undefined;
 }
 
 export interface Catalog {

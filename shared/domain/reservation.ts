@@ -2,6 +2,7 @@
 import type { Money } from './money.ts';
 import type { PriceLine } from './pricing.ts';
 import { DomainError } from './errors.ts';
+import type { ResaleState } from './resale.ts';
 
 export type ReservationKind = 'reserved' | 'on_demand';
 export type ReservationStatus = 'held' | 'confirmed' | 'active' | 'completed' | 'expired' | 'cancelled' | 'stopped';
@@ -42,6 +43,8 @@ export interface Reservation {
   keyId?: string | null;
   /** Id of the service call that made the last change: a retry of a call that did commit recognises itself. */
   lastChangeId: string;
+  /** Resale (shared/domain/resale.ts): the seller's open listings and sold hours, the buyer's purchased hours; absent when none. */
+  resale?: ResaleState | undefined;
   version: number;
 }
 

@@ -21,6 +21,8 @@ import { registerCatalogAdminRoutes } from './routes/catalog-admin.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerLimitRoutes } from './routes/limits.ts';
+import { registerListingRoutes } from './routes/listings.ts';
+import { registerMarketRoutes } from './routes/market.ts';
 import { registerOfferRoutes } from './routes/offers.ts';
 import { registerMeRoutes } from './routes/me.ts';
 import { registerOperatorRoutes } from './routes/operator.ts';
@@ -53,6 +55,8 @@ export const coreModule: AppModule = {
     registerLimitRoutes(app, services);
     registerCatalogAdminRoutes(app, services);
     registerBudgetRoutes(app, services);
+    registerListingRoutes(app, services);
+    registerMarketRoutes(app, services);
   },
 };
 

@@ -13,6 +13,8 @@ import type { FootprintService } from '../services/footprint.ts';
 import type { MeteringService } from '../services/metering.ts';
 import type { OfferService } from '../services/offers.ts';
 import type { OperatorService } from '../services/operator.ts';
+import type { MarketService } from '../services/market.ts';
+import type { ResaleService } from '../services/resale.ts';
 import type { Clock, IdGenerator } from '../ids.ts';
 import type { Logger } from '../log.ts';
 import type { CursorSealer } from './cursor.ts';
@@ -35,6 +37,10 @@ export interface Services {
   /** Spend controls: budgets, org admins' key management, the booking hook (shared/services/budgets.ts). */
   budgets: BudgetService;
   availability: AvailabilityService;
+  /** Resale listings (shared/services/resale.ts); its booking hook is wired into booking by the composition root. */
+  resale: ResaleService;
+  /** Market data (GET /v1/market/prices). */
+  market: MarketService;
   operator: OperatorService;
   catalogAdmin: CatalogAdmin;
   metering: MeteringService;

@@ -4,6 +4,9 @@ import { DAY_MS, HOUR_MS, epochHour, fromEpochHour } from '#domain/time.ts';
 import type { CatalogCache } from '#store/catalog.ts';
 import { readPoolLoad } from '#store/capacity.ts';
 import type { Db } from '#store/db.ts';
+import { listedProfile } from '#domain/resale.ts';
+import { openListingsOfPool } from '#store/listings.ts';
+import type { Clock } from '../ids.ts';
 
 export const MAX_AVAILABILITY_WINDOW_MS = 366 * DAY_MS;
 /**
@@ -22,7 +25,7 @@ export interface AvailabilityQuery {
 }
 
 /** Free GPUs per pool and slot, for the API's availability route and the portal's sites page. */
-export function createAvailabilityService(deps: { db: Db; catalog: CatalogCache }) {
+export function createAvailabilityService(deps: { db: Db; catalog: CatalogCache; clock: Clock }) {
   /**
    * Reads the window's capacity buckets (≤ 28 items per pool for a year): the cost grows with the
    * window, not with the number of reservations in it.
@@ -55,7 +58,10 @@ export function createAvailabilityService(deps: { db: Db; catalog: CatalogCache 
     }
     const result = await Promise.all(
       pools.map(async (pool) => {
-        const load = await readPoolLoad(deps.db, pool.id, pool.totalGpus, sH, eH);
+        const now = deps.clock();
+        const [own, listings] = await Promise.all([readPoolLoad(deps.db, pool.id, pool.totalGpus, sH, eH), openListingsOfPool(deps.db, pool.id, sH, eH)]);
+        // Listed GPU-hours (resale) are free to book: they show as available.
+        const load = { ...own, listed: listedProfile(listings, sH, eH, now) };
         const slots = [];
         let peak = 0;
         for (let h = sH; h < eH; h += slotHours) {

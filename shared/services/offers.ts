@@ -22,6 +22,8 @@ import {
 import { HOUR_MS, epochHour, fromEpochHour } from '#domain/time.ts';
 import type { CatalogCache } from '#store/catalog.ts';
 import { readPoolLoad } from '#store/capacity.ts';
+import { isSellable, listedProfile } from '#domain/resale.ts';
+import { openListingsOfPool } from '#store/listings.ts';
 import type { Db } from '#store/db.ts';
 import { withOptimisticRetry, type RetryPolicy } from '#store/retry.ts';
 import type { Clock } from '../ids.ts';
@@ -161,10 +163,13 @@ export function createOfferService(deps: OfferDeps) {
     return Promise.all(
       pools.map(async (pool): Promise<PoolInput> => {
         const start = Math.min(searchStartOf(pool, from), to);
-        const [load, measured] = await Promise.all([
+        const [own, measured, listings] = await Promise.all([
           withOptimisticRetry(() => readPoolLoad(db, pool.id, pool.totalGpus, start, to), deps.retry),
           demand?.has(pool.id) ? demand.get(pool.id)! : deps.measuredUtilizationBps ? deps.measuredUtilizationBps(pool, now) : 0,
+          withOptimisticRetry(() => openListingsOfPool(db, pool.id, start, to), deps.retry),
         ]);
+        // Listed GPU-hours (resale) are offered as free, as quotes count them.
+        const load = { ...own, listed: listedProfile(listings.filter((l) => isSellable(l, now)), start, to, now) };
         return { pool, label: poolLabel(pool, c), load, measuredUtilizationBps: measured };
       }),
     );

@@ -118,6 +118,27 @@ export function releaseWrites(db: Db, snapshot: PoolSnapshot, startHour: number,
   return bucketWrites(db, snapshot.poolId, changed);
 }
 
+/**
+ * Writes that give back, per run, its GPUs in its hours (a reservation whose GPUs differ by hour
+ * after resale). Runs are applied one after the other to one working copy, so each bucket is
+ * written once. A snapshot that does not hold them was read after another writer (see releaseWrites).
+ */
+export function releaseProfileWrites(db: Db, snapshot: PoolSnapshot, runs: { startHour: number; endHour: number; gpus: number }[]): TransactItem[] {
+  const buckets = new Map(snapshot.buckets);
+  const touched = new Set<number>();
+  try {
+    for (const run of runs) {
+      for (const b of shiftHours({ ...snapshot, buckets }, run.startHour, run.endHour, -run.gpus)) {
+        buckets.set(b.bucket, b);
+        touched.add(b.bucket);
+      }
+    }
+  } catch (error) {
+    throw new StaleReadError(`${snapshot.poolId}: ${error instanceof Error ? error.message : String(error)}; re-reading`);
+  }
+  return bucketWrites(db, snapshot.poolId, [...touched].map((b) => ({ ...buckets.get(b)!, version: snapshot.buckets.get(b)?.version ?? 0 })));
+}
+
 /** Assert that buckets read are unchanged (used by on-demand starts, which must fit every future hour). */
 export const bucketChecks = (db: Db, snapshot: PoolSnapshot, bucketIds: number[]): TransactItem[] =>
   bucketIds.map((b) => checkVersion(db, keys.capacityBucket(snapshot.poolId, b), snapshot.buckets.get(b)?.version ?? 0));

@@ -23,6 +23,14 @@ export const keys = {
   quote: (id: string) => ({ pk: `QUOTE#${id}`, sk: 'QUOTE' }),
   reservation: (orgId: string, id: string) => ({ pk: `ORG#${orgId}`, sk: `RES#${id}` }),
   reservationIndex: (id: string) => ({ gsi1pk: `RES#${id}`, gsi1sk: 'RES' }),
+  /** A resale listing, under its seller's org (shared/store/listings.ts). */
+  listing: (orgId: string, id: string) => ({ pk: `ORG#${orgId}`, sk: `LST#${id}` }),
+  /** Sparse index of a pool's open listings by start, while open: bookings and availability read it. */
+  openListing: (poolId: string, start: string, id: string) => ({ gsi2pk: `LISTINGS#${poolId}`, gsi2sk: `${start}#${id}` }),
+  /** A seller's resale earnings of one fill, credited on its invoice for the month of the sale. */
+  resaleCredit: (orgId: string, period: string, fillId: string) => ({ pk: `ORG#${orgId}`, sk: `RESALE#${period}#${fillId}` }),
+  /** Market rollup of one pool and bucket (`D#YYYY-MM-DD` or `H#YYYY-MM-DDTHH`): quoted and booked prices, volumes. */
+  market: (poolId: string, bucket: string) => ({ pk: `MKT#${poolId}`, sk: bucket }),
   due: (dueAt: string, id: string) => ({ gsi2pk: 'DUE', gsi2sk: `${dueAt}#${id}` }),
   event: (orgId: string, seq: number) => ({ pk: `ORG#${orgId}`, sk: `EVT#${pad(seq)}` }),
   eventIndex: (eventId: string) => ({ gsi1pk: `EVT#${eventId}`, gsi1sk: 'EVT' }),
@@ -51,6 +59,8 @@ export const prefixes = {
   pool: 'POOL#',
   reservation: 'RES#',
   event: 'EVT#',
+  listing: 'LST#',
+  resaleCredit: 'RESALE#',
 } as const;
 
 export const ttlAfter = (from: Date, seconds: number): number => Math.floor(from.getTime() / 1000) + seconds;

@@ -15,7 +15,8 @@ import { refusalOf, throwRefusal } from '#domain/reservation-actions.ts';
 import { toApiReservation, type Refund, type Reservation } from '#domain/reservation.ts';
 import { getReservation } from '#store/reservations.ts';
 import { epochHour } from '#domain/time.ts';
-import { bucketWrites, onDemandCheck, onDemandWrite, readPoolLoad, releaseWrites } from '#store/capacity.ts';
+import { bucketWrites, onDemandCheck, onDemandWrite, readPoolLoad, releaseProfileWrites } from '#store/capacity.ts';
+import { releaseProfile } from '#domain/resale.ts';
 import { reservationReplace } from '#store/reservations.ts';
 import { holdLedgerClose } from '#store/hold-limits.ts';
 import { notFound } from '#domain/errors.ts';
@@ -127,6 +128,7 @@ export function createChanges(deps: BookingDeps, { change }: ReturnType<typeof c
         const eH = epochHour(new Date(r.end!));
         const snapshot = await readPoolLoad(db, pool.id, pool.totalGpus, sH, eH);
         const next = changed({ status: 'cancelled', holdExpiresAt: null, cancelledAt: now.toISOString(), refund });
+        // Hours sold to other orgs stay theirs; a lapsing hold's hours taken from listings go back to their sellers.
         const billing = deps.billing && r.status === 'confirmed' ? await deps.billing.onCancel(next, refund, now) : undefined;
         const spendChange: SpendChange =
           r.status === 'held'
@@ -135,7 +137,7 @@ export function createChanges(deps: BookingDeps, { change }: ReturnType<typeof c
         const spent = await spend(r.orgId, [spendChange], null, now);
         return {
           items: [
-            ...releaseWrites(db, snapshot, sH, eH, r.gpus),
+            ...releaseProfileWrites(db, snapshot, releaseProfile(r)),
             reservationReplace(db, r, next),
             ...(r.status === 'held' ? [holdLedgerClose(db, r.orgId, r.poolId, r.gpus)] : []),
             ...(billing?.items ?? []),

@@ -3,7 +3,10 @@
  * BatchGetItem) and the pool's measured utilization (cached per pool by the composition root,
  * services/utilization.ts).
  */
-import { assertFree } from '#domain/capacity.ts';
+import { assertFree, availableAt } from '#domain/capacity.ts';
+import { allocate, eligibleFor, isSellable, listedProfile, resaleOrder } from '#domain/resale.ts';
+import { openListingsOfPool } from '#store/listings.ts';
+import { perGpuHour, recordQuoted } from '#store/market.ts';
 import { priceWindow } from '#domain/window-price.ts';
 import type { Principal } from '#domain/principal.ts';
 import { epochHour } from '#domain/time.ts';
@@ -36,12 +39,19 @@ export function createQuotes(deps: BookingDeps) {
       checkWindow(pool, start, end, now);
       const sH = epochHour(start);
       const eH = epochHour(end);
-      const [load, measuredBps] = await Promise.all([
+      const [load, measuredBps, listings] = await Promise.all([
         withOptimisticRetry(() => readPoolLoad(db, pool.id, pool.totalGpus, sH, eH), deps.retry),
         measured ? measured(pool, now) : Promise.resolve(0),
+        withOptimisticRetry(() => openListingsOfPool(db, pool.id, sH, eH), deps.retry),
       ]);
-      assertFree(load, sH, eH, req.gpus, `every hour of that window in ${pool.id}`);
-      const priced = priceWindow({ pool, poolLabel: label, load, gpus: req.gpus, startHour: sH, endHour: eH, now, measuredUtilizationBps: measuredBps });
+      const sellable = listings.filter((l) => isSellable(l, now));
+      const where = `every hour of that window in ${pool.id}`;
+      // Priced as offers price it: listed GPUs count as free (availability and offers show them so).
+      const priced = priceWindow({ pool, poolLabel: label, load: { ...load, listed: listedProfile(sellable, sH, eH, now) }, gpus: req.gpus, startHour: sH, endHour: eH, now, measuredUtilizationBps: measuredBps });
+      // It fits with the operator's free GPUs and the listings this booking may take at that price (the hold decides again).
+      const eligible = sellable.filter((l) => eligibleFor(l, orgId, priced.total, priced.gpuHours));
+      if (eligible.length === 0) assertFree(load, sH, eH, req.gpus, where);
+      else allocate({ startHour: sH, endHour: eH, gpus: req.gpus, order: resaleOrder(pool), now, where }, (h) => availableAt(load, h), eligible);
       const q: Quote = {
         id: ids.next('qt'),
         orgId,
@@ -59,6 +69,8 @@ export function createQuotes(deps: BookingDeps) {
         expiresAt: new Date(now.getTime() + QUOTE_TTL_MS).toISOString(),
       };
       await withOptimisticRetry(() => putQuote(db, q), deps.retry);
+      // Market data (GET /v1/market/prices): the quoted price per GPU-hour, no org identity.
+      await withOptimisticRetry(() => recordQuoted(db, pool.id, now, perGpuHour(q.total.amount, q.gpuHours)), deps.retry);
       return q;
     },
   };

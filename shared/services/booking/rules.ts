@@ -8,7 +8,8 @@ import { peakCapacity, poolLabel, type Pool } from '#domain/catalog.ts';
 import { DomainError, notFound } from '#domain/errors.ts';
 import type { Principal } from '#domain/principal.ts';
 import { refundFor } from '#domain/cancellation.ts';
-import { eur } from '#domain/money.ts';
+import { eur, type Money } from '#domain/money.ts';
+import { shareOf, unsoldGpuHours } from '#domain/resale.ts';
 import type { Refund, Reservation } from '#domain/reservation.ts';
 import { refusalOf, throwRefusal } from '#domain/reservation-actions.ts';
 import { HOUR_MS, isWholeHour } from '#domain/time.ts';
@@ -111,7 +112,15 @@ export function newReservation(fields: Pick<Reservation, 'id' | 'orgId' | 'kind'
 export const cancellationRefund = (r: Reservation, now: Date): Refund =>
   r.status === 'held'
     ? { percent: 100, amount: eur(0), rule: 'Hold released before confirmation: nothing was charged' }
-    : refundFor({ paid: r.price ?? eur(0), start: new Date(r.start), now });
+    : refundFor({ paid: unsoldPart(r), start: new Date(r.start), now });
+
+/** What the booking paid for the GPU-hours it still has: the whole price, less the share of hours sold to other orgs (rounded down to the cent). */
+export function unsoldPart(r: Reservation): Money {
+  const price = r.price ?? eur(0);
+  if (!r.resale || r.resale.sold.length === 0 || !r.end) return price;
+  const total = r.gpus * ((Date.parse(r.end) - Date.parse(r.start)) / HOUR_MS);
+  return shareOf(price, unsoldGpuHours(r), total);
+}
 
 /** A reservation may be cancelled now: reserved, and held or confirmed and not started (domain/reservation-actions.ts). */
 export const checkCancellable = (r: Reservation, now: Date): void => throwRefusal(refusalOf(r, 'cancel', now));

@@ -8,7 +8,11 @@
  * sweeper) stay correct alongside: every capacity write is version-conditioned, so a group that lost
  * a race is re-read and re-decided. See docs/decisions.md ("Group commit").
  */
-import { BOOKING_HORIZON_HOURS, assertFree, assertFreeFrom, bucketsForRange, shiftHours, type Bucket } from '#domain/capacity.ts';
+import { BOOKING_HORIZON_HOURS, assertFree, assertFreeFrom, availableAt, bucketsForRange, shiftHours, type Bucket } from '#domain/capacity.ts';
+import { allocate, eligibleFor, isSellable, resaleOf, resaleOrder, runGpuHours, shiftTaken, toRuns, withResale, type Fill, type Listing, type PurchaseRef, type Run } from '#domain/resale.ts';
+import { eur } from '#domain/money.ts';
+import { listingReplace, openListingsOfPool } from '#store/listings.ts';
+import { reservationCreate, reservationReplace } from '#store/reservations.ts';
 import type { Pool } from '#domain/catalog.ts';
 import { DomainError } from '#domain/errors.ts';
 import type { Reservation } from '#domain/reservation.ts';
@@ -119,13 +123,25 @@ export function createSequencer(deps: BookingDeps) {
    * the refused (with their errors) and the members left for the next round.
    */
   async function decide(members: Member[], now: Date, candidates: ReadonlySet<Member>) {
-    const poolId = members[0]!.prepared.pool.id;
-    const totalGpus = members[0]!.prepared.pool.totalGpus;
+    const pool = members[0]!.prepared.pool;
+    const poolId = pool.id;
+    const totalGpus = pool.totalGpus;
     const bucketIds = [...new Set(members.flatMap((m) => bucketsOf(m.prepared.take, now)))].sort((a, b) => a - b);
     const orgIds = [...new Set(members.filter((m) => candidates.has(m)).map((m) => m.orgId))];
-    const { snapshot, sequences } = await readPoolGroup(db, poolId, totalGpus, bucketIds, orgIds);
+    const [{ snapshot, sequences }, market] = await Promise.all([readPoolGroup(db, poolId, totalGpus, bucketIds, orgIds), readListed(members, now)]);
     const buckets = new Map(snapshot.buckets);
     const working: PoolSnapshot = { ...snapshot, buckets };
+    // Resale: listings as written (the admitted members' takes) and as decided from (`shadow`: also the
+    // takes of members kept for the next round, set aside like their GPUs), and the sellers' reservations.
+    const listings = new Map(market.listings);
+    const shadow = new Map(market.listings);
+    const sellers = new Map(market.sellers);
+    const touchedListings = new Set<string>();
+    const touchedSellers = new Set<string>();
+    /** Members whose reservation took listed hours: the reservation with its purchases and its items with it. */
+    const resold = new Map<Member, { reservation: Reservation; items: TransactItem[] }>();
+    /** What each admitted reserved member takes from the operator's free GPUs (all of it without listings). */
+    const operatorRuns = new Map<Member, Run[]>();
     const admitted: Member[] = [];
     const refused: { member: Member; error: unknown }[] = [];
     const deferred = new Set<Member>();
@@ -138,9 +154,16 @@ export function createSequencer(deps: BookingDeps) {
     let bytes = 0;
     for (const m of members) {
       const { take, where, items, events } = m.prepared;
+      let taken: ReturnType<typeof allocate> | null = null;
       try {
-        if (take.kind === 'hours') assertFree(working, take.startHour, take.endHour, take.gpus, where);
-        else {
+        if (take.kind === 'hours') {
+          // The capacity rule with resale: the operator's free GPUs (assertFree's count) plus the listed
+          // GPUs this booking may take, hour by hour (shared/domain/resale.ts `allocate`).
+          const gpuHours = take.gpus * (take.endHour - take.startHour);
+          const eligible = [...shadow.values()].filter((l) => sellers.has(l.reservationId) && eligibleFor(l, m.orgId, m.prepared.reservation.price ?? eur(0), gpuHours));
+          if (eligible.length === 0) assertFree(working, take.startHour, take.endHour, take.gpus, where);
+          else taken = allocate({ startHour: take.startHour, endHour: take.endHour, gpus: take.gpus, order: resaleOrder(pool), now, where }, (h) => availableAt(working, h), eligible);
+        } else {
           assertFreeFrom(working, epochHour(now), BOOKING_HORIZON_HOURS, take.gpus, where);
         }
       } catch (error) {
@@ -149,15 +172,27 @@ export function createSequencer(deps: BookingDeps) {
       }
       const touched = bucketsOf(take, now);
       let joins = !full && candidates.has(m) && !orgs.has(m.orgId);
-      const extra = items.length + events.length + 1 + touched.filter((b) => !(take.kind === 'hours' ? written.has(b) : written.has(b) || checked.has(b))).length;
+      const newListings = taken ? [...taken.takes.keys()].filter((id) => !touchedListings.has(id)) : [];
+      const newSellers = new Set(newListings.map((id) => shadow.get(id)!.reservationId).filter((id) => !touchedSellers.has(id)));
+      const extra =
+        items.length + events.length + 1 + newListings.length + newSellers.size + touched.filter((b) => !(take.kind === 'hours' ? written.has(b) : written.has(b) || checked.has(b))).length;
       const extraBytes = size(items) + 2_000 * events.length + 8_000 * extra;
       if (joins && admitted.length > 0 && (count + extra > MAX_TRANSACTION_ITEMS || bytes + extraBytes > MAX_TRANSACTION_BYTES)) {
         full = true;
         joins = false;
       }
       // Its GPUs are taken in the working snapshot either way: admitted now, or kept for the next round.
-      const shifted = take.kind === 'hours' ? shiftHours(working, take.startHour, take.endHour, take.gpus) : [];
-      for (const b of shifted) buckets.set(b.bucket, b);
+      // GPU-hours taken from listings stay in `used` (they move from the seller's reservation to this one).
+      const runs: Run[] =
+        take.kind !== 'hours' ? [] : taken ? toRuns(take.startHour, taken.fromListings.map((n) => take.gpus - n)) : [{ startHour: take.startHour, endHour: take.endHour, gpus: take.gpus }];
+      const shifted = new Set<number>();
+      for (const run of runs) {
+        for (const b of shiftHours(working, run.startHour, run.endHour, run.gpus)) {
+          buckets.set(b.bucket, b);
+          shifted.add(b.bucket);
+        }
+      }
+      if (taken) for (const [id, took] of taken.takes) shadow.set(id, { ...shadow.get(id)!, taken: shiftTaken(shadow.get(id)!, took, 1) });
       if (take.kind === 'onDemand') working.onDemand += take.gpus;
       if (!joins) {
         deferred.add(m);
@@ -166,15 +201,18 @@ export function createSequencer(deps: BookingDeps) {
       count += extra;
       bytes += extraBytes;
       orgs.add(m.orgId);
-      if (take.kind === 'hours') for (const b of shifted) written.add(b.bucket);
-      else {
+      if (take.kind === 'hours') {
+        for (const b of shifted) written.add(b);
+        operatorRuns.set(m, runs);
+        if (taken) resold.set(m, takeListed(m, taken.takes, listings, sellers, touchedListings, touchedSellers, now));
+      } else {
         onDemand = true;
         for (const b of touched) checked.add(b);
       }
       admitted.push(m);
     }
     const later = members.filter((m) => deferred.has(m));
-    if (admitted.length === 0) return { admitted, refused, later, items: [], owners: [] };
+    if (admitted.length === 0) return { admitted, refused, later, items: [], owners: [], final: new Map<Member, Reservation>() };
 
     // Build the transaction; `owners[i]` is the member whose own item is at index i (null: shared).
     const items: TransactItem[] = [];
@@ -188,8 +226,9 @@ export function createSequencer(deps: BookingDeps) {
     const committed: PoolSnapshot = { ...snapshot, buckets: committedBuckets };
     for (const m of admitted) {
       const { take } = m.prepared;
-      if (take.kind === 'hours') for (const b of shiftHours(committed, take.startHour, take.endHour, take.gpus)) committedBuckets.set(b.bucket, b);
-      else committed.onDemand += take.gpus;
+      if (take.kind === 'hours') {
+        for (const run of operatorRuns.get(m) ?? []) for (const b of shiftHours(committed, run.startHour, run.endHour, run.gpus)) committedBuckets.set(b.bucket, b);
+      } else committed.onDemand += take.gpus;
     }
     const changed: Bucket[] = [...written].map((b) => ({ ...committed.buckets.get(b)!, version: snapshot.buckets.get(b)?.version ?? 0 }));
     shared(bucketWrites(db, poolId, changed));
@@ -200,11 +239,73 @@ export function createSequencer(deps: BookingDeps) {
       const outbox = outboxItems(db, orgId, mine.flatMap((m) => m.prepared.events), now, ids, sequences.get(orgId) as SequenceState);
       shared(outbox.items);
     }
+    shared([...touchedListings].map((id) => listingReplace(db, market.listings.get(id)!.version, { ...listings.get(id)!, version: market.listings.get(id)!.version + 1 })));
+    shared(
+      [...touchedSellers].map((id) => {
+        const before = market.sellers.get(id)!;
+        return reservationReplace(db, before, { ...sellers.get(id)!, updatedAt: now.toISOString(), version: before.version + 1 });
+      }),
+    );
+    const final = new Map<Member, Reservation>();
     for (const m of admitted) {
-      items.push(...m.prepared.items);
-      owners.push(...m.prepared.items.map(() => m));
+      const own = resold.get(m)?.items ?? m.prepared.items;
+      final.set(m, resold.get(m)?.reservation ?? m.prepared.reservation);
+      items.push(...own);
+      owners.push(...own.map(() => m));
     }
-    return { admitted, refused, later, items, owners };
+    return { admitted, refused, later, items, owners, final };
+  }
+
+  /**
+   * Resale: the open listings of the pool over the hours the group's reserved requests ask (the
+   * sparse index, then a consistent read) and their sellers' reservations, still confirmed or active.
+   * A listing created after this read is simply not offered to this group.
+   */
+  async function readListed(members: Member[], now: Date): Promise<{ listings: Map<string, Listing>; sellers: Map<string, Reservation> }> {
+    const hours = members.map((m) => m.prepared.take).filter((t): t is Extract<Take, { kind: 'hours' }> => t.kind === 'hours');
+    if (hours.length === 0) return { listings: new Map(), sellers: new Map() };
+    const poolId = members[0]!.prepared.pool.id;
+    const found = (await openListingsOfPool(db, poolId, Math.min(...hours.map((t) => t.startHour)), Math.max(...hours.map((t) => t.endHour)))).filter((l) => isSellable(l, now));
+    if (found.length === 0) return { listings: new Map(), sellers: new Map() };
+    const refs = [...new Map(found.map((l) => [l.reservationId, keys.reservation(l.orgId, l.reservationId)])).values()];
+    const sellers = (await batchGetConsistent(db, refs)).map((i) => i.reservation as Reservation).filter((r) => r.status === 'confirmed' || r.status === 'active');
+    return { listings: new Map(found.map((l) => [l.id, l])), sellers: new Map(sellers.map((r) => [r.id, r])) };
+  }
+
+  /**
+   * Moves the listed GPU-hours a member takes: each listing's taken hours and a provisional fill,
+   * each seller reservation's sold hours, and the member's reservation with its purchases (its
+   * create item rebuilt). Working copies only; the group writes each listing and seller once.
+   */
+  function takeListed(
+    m: Member,
+    takes: Map<string, Run[]>,
+    listings: Map<string, Listing>,
+    sellers: Map<string, Reservation>,
+    touchedListings: Set<string>,
+    touchedSellers: Set<string>,
+    now: Date,
+  ): { reservation: Reservation; items: TransactItem[] } {
+    const r = m.prepared.reservation;
+    const bought: PurchaseRef[] = [];
+    for (const [listingId, runs] of takes) {
+      const l = listings.get(listingId)!;
+      const fillId = ids.next('fill');
+      const fill: Fill = { id: fillId, buyerReservationId: r.id, buyerOrgId: m.orgId, runs, gpuHours: runGpuHours(runs), settled: false, at: now.toISOString(), gross: null, fee: null, earnings: null, settledAt: null };
+      listings.set(listingId, { ...l, taken: shiftTaken(l, runs, 1), fills: [...l.fills, fill], updatedAt: now.toISOString() });
+      touchedListings.add(listingId);
+      const seller = sellers.get(l.reservationId)!;
+      const state = resaleOf(seller);
+      const sold = { ...state, sold: [...state.sold, { fillId, listingId, buyerReservationId: r.id, runs, settled: false }] };
+      // Counted once per transaction however many fills it takes from one seller (one write of it).
+      sellers.set(seller.id, touchedSellers.has(seller.id) ? { ...seller, resale: { ...sold } } : withResale(seller, sold));
+      touchedSellers.add(seller.id);
+      bought.push({ fillId, listingId, sellerOrgId: l.orgId, sellerReservationId: l.reservationId, runs, settled: false });
+    }
+    const reservation: Reservation = { ...r, resale: { listings: [], sold: [], bought } };
+    const ownKey = keys.reservation(r.orgId, r.id);
+    const items = m.prepared.items.map((item) => (item.Put?.Item?.pk === ownKey.pk && item.Put.Item.sk === ownKey.sk ? reservationCreate(db, reservation) : item));
+    return { reservation, items };
   }
 
   /** After a failure whose outcome is unclear (a timeout), the members whose reservation exists did commit. */
@@ -237,7 +338,7 @@ export function createSequencer(deps: BookingDeps) {
         await refresh(firsts.filter((m) => attempt > 0 || m.preparedAt !== (orgCommits.get(m.orgId) ?? 0)), now);
         members = members.filter((m) => !m.settled);
         if (members.length === 0) return [];
-        const { admitted, refused, later, items, owners } = await decide(members, now, new Set(firstPerOrg(members)));
+        const { admitted, refused, later, items, owners, final } = await decide(members, now, new Set(firstPerOrg(members)));
         if (admitted.length > 0) {
           for (const m of admitted) m.sent = true;
           try {
@@ -254,7 +355,7 @@ export function createSequencer(deps: BookingDeps) {
           deps.onCommitted?.('group');
           for (const m of admitted) orgCommits.set(m.orgId, (orgCommits.get(m.orgId) ?? 0) + 1);
         }
-        for (const m of admitted) m.resolve(m.prepared.reservation);
+        for (const m of admitted) m.resolve(final.get(m) ?? m.prepared.reservation);
         for (const { member, error } of refused) member.reject(error);
         return later;
       } catch (error) {

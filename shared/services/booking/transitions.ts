@@ -5,7 +5,8 @@
  */
 import { toApiReservation, type Reservation } from '#domain/reservation.ts';
 import { epochHour } from '#domain/time.ts';
-import { readPoolLoad, releaseWrites } from '#store/capacity.ts';
+import { readPoolLoad, releaseProfileWrites, type releaseWrites } from '#store/capacity.ts';
+import { releaseProfile } from '#domain/resale.ts';
 import { reservationReplace } from '#store/reservations.ts';
 import { holdLedgerClose } from '#store/hold-limits.ts';
 import { eur } from '#domain/money.ts';
@@ -31,7 +32,7 @@ export function createTransitions(deps: BookingDeps, { change }: ReturnType<type
           const eH = epochHour(new Date(r.end!));
           const snapshot = await readPoolLoad(db, pool.id, pool.totalGpus, sH, eH);
           const spent = await spend(orgId, [{ kind: 'release_hold', price: r.price ?? eur(0), keyId: r.keyId ?? null, heldAt: r.createdAt }], null, now);
-          const expired = move({ status: 'expired', holdExpiresAt: r.holdExpiresAt }, 'reservation.expired', releaseWrites(db, snapshot, sH, eH, r.gpus));
+          const expired = move({ status: 'expired', holdExpiresAt: r.holdExpiresAt }, 'reservation.expired', releaseProfileWrites(db, snapshot, releaseProfile(r)));
           return { ...expired, items: [...expired.items, holdLedgerClose(db, orgId, r.poolId, r.gpus), ...spent.items], events: [...expired.events, ...spent.events] };
         }
         if (r.status === 'confirmed' && at(r.start)) return move({ status: 'active' }, 'reservation.started');
