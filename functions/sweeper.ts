@@ -1,5 +1,6 @@
 /**
  * Lambda entry, every minute: due timed transitions (hold expiry, start, ending soon, completion),
+ * resale listings whose window started,
  * budget alerts and on-demand stops at a budget's limit, due webhook retries and unfinished Stripe
  * syncs. Composes booking, budgets, billing and webhook delivery as
  * the whole system does, without the HTTP app.
@@ -16,8 +17,8 @@ const tick = perColdStart(async (config) => {
   const foundation = createFoundation({ config: await withStripeSecret(config) });
   const catalog = createCatalogCache(foundation.db, foundation.clock, 30_000);
   const billing = createBilling(foundation, { catalog });
-  const { booking, budgets } = createServices(foundation, { catalog, billing });
-  const jobs = { db: foundation.db, clock: foundation.clock, booking, budgets, webhooks: webhooksOf(foundation), billing };
+  const { booking, budgets, resale } = createServices(foundation, { catalog, billing });
+  const jobs = { db: foundation.db, clock: foundation.clock, booking, budgets, webhooks: webhooksOf(foundation), billing, resale };
   return () => runScheduledTick(jobs);
 });
 

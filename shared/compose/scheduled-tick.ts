@@ -3,6 +3,7 @@ import type { BillingService } from '#billing/service.ts';
 import type { Db } from '#store/db.ts';
 import type { BookingService } from '../services/booking.ts';
 import type { BudgetService } from '../services/budgets.ts';
+import type { ResaleService } from '../services/resale.ts';
 import { sweepDueReservations } from '../services/sweeper.ts';
 import type { Clock } from '../ids.ts';
 import type { Webhooks } from './webhooks.ts';
@@ -15,15 +16,18 @@ export interface ScheduledJobs {
   budgets: Pick<BudgetService, 'sweep'>;
   webhooks: Pick<Webhooks, 'retryDueDeliveries'>;
   billing: Pick<BillingService, 'syncPending'>;
+  /** Resale: ends open listings whose window started. */
+  resale: Pick<ResaleService, 'endStarted'>;
 }
 
 /**
- * One pass of every job that runs "every minute" in AWS: due transitions, budget alerts and on-demand
+ * One pass of every job that runs "every minute" in AWS: due transitions, listings whose window started, budget alerts and on-demand
  * stops at the limit, due webhook retries, unfinished Stripe syncs.
  */
-export async function runScheduledTick({ db, clock, booking, budgets, webhooks, billing }: ScheduledJobs) {
+export async function runScheduledTick({ db, clock, booking, budgets, webhooks, billing, resale }: ScheduledJobs) {
   const reservations = await sweepDueReservations({ db, clock, booking });
+  const listingsEnded = await resale.endStarted();
   const spend = await budgets.sweep((orgId, id) => booking.stopAtBudgetLimit(orgId, id));
   const webhookRetries = await webhooks.retryDueDeliveries(clock());
-  return { reservations, budgets: spend, webhookRetries, billing: await billing.syncPending() };
+  return { reservations, listingsEnded, budgets: spend, webhookRetries, billing: await billing.syncPending() };
 }

@@ -59,7 +59,7 @@ export function createSystem(options: SystemOptions) {
     /** What the portal lists as invoices (billing's, through the portal's port). */
     portalInvoices,
     /** One pass of every scheduled job that runs "every minute" in AWS. */
-    runScheduledTick: () => runScheduledTick({ db, clock, booking: services.booking, budgets: services.budgets, webhooks, billing }),
+    runScheduledTick: () => runScheduledTick({ db, clock, booking: services.booking, budgets: services.budgets, webhooks, billing, resale: services.resale }),
   };
 }
 export type System = ReturnType<typeof createSystem>;

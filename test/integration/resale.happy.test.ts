@@ -12,7 +12,7 @@ let t: TestContext;
 let third: { orgId: string; key: string };
 beforeAll(async () => {
   t = await createTestContext();
-  [third] = await addCustomerOrgs(t.db, 1, t.clock());
+  third = (await addCustomerOrgs(t.db, 1, t.clock()))[0]!;
 });
 afterAll(() => t.close());
 
