@@ -14,6 +14,7 @@ export const HEAVY_TESTS = [
   'test/integration/budgets-storm.test.ts',
   'test/integration/rush.test.ts',
   'test/integration/capacity-schedule-storm.test.ts',
+  'test/integration/resale-storm.test.ts',
 ];
 
 export default defineConfig({

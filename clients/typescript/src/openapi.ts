@@ -579,6 +579,84 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/reservations/{id}/listings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * List hours of a confirmed or active reservation for resale
+         * @description Other orgs’ bookings take listed GPU-hours through the normal quote → reservation path; each sold GPU-hour leaves this reservation and earns the buyer’s price minus the pool’s platform fee (default 10 %). Org admins list any of their org’s bookings, members the ones their key made.
+         */
+        post: operations["createListing"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/listings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your org’s listings, newest first */
+        get: operations["listListings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/listings/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One listing of your org, with its fills */
+        get: operations["getListing"];
+        put?: never;
+        post?: never;
+        /**
+         * Withdraw what is unsold of an open listing
+         * @description The unsold hours stay the reservation’s; what was sold stays sold. Hours held by a buyer’s unconfirmed booking are sold if it confirms, and come back to the reservation if its hold lapses.
+         */
+        delete: operations["withdrawListing"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/market/prices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Price history of a pool: list, quoted and booked prices per GPU-hour, volumes, utilization, resale
+         * @description Buckets by when quotes were made and bookings confirmed (UTC hours or days). At most 744 hourly or 366 daily buckets per request.
+         */
+        get: operations["getMarketPrices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/usage": {
         parameters: {
             query?: never;
@@ -2205,6 +2283,272 @@ export interface components {
                 spent: components["schemas"]["Money"];
                 committed: components["schemas"]["Money"];
             };
+        };
+        Listing: {
+            /**
+             * @description Listing id
+             * @example lst_01jabc
+             */
+            id: string;
+            /**
+             * @description The listed reservation (the seller’s)
+             * @example res_01jabc
+             */
+            reservationId: string;
+            /**
+             * @description Site id
+             * @example valence-rovaltain
+             */
+            site: string;
+            /**
+             * @description GPU type id
+             * @example h100-sxm-80gb
+             */
+            gpuType: string;
+            /**
+             * @description Pool id
+             * @example valence-rovaltain-h100
+             */
+            poolId: string;
+            /** @description First listed hour (UTC) */
+            start: string;
+            /** @description End of the last listed hour (UTC) */
+            end: string;
+            /**
+             * Format: int64
+             * @description GPUs listed in every hour of the window
+             * @example 8
+             */
+            gpus: number;
+            /**
+             * Format: int64
+             * @description Lowest price per GPU-hour accepted, cents (a booking whose average price per GPU-hour is lower never takes it); null: any price
+             * @example 250
+             */
+            minPricePerGpuHour: number | null;
+            /**
+             * @description `open` (for sale), `sold` (every GPU-hour sold), `withdrawn` (by the seller), `ended` (its window started, or its reservation was cancelled)
+             * @enum {string}
+             */
+            status: "open" | "sold" | "withdrawn" | "ended";
+            /**
+             * Format: int64
+             * @description GPU-hours sold (buyers confirmed)
+             * @example 384
+             */
+            soldGpuHours: number;
+            /**
+             * Format: int64
+             * @description GPU-hours held by buyers’ unconfirmed bookings (sold when they confirm, back on sale if their hold lapses)
+             * @example 0
+             */
+            pendingGpuHours: number;
+            earnings: components["schemas"]["Money"] & unknown;
+            fees: components["schemas"]["Money"] & unknown;
+            /** @description Each confirmed sale, oldest first (no buyer identity) */
+            fills: components["schemas"]["ListingFill"][];
+            /** @description When it was listed */
+            createdAt: string;
+            /** @description Last change */
+            updatedAt: string;
+            /** @description When it stopped being open; null while open */
+            endedAt: string | null;
+        };
+        ListingFill: {
+            /**
+             * @description Fill id
+             * @example fill_01jabc
+             */
+            id: string;
+            /**
+             * Format: int64
+             * @description GPU-hours this booking bought
+             * @example 384
+             */
+            gpuHours: number;
+            /** @description The hours and GPUs bought */
+            hours: components["schemas"]["ResoldHours"][];
+            gross: components["schemas"]["Money"] & unknown;
+            fee: components["schemas"]["Money"] & unknown;
+            earnings: components["schemas"]["Money"] & unknown;
+            /** @description When the buyer confirmed (the sale became final) */
+            settledAt: string;
+        };
+        ResoldHours: {
+            /**
+             * @description First hour (UTC)
+             * @example 2026-12-10T00:00:00.000Z
+             */
+            start: string;
+            /**
+             * @description End of the last hour (UTC)
+             * @example 2026-12-12T00:00:00.000Z
+             */
+            end: string;
+            /**
+             * Format: int64
+             * @description GPUs sold in each of these hours
+             * @example 8
+             */
+            gpus: number;
+        };
+        CreateListing: {
+            /**
+             * Format: date-time
+             * @description First hour to sell: a whole UTC hour, not started, inside the reservation
+             * @example 2026-12-10T00:00:00Z
+             */
+            start: string;
+            /**
+             * Format: date-time
+             * @description End of the last hour to sell: a whole UTC hour, at most the reservation’s end
+             * @example 2026-12-12T00:00:00Z
+             */
+            end: string;
+            /**
+             * Format: int64
+             * @description GPUs to sell in every hour: whole nodes (the pool’s step), at most the reservation’s
+             * @example 8
+             */
+            gpus: number;
+            /**
+             * Format: int64
+             * @description Lowest price per GPU-hour to accept, cents; omit or null for any price
+             * @example 250
+             */
+            minPricePerGpuHour?: number | null;
+        };
+        ListingPage: {
+            data: components["schemas"]["Listing"][];
+            nextCursor: string | null;
+        };
+        MarketPrices: {
+            /**
+             * @description Site id
+             * @example valence-rovaltain
+             */
+            site: string;
+            /**
+             * @description GPU type id
+             * @example h100-sxm-80gb
+             */
+            gpuType: string;
+            /**
+             * @description The pool of that site and GPU type
+             * @example valence-rovaltain-h100
+             */
+            poolId: string;
+            /**
+             * @description Bucket size
+             * @enum {string}
+             */
+            granularity: "hour" | "day";
+            /** @description Every bucket of the range, oldest first (no org identity anywhere) */
+            data: components["schemas"]["MarketBucket"][];
+        };
+        MarketBucket: {
+            /**
+             * @description Bucket start (UTC)
+             * @example 2026-12-01T00:00:00.000Z
+             */
+            start: string;
+            /**
+             * @description Bucket end (UTC)
+             * @example 2026-12-02T00:00:00.000Z
+             */
+            end: string;
+            /**
+             * Format: int64
+             * @description The pool’s reserved list price per GPU-hour today, cents (before discounts and utilization)
+             * @example 199
+             */
+            listPricePerGpuHour: number;
+            quotedPerGpuHour: components["schemas"]["QuotedPriceStats"];
+            bookedPerGpuHour: components["schemas"]["BookedPriceStats"];
+            /**
+             * Format: int64
+             * @description GPU-hours of the bookings confirmed in the bucket
+             * @example 1344
+             */
+            bookedGpuHours: number;
+            /**
+             * Format: int64
+             * @description Booked share of the pool’s GPUs in the bucket’s hours (reservations, on-demand and maintenance), basis points
+             * @example 6200
+             */
+            utilizationBps: number;
+            /**
+             * Format: int64
+             * @description GPU-hours bought from resale listings by the bookings confirmed in the bucket
+             * @example 96
+             */
+            resoldGpuHours: number;
+        };
+        /** @description Quotes made in the bucket: total ÷ GPU-hours, rounded down to the cent */
+        QuotedPriceStats: {
+            /**
+             * Format: int64
+             * @description Lowest quoted price, cents per GPU-hour; null when count is 0
+             * @example 231
+             */
+            min: number | null;
+            /**
+             * Format: int64
+             * @description Median quoted price (nearest rank), cents per GPU-hour; null when count is 0
+             * @example 231
+             */
+            p50: number | null;
+            /**
+             * Format: int64
+             * @description 95th percentile quoted price (nearest rank), cents per GPU-hour; null when count is 0
+             * @example 231
+             */
+            p95: number | null;
+            /**
+             * Format: int64
+             * @description Highest quoted price, cents per GPU-hour; null when count is 0
+             * @example 231
+             */
+            max: number | null;
+            /**
+             * Format: int64
+             * @description How many quotes in the bucket
+             * @example 12
+             */
+            count: number;
+        };
+        /** @description Bookings confirmed in the bucket: total ÷ GPU-hours, rounded down to the cent */
+        BookedPriceStats: {
+            /**
+             * Format: int64
+             * @description Lowest booked price, cents per GPU-hour; null when count is 0
+             * @example 231
+             */
+            min: number | null;
+            /**
+             * Format: int64
+             * @description Median booked price (nearest rank), cents per GPU-hour; null when count is 0
+             * @example 231
+             */
+            p50: number | null;
+            /**
+             * Format: int64
+             * @description 95th percentile booked price (nearest rank), cents per GPU-hour; null when count is 0
+             * @example 231
+             */
+            p95: number | null;
+            /**
+             * Format: int64
+             * @description Highest booked price, cents per GPU-hour; null when count is 0
+             * @example 231
+             */
+            max: number | null;
+            /**
+             * Format: int64
+             * @description How many confirmed bookings in the bucket
+             * @example 12
+             */
+            count: number;
         };
         UsageIngestResult: {
             /**
@@ -6940,6 +7284,518 @@ export interface operations {
             };
             /** @description Temporarily contended, retry (https://gpu-market.example/problems/contention) */
             503: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createListing: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Same key and body replays the first response; another body → 422; still running → 409. Kept 48 h. */
+                "idempotency-key"?: string;
+            };
+            path: {
+                /** @description Reservation id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateListing"];
+            };
+        };
+        responses: {
+            /** @description The open listing */
+            201: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Listing"];
+                };
+            };
+            /** @description Request validation failed (https://gpu-market.example/problems/validation-failed); Malformed JSON body (https://gpu-market.example/problems/malformed-json) */
+            400: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
+            401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
+            403: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Resource not found (https://gpu-market.example/problems/not-found) */
+            404: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid state transition (https://gpu-market.example/problems/invalid-state); A request with this Idempotency-Key is in flight (https://gpu-market.example/problems/idempotency-in-flight) */
+            409: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Idempotency-Key reused with another request (https://gpu-market.example/problems/idempotency-key-reused); Request cannot be processed (https://gpu-market.example/problems/unprocessable) */
+            422: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
+            429: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error (https://gpu-market.example/problems/internal) */
+            500: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Temporarily contended, retry (https://gpu-market.example/problems/contention) */
+            503: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listListings: {
+        parameters: {
+            query?: {
+                /** @description Page size (1-200) */
+                limit?: number;
+                /** @description nextCursor of the previous page */
+                cursor?: string;
+                /** @description Only listings in this status */
+                status?: "open" | "sold" | "withdrawn" | "ended";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of listings */
+            200: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListingPage"];
+                };
+            };
+            /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
+            400: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
+            401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
+            403: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
+            429: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error (https://gpu-market.example/problems/internal) */
+            500: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getListing: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Listing id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The listing */
+            200: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Listing"];
+                };
+            };
+            /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
+            400: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
+            401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
+            403: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Resource not found (https://gpu-market.example/problems/not-found) */
+            404: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
+            429: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error (https://gpu-market.example/problems/internal) */
+            500: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    withdrawListing: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Listing id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The listing, withdrawn */
+            200: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Listing"];
+                };
+            };
+            /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
+            400: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
+            401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
+            403: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Resource not found (https://gpu-market.example/problems/not-found) */
+            404: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid state transition (https://gpu-market.example/problems/invalid-state) */
+            409: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
+            429: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error (https://gpu-market.example/problems/internal) */
+            500: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Temporarily contended, retry (https://gpu-market.example/problems/contention) */
+            503: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getMarketPrices: {
+        parameters: {
+            query: {
+                /** @description Site id */
+                site: string;
+                /** @description GPU type id */
+                gpuType: string;
+                /** @description Range start (rounded down to the bucket) */
+                from: string;
+                /** @description Range end (rounded up to the bucket) */
+                to: string;
+                /** @description Bucket size (default day) */
+                granularity?: "hour" | "day";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One entry per bucket */
+            200: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarketPrices"];
+                };
+            };
+            /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
+            400: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
+            401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
+            403: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
+            429: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error (https://gpu-market.example/problems/internal) */
+            500: {
                 headers: {
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     RateLimit: components["headers"]["RateLimit"];
