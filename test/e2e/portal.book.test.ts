@@ -70,6 +70,7 @@ describe('Book page', () => {
     await context.close();
   }, 300_000);
 
+  // A day the first test's booking (2026-12-01 08:00 to 2026-12-03 08:00) leaves wholly free.
   it('books by choosing from the heat map: a day of a pool, then an hour of that day, then Get quote', async () => {
     const { context, page } = await freshPage(h);
     await signIn(page, h.t.keys.customer);
@@ -82,15 +83,15 @@ describe('Book page', () => {
     await checkPage(page, 'sites-heatmap');
     await page.getByRole('link', { name: 'Next month (2026-12)' }).click();
     await page.getByRole('heading', { name: 'Availability in 2026-12' }).waitFor();
-    await page.getByRole('link', { name: '2026-12-02: 1,024 of 1,024 GPUs of H100 SXM 80GB at Valence–Rovaltain free all day' }).click();
-    await page.getByRole('heading', { name: 'H100 SXM 80GB at Valence–Rovaltain on 2026-12-02' }).waitFor();
-    expect(await page.getByRole('table', { name: 'Hours of 2026-12-02' }).getByRole('row').count()).toBe(25);
+    await page.getByRole('link', { name: '2026-12-05: 1,024 of 1,024 GPUs of H100 SXM 80GB at Valence–Rovaltain free all day' }).click();
+    await page.getByRole('heading', { name: 'H100 SXM 80GB at Valence–Rovaltain on 2026-12-05' }).waitFor();
+    expect(await page.getByRole('table', { name: 'Hours of 2026-12-05' }).getByRole('row').count()).toBe(25);
     await checkPage(page, 'sites-day');
     await page.getByRole('link', { name: 'Book from 08:00' }).click();
     await page.getByRole('heading', { name: 'Book GPU capacity' }).waitFor();
     expect(await page.getByLabel('Site', { exact: true }).inputValue()).toBe('valence-rovaltain');
-    expect(await page.getByLabel('Start', { exact: true }).inputValue()).toBe('2026-12-02T08:00');
-    expect(await page.getByLabel('End', { exact: true }).inputValue()).toBe('2026-12-03T08:00');
+    expect(await page.getByLabel('Start', { exact: true }).inputValue()).toBe('2026-12-05T08:00');
+    expect(await page.getByLabel('End', { exact: true }).inputValue()).toBe('2026-12-06T08:00');
     await page.getByLabel('GPUs', { exact: true }).fill('16');
     await page.getByRole('button', { name: 'Get quote' }).click();
     await page.getByRole('heading', { name: /^Quote qt_/ }).waitFor();
