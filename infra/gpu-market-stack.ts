@@ -11,6 +11,7 @@ import { SystemHttpApi } from './constructs/system-http-api.ts';
 import { SystemMonitoring } from './constructs/system-monitoring.ts';
 import { SystemTable } from './constructs/system-table.ts';
 import type { StageConfig } from './stage.ts';
+import { prefixes } from '../shared/store/keys.ts';
 
 /** Schedules of the timed jobs (EventBridge rules, UTC). */
 export const schedules = {
@@ -177,8 +178,8 @@ export function outboxEventFilter(): Record<string, unknown> {
     eventName: FilterRule.isEqual('INSERT'),
     dynamodb: {
       Keys: {
-        pk: { S: FilterRule.beginsWith('ORG#') },
-        sk: { S: FilterRule.beginsWith('EVT#') },
+        pk: { S: FilterRule.beginsWith(prefixes.org) },
+        sk: { S: FilterRule.beginsWith(prefixes.event) },
       },
     },
   });

@@ -1,13 +1,11 @@
 import { AttributeType, BillingMode, ProjectionType, StreamViewType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
+import { TABLE } from '../../shared/store/table.ts';
 import type { StageConfig } from '../stage.ts';
 import type { SystemTableRef } from './system-function.ts';
 
-/** The overloaded GSIs of docs/table-design.md. */
-export const globalIndexes = [
-  { indexName: 'gsi1', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
-  { indexName: 'gsi2', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
-] as const;
+/** The overloaded GSIs of docs/table-design.md, as the store declares them (shared/store/table.ts). */
+export const globalIndexes = TABLE.globalIndexes;
 
 /**
  * The single table (docs/table-design.md): `pk`/`sk` strings, on-demand, point-in-time recovery,
@@ -21,12 +19,12 @@ export class SystemTable extends Construct implements SystemTableRef {
   constructor(scope: Construct, id: string, props: { readonly stage: StageConfig }) {
     super(scope, id);
     this.table = new Table(this, 'Table', {
-      partitionKey: { name: 'pk', type: AttributeType.STRING },
-      sortKey: { name: 'sk', type: AttributeType.STRING },
+      partitionKey: { name: TABLE.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: TABLE.sortKey, type: AttributeType.STRING },
       billingMode: BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      timeToLiveAttribute: 'ttl',
-      stream: StreamViewType.NEW_AND_OLD_IMAGES,
+      timeToLiveAttribute: TABLE.ttlAttribute,
+      stream: StreamViewType[TABLE.streamView],
       encryption: TableEncryption.AWS_MANAGED,
       deletionProtection: props.stage.deletionProtection,
       removalPolicy: props.stage.removalPolicy,

@@ -2,7 +2,6 @@
  * Operator actions: maintenance windows (which take capacity out under the same never-overbooked
  * check as bookings), orgs and API keys.
  */
-import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { MAX_RESERVED_HOURS, assertFree, shiftHours } from '#domain/capacity.ts';
 import { peakCapacity } from '#domain/catalog.ts';
 import { DomainError, notFound } from '#domain/errors.ts';
@@ -11,21 +10,13 @@ import { HOUR_MS, epochHour, isWholeHour } from '#domain/time.ts';
 import type { CatalogCache } from '#store/catalog.ts';
 import { bucketWrites, onDemandCheck, readPoolLoad, releaseWrites } from '#store/capacity.ts';
 import type { Db } from '#store/db.ts';
-import { keys } from '#store/keys.ts';
-import { generateApiKey, getOrg, putApiKey, putOrg, revokeApiKeyById } from '#store/orgs.ts';
+import { getMaintenance, listMaintenance, maintenanceCreate, maintenanceDelete, type MaintenanceWindow } from '#store/maintenance.ts';
+import { generateApiKey, getOrg, listAllOrgs, putApiKey, putOrg, revokeApiKeyById } from '#store/orgs.ts';
 import { withOptimisticRetry } from '#store/retry.ts';
 import { transact, type TransactItem } from '#store/transact.ts';
 import type { Clock, IdGenerator } from '../ids.ts';
 
-export interface MaintenanceWindow {
-  id: string;
-  poolId: string;
-  start: string;
-  end: string;
-  gpus: number;
-  reason: string;
-  createdAt: string;
-}
+export type { MaintenanceWindow } from '#store/maintenance.ts';
 
 const field = (path: string, message: string) => new DomainError('unprocessable', `${path}: ${message}`, { errors: [{ path, message }] });
 
@@ -74,34 +65,22 @@ export function createOperatorService(deps: { db: Db; clock: Clock; ids: IdGener
         reason: input.reason,
         createdAt: clock().toISOString(),
       };
-      await changeMaintenance(poolId, async () => w, 'add', {
-        Put: { TableName: db.table, Item: { ...keys.maintenance(poolId, w.id), entity: 'maintenance', window: w }, ConditionExpression: 'attribute_not_exists(pk)' },
-      });
+      await changeMaintenance(poolId, async () => w, 'add', maintenanceCreate(db, w));
       return w;
     },
 
     async listMaintenance(poolId: string): Promise<MaintenanceWindow[]> {
       await pool(poolId);
-      const res = await db.doc.send(
-        new QueryCommand({
-          TableName: db.table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
-          ExpressionAttributeValues: { ':pk': keys.maintenance(poolId, '').pk, ':p': 'MAINT#' },
-        }),
-      );
-      return (res.Items ?? []).map((i) => i.window as MaintenanceWindow);
+      return listMaintenance(db, poolId);
     },
 
     async removeMaintenance(poolId: string, windowId: string): Promise<void> {
       const windowOf = async () => {
-        const res = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.maintenance(poolId, windowId), ConsistentRead: true }));
-        const w = res.Item?.window as MaintenanceWindow | undefined;
+        const w = await getMaintenance(db, poolId, windowId);
         if (!w) throw notFound('Maintenance window', windowId);
         return w;
       };
-      await changeMaintenance(poolId, windowOf, 'remove', {
-        Delete: { TableName: db.table, Key: keys.maintenance(poolId, windowId), ConditionExpression: 'attribute_exists(pk)' },
-      });
+      await changeMaintenance(poolId, windowOf, 'remove', maintenanceDelete(db, poolId, windowId));
     },
 
     async createOrg(input: { name: string; country: string; vatNumber?: string | null | undefined; billingEmail: string }): Promise<Org> {
@@ -120,12 +99,7 @@ export function createOperatorService(deps: { db: Db; clock: Clock; ids: IdGener
 
     getOrg: (orgId: string) => getOrg(db, orgId),
 
-    async listOrgs(): Promise<Org[]> {
-      const res = await db.doc.send(
-        new QueryCommand({ TableName: db.table, IndexName: 'gsi2', KeyConditionExpression: 'gsi2pk = :pk', ExpressionAttributeValues: { ':pk': 'ORGS' } }),
-      );
-      return (res.Items ?? []).map((i) => i.org as Org);
-    },
+    listOrgs: (): Promise<Org[]> => listAllOrgs(db),
 
     async createApiKey(input: { role: Role; orgId?: string | undefined; orgRole?: OrgRole | undefined; siteId?: string | undefined }) {
       const c = await catalog.get();

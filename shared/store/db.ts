@@ -1,5 +1,6 @@
 import { DynamoDBClient, CreateTableCommand, DescribeTableCommand, UpdateTimeToLiveCommand, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { TABLE } from './table.ts';
 
 /** What every store function needs: the document client and the table name. */
 export interface Db {
@@ -19,7 +20,7 @@ export function createDocumentClient(options: { endpoint?: string | undefined; r
   });
 }
 
-/** Table definition shared by tests and `npm start`; CDK declares the same shape in infra/. */
+/** Creates the table of store/table.ts (tests and `npm start`); CDK derives the same shape from it in infra/. */
 export async function ensureTable(doc: DynamoDBDocumentClient, table: string): Promise<void> {
   const attr = (name: string) => ({ AttributeName: name, AttributeType: 'S' as const });
   try {
@@ -27,24 +28,24 @@ export async function ensureTable(doc: DynamoDBDocumentClient, table: string): P
       new CreateTableCommand({
         TableName: table,
         BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk'].map(attr),
+        AttributeDefinitions: [TABLE.partitionKey, TABLE.sortKey, ...TABLE.globalIndexes.flatMap((i) => [i.partitionKey, i.sortKey])].map(attr),
         KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
+          { AttributeName: TABLE.partitionKey, KeyType: 'HASH' },
+          { AttributeName: TABLE.sortKey, KeyType: 'RANGE' },
         ],
-        GlobalSecondaryIndexes: (['gsi1', 'gsi2'] as const).map((name) => ({
-          IndexName: name,
+        GlobalSecondaryIndexes: TABLE.globalIndexes.map((index) => ({
+          IndexName: index.indexName,
           KeySchema: [
-            { AttributeName: `${name}pk`, KeyType: 'HASH' as const },
-            { AttributeName: `${name}sk`, KeyType: 'RANGE' as const },
+            { AttributeName: index.partitionKey, KeyType: 'HASH' as const },
+            { AttributeName: index.sortKey, KeyType: 'RANGE' as const },
           ],
           Projection: { ProjectionType: 'ALL' as const },
         })),
-        StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
+        StreamSpecification: { StreamEnabled: true, StreamViewType: TABLE.streamView },
       }),
     );
     await doc.send(
-      new UpdateTimeToLiveCommand({ TableName: table, TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true } }),
+      new UpdateTimeToLiveCommand({ TableName: table, TimeToLiveSpecification: { AttributeName: TABLE.ttlAttribute, Enabled: true } }),
     );
   } catch (error) {
     if (!(error instanceof ResourceInUseException)) throw error;

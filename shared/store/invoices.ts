@@ -10,6 +10,7 @@ import type { Db } from './db.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import { keys, prefixes, ttlAfter } from './keys.ts';
 import { putNew, type TransactItem } from './transact.ts';
+import { listAllOrgs } from './orgs.ts';
 
 /** Stripe retries a webhook for up to 3 days; an event id is remembered well beyond that. */
 export const STRIPE_EVENT_TTL_SECONDS = 35 * 24 * 3600;
@@ -350,16 +351,7 @@ export async function openInvoiceRefs(db: Db): Promise<{ orgId: string; invoiceI
 
 /** Every org id (the `ORGS` index), for the monthly close and the reports. */
 export async function allOrgIds(db: Db): Promise<string[]> {
-  const ids: string[] = [];
-  for await (const items of queryAll(db, {
-    TableName: db.table,
-    IndexName: 'gsi2',
-    KeyConditionExpression: 'gsi2pk = :pk',
-    ExpressionAttributeValues: { ':pk': 'ORGS' },
-  })) {
-    ids.push(...items.map((i) => (i.org as { id: string }).id));
-  }
-  return ids;
+  return (await listAllOrgs(db)).map((o) => o.id);
 }
 
 /** An org's events of the given types created in `period`, for the reconciliation. */

@@ -18,7 +18,7 @@ export const keys = {
   spend: (orgId: string) => ({ pk: `ORG#${orgId}`, sk: 'SPEND' }),
   /** Present while an org has a budget: the scheduled tick checks these orgs' alerts and on-demand stops. */
   budgetedOrg: (orgId: string) => ({ pk: 'BUDGETS', sk: `ORG#${orgId}` }),
-  orgIndex: (createdAt: string, orgId: string) => ({ gsi2pk: 'ORGS', gsi2sk: `${createdAt}#${orgId}` }),
+  orgIndex: (createdAt: string, orgId: string) => ({ gsi2pk: ORG_LISTING.partition, gsi2sk: `${createdAt}#${orgId}` }),
   maintenance: (poolId: string, id: string) => ({ pk: `POOL#${poolId}`, sk: `MAINT#${id}` }),
   quote: (id: string) => ({ pk: `QUOTE#${id}`, sk: 'QUOTE' }),
   reservation: (orgId: string, id: string) => ({ pk: `ORG#${orgId}`, sk: `RES#${id}` }),
@@ -61,6 +61,12 @@ export const prefixes = {
   event: 'EVT#',
   listing: 'LST#',
   resaleCredit: 'RESALE#',
+  maintenance: 'MAINT#',
+  /** Partition of an org's items, its outbox events among them (the stream filter of infra reads it). */
+  org: 'ORG#',
 } as const;
+
+/** The index listing every org (`gsi2pk = ORGS`). */
+export const ORG_LISTING = { index: 'gsi2', partition: 'ORGS' } as const;
 
 export const ttlAfter = (from: Date, seconds: number): number => Math.floor(from.getTime() / 1000) + seconds;

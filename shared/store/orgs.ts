@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Org, Principal } from '#domain/principal.ts';
 import type { Db } from './db.ts';
-import { keys } from './keys.ts';
+import { keys, ORG_LISTING } from './keys.ts';
 import type { TransactItem } from './transact.ts';
 
 /** API keys are 160 random bits, prefixed by kind; only their SHA-256 is stored. */
@@ -94,4 +94,30 @@ export async function setStripeCustomerId(db: Db, orgId: string, customerId: str
       ExpressionAttributeValues: { ':c': customerId },
     }),
   );
+}
+
+/** One page of every org, oldest first; `after` is the key the previous page stopped at. */
+export async function orgsPage(db: Db, after?: Record<string, unknown>): Promise<{ data: Org[]; after: Record<string, unknown> | undefined }> {
+  const res = await db.doc.send(
+    new QueryCommand({
+      TableName: db.table,
+      IndexName: ORG_LISTING.index,
+      KeyConditionExpression: 'gsi2pk = :pk',
+      ExpressionAttributeValues: { ':pk': ORG_LISTING.partition },
+      ...(after ? { ExclusiveStartKey: after } : {}),
+    }),
+  );
+  return { data: (res.Items ?? []).map((i) => i.org as Org), after: res.LastEvaluatedKey };
+}
+
+/** Every org, page after page. */
+export async function listAllOrgs(db: Db): Promise<Org[]> {
+  const out: Org[] = [];
+  let after: Record<string, unknown> | undefined;
+  do {
+    const page = await orgsPage(db, after);
+    out.push(...page.data);
+    after = page.after;
+  } while (after);
+  return out;
 }

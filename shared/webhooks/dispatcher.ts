@@ -10,6 +10,7 @@ import type { Logger } from '#shared/log.ts';
 import type { Db } from '#store/db.ts';
 import type { DomainEvent } from '#store/events.ts';
 import { listAllEndpoints, type DeliveryRef, type WebhookEndpoint } from '#store/webhooks.ts';
+import { prefixes } from '#store/keys.ts';
 import type { DeliveryEngine } from './deliveries.ts';
 import { subscribesTo } from './endpoints.ts';
 import type { DeliveryQueue } from './queue.ts';
@@ -42,7 +43,7 @@ export function outboxEventOf(record: OutboxStreamRecord): DomainEvent | null {
   // Decided on the raw key attributes: only event items are unmarshalled (DynamoDB Local's stream
   // renders some other items' empty nested values in a shape unmarshall refuses, which would stall
   // the shard on a record that was never an event).
-  if (image?.entity?.S !== 'event' || !image.pk?.S?.startsWith('ORG#') || !image.sk?.S?.startsWith('EVT#') || !image.event) return null;
+  if (image?.entity?.S !== 'event' || !image.pk?.S?.startsWith(prefixes.org) || !image.sk?.S?.startsWith(prefixes.event) || !image.event) return null;
   return unmarshall({ event: image.event }).event as DomainEvent;
 }
 
