@@ -1,4 +1,5 @@
 import { capacityAt, peakCapacityFrom, type CapacitySchedule } from './capacity.ts';
+import { DomainError } from './errors.ts';
 import { HOUR_MS, epochHour } from './time.ts';
 import type { Money } from './money.ts';
 import type { DurationTier, LeadTimeTier, PriceBook, UtilizationBand } from './pricing.ts';
@@ -81,6 +82,24 @@ export const poolSchedule = (pool: Pool): CapacitySchedule => ({
   totalGpus: pool.totalGpus,
   steps: (pool.capacityChanges ?? []).map((c) => ({ fromHour: Math.floor(Date.parse(c.effectiveFrom) / HOUR_MS), totalGpus: c.totalGpus })),
 });
+
+/**
+ * A site's status rules bookings (SPEC: `planned` → `active` → `maintenance`, with `opensAt`): a site
+ * under maintenance is closed site-wide and takes no new booking (quote, hold, extension, on-demand
+ * start) until it is active again; a planned or active site takes bookings from `opensAt` on only.
+ * Existing bookings are never touched: a site with bookings to serve cannot enter maintenance, nor
+ * open later than them (catalog-admin).
+ */
+export function siteClosed(site: Site): DomainError | null {
+  if (site.status !== 'maintenance') return null;
+  return new DomainError('site_closed', `site: ${site.id} is closed for maintenance and takes no new bookings until it is active again`, {
+    errors: [{ path: 'site', message: `${site.id} is under maintenance` }],
+  });
+}
+
+/** The first instant a pool can be booked: its own `bookableFrom` or its site's `opensAt`, whichever is later. */
+export const bookableFromOf = (pool: Pool, site: Site | undefined): Date =>
+  new Date(Math.max(Date.parse(pool.bookableFrom), site ? Date.parse(site.opensAt) : Number.NEGATIVE_INFINITY));
 
 /** The most GPUs the pool ever has (its first capacity or any scheduled one): a booking asking more can never fit. */
 export const peakCapacity = (pool: Pool): number => peakCapacityFrom(poolSchedule(pool), Number.MIN_SAFE_INTEGER);

@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   capacity_unavailable: { status: 409, title: 'Capacity unavailable' },
   hold_limit: { status: 409, title: 'Hold limit reached' },
   capacity_conflict: { status: 409, title: 'The change would overbook sold capacity' },
+  site_closed: { status: 409, title: 'The site is closed for maintenance' },
   already_exists: { status: 409, title: 'A resource with this id already exists' },
   bookings_exist: { status: 409, title: 'Bookings stand in the way of this change' },
   idempotency_in_flight: { status: 409, title: 'A request with this Idempotency-Key is in flight' },

@@ -1,4 +1,5 @@
 import { availableAt, capacityAt, minAvailable } from '#domain/capacity.ts';
+import { bookableFromOf, siteClosed } from '#domain/catalog.ts';
 import { DomainError, invalidField } from '#domain/errors.ts';
 import { DAY_MS, HOUR_MS, epochHour, fromEpochHour } from '#domain/time.ts';
 import type { CatalogCache } from '#store/catalog.ts';
@@ -62,19 +63,36 @@ export function createAvailabilityService(deps: { db: Db; catalog: CatalogCache;
         const [own, listings] = await Promise.all([readPoolLoad(deps.db, pool.id, pool.totalGpus, sH, eH), openListingsOfPool(deps.db, pool.id, sH, eH)]);
         // Listed GPU-hours (resale) are free to book: they show as available.
         const load = { ...own, listed: listedProfile(listings, sH, eH, now) };
+        const site = catalog.sites.find((s) => s.id === pool.site);
+        // Nothing is bookable while the site is under maintenance, nor before the pool and its site open.
+        const closed = site ? siteClosed(site) !== null : false;
+        const bookableFrom = bookableFromOf(pool, site);
+        const openHour = Math.ceil(bookableFrom.getTime() / HOUR_MS);
+        const bookableAt = (i: number) => (closed || i < openHour ? 0 : availableAt(load, i));
         const slots = [];
         let peak = 0;
+        let least = Number.POSITIVE_INFINITY;
         for (let h = sH; h < eH; h += slotHours) {
           let available = Number.POSITIVE_INFINITY;
           let capacity = Number.POSITIVE_INFINITY;
           for (let i = h; i < h + slotHours; i++) {
-            available = Math.min(available, availableAt(load, i));
+            available = Math.min(available, bookableAt(i));
             capacity = Math.min(capacity, capacityAt(load, i));
           }
           slots.push({ start: fromEpochHour(h).toISOString(), end: fromEpochHour(h + slotHours).toISOString(), capacity, available });
           peak = Math.max(peak, capacity);
+          least = Math.min(least, available);
         }
-        return { poolId: pool.id, site: pool.site, gpuType: pool.gpuType, capacity: peak, minAvailable: minAvailable(load, sH, eH), slots };
+        return {
+          poolId: pool.id,
+          site: pool.site,
+          gpuType: pool.gpuType,
+          siteStatus: site?.status ?? 'active',
+          bookableFrom: bookableFrom.toISOString(),
+          capacity: peak,
+          minAvailable: least === Number.POSITIVE_INFINITY ? minAvailable(load, sH, eH) : least,
+          slots,
+        };
       }),
     );
     return { start: start.toISOString(), end: end.toISOString(), granularity: q.granularity, pools: result, nextAfter };

@@ -6,7 +6,7 @@
  * quote path uses, so quoting an offer gives its total while nothing changed in between.
  */
 import { BOOKING_HORIZON_HOURS, MAX_LEAD_MS, MAX_RESERVED_HOURS } from '#domain/capacity.ts';
-import { poolLabel, type Pool } from '#domain/catalog.ts';
+import { bookableFromOf, poolLabel, siteClosed, type Pool } from '#domain/catalog.ts';
 import { DomainError } from '#domain/errors.ts';
 import type { Money } from '#domain/money.ts';
 import {
@@ -155,7 +155,12 @@ export function createOfferService(deps: OfferDeps) {
       limit,
       maxPricePerGpuHour: q.maxPricePerGpuHour ?? null,
     };
-    return { now, catalog: c, pools, search, requestedToHour: toHour, horizonHour };
+    // A site under maintenance offers nothing; a pool offers from its site's opening at the earliest.
+    const open = pools
+      .map((p) => ({ pool: p, site: c.sites.find((s) => s.id === p.site) }))
+      .filter(({ site }) => !site || !siteClosed(site))
+      .map(({ pool, site }) => ({ ...pool, bookableFrom: bookableFromOf(pool, site).toISOString() }));
+    return { now, catalog: c, pools: open, search, requestedToHour: toHour, horizonHour };
   }
 
   /** One read per pool of its load over [from, to), and its measured demand, as quotes read them. */

@@ -1283,6 +1283,13 @@ export interface components {
                 /** @description GPU type id */
                 gpuType: string;
                 /**
+                 * @description The site’s status: under `maintenance` nothing is bookable (every slot shows 0 available)
+                 * @enum {string}
+                 */
+                siteStatus: "active" | "planned" | "maintenance";
+                /** @description First bookable instant: the pool’s `bookableFrom` or its site’s `opensAt`, whichever is later; slots before it show 0 available */
+                bookableFrom: string;
+                /**
                  * Format: int64
                  * @description Most GPUs installed in any slot of the window (capacity grows or shrinks on the pool’s schedule: see each slot)
                  */
@@ -1305,7 +1312,7 @@ export interface components {
                     capacity: number;
                     /**
                      * Format: int64
-                     * @description GPUs free in every hour of the slot
+                     * @description GPUs free to book in every hour of the slot (0 before the pool opens or while its site is under maintenance)
                      */
                     available: number;
                 }[];
@@ -3920,7 +3927,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Capacity unavailable (https://gpu-market.example/problems/capacity-unavailable); A request with this Idempotency-Key is in flight (https://gpu-market.example/problems/idempotency-in-flight) */
+            /** @description Capacity unavailable (https://gpu-market.example/problems/capacity-unavailable); The site is closed for maintenance (https://gpu-market.example/problems/site-closed); A request with this Idempotency-Key is in flight (https://gpu-market.example/problems/idempotency-in-flight) */
             409: {
                 headers: {
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
@@ -4255,7 +4262,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid state transition (https://gpu-market.example/problems/invalid-state); A request with this Idempotency-Key is in flight (https://gpu-market.example/problems/idempotency-in-flight); Capacity unavailable (https://gpu-market.example/problems/capacity-unavailable); Hold limit reached (https://gpu-market.example/problems/hold-limit) */
+            /** @description Invalid state transition (https://gpu-market.example/problems/invalid-state); A request with this Idempotency-Key is in flight (https://gpu-market.example/problems/idempotency-in-flight); Capacity unavailable (https://gpu-market.example/problems/capacity-unavailable); The site is closed for maintenance (https://gpu-market.example/problems/site-closed); Hold limit reached (https://gpu-market.example/problems/hold-limit) */
             409: {
                 headers: {
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
@@ -4896,7 +4903,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid state transition (https://gpu-market.example/problems/invalid-state); A request with this Idempotency-Key is in flight (https://gpu-market.example/problems/idempotency-in-flight); Capacity unavailable (https://gpu-market.example/problems/capacity-unavailable) */
+            /** @description Invalid state transition (https://gpu-market.example/problems/invalid-state); A request with this Idempotency-Key is in flight (https://gpu-market.example/problems/idempotency-in-flight); Capacity unavailable (https://gpu-market.example/problems/capacity-unavailable); The site is closed for maintenance (https://gpu-market.example/problems/site-closed) */
             409: {
                 headers: {
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];

@@ -8,7 +8,7 @@ const SlotSchema = z.object({
   start: z.string().openapi({ description: 'Start of the slot (UTC)' }),
   end: z.string().openapi({ description: 'End of the slot (UTC)' }),
   capacity: z.number().int().openapi({ description: 'GPUs installed in every hour of the slot (the capacity schedule applied; maintenance not deducted)' }),
-  available: z.number().int().openapi({ description: 'GPUs free in every hour of the slot' }),
+  available: z.number().int().openapi({ description: 'GPUs free to book in every hour of the slot (0 before the pool opens or while its site is under maintenance)' }),
 });
 const AvailabilitySchema = z
   .object({
@@ -20,6 +20,8 @@ const AvailabilitySchema = z
         poolId: z.string().openapi({ description: 'Pool id' }),
         site: z.string().openapi({ description: 'Site id' }),
         gpuType: z.string().openapi({ description: 'GPU type id' }),
+        siteStatus: z.enum(['active', 'planned', 'maintenance']).openapi({ description: 'The site’s status: under `maintenance` nothing is bookable (every slot shows 0 available)' }),
+        bookableFrom: z.string().openapi({ description: 'First bookable instant: the pool’s `bookableFrom` or its site’s `opensAt`, whichever is later; slots before it show 0 available' }),
         capacity: z.number().int().openapi({ description: 'Most GPUs installed in any slot of the window (capacity grows or shrinks on the pool’s schedule: see each slot)' }),
         minAvailable: z.number().int().openapi({ description: 'GPUs free in every hour of the whole window' }),
         slots: z.array(SlotSchema).openapi({ description: 'Slots in time order' }),

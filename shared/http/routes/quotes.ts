@@ -31,7 +31,7 @@ const route = createRoute({
   },
   responses: {
     201: { description: 'The quote', content: { 'application/json': { schema: QuoteSchema } } },
-    ...errorResponses(...COMMON_ERRORS, 'malformed_json', 'unprocessable', 'capacity_unavailable', 'idempotency_in_flight', 'idempotency_key_reused', 'payload_too_large'),
+    ...errorResponses(...COMMON_ERRORS, 'malformed_json', 'unprocessable', 'capacity_unavailable', 'site_closed', 'idempotency_in_flight', 'idempotency_key_reused', 'payload_too_large'),
   },
 });
 

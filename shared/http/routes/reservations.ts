@@ -49,7 +49,7 @@ const create = createRoute({
   request: { headers: IdempotencyHeader, body: { required: true, content: { 'application/json': { schema: CreateReservationSchema } } } },
   responses: {
     201: json(ReservationSchema, 'The held (reserved) or active (on-demand) reservation'),
-    ...errorResponses(...WRITE_ERRORS, 'capacity_unavailable', 'hold_limit', 'budget_exceeded', 'quote_expired', 'unprocessable', 'payload_too_large'),
+    ...errorResponses(...WRITE_ERRORS, 'capacity_unavailable', 'site_closed', 'hold_limit', 'budget_exceeded', 'quote_expired', 'unprocessable', 'payload_too_large'),
   },
 });
 
@@ -122,7 +122,7 @@ const extend = createRoute({
   },
   responses: {
     200: json(ExtendedReservationSchema, 'The reservation with its new end and the price of the extra hours'),
-    ...errorResponses(...WRITE_ERRORS, 'capacity_unavailable', 'budget_exceeded', 'unprocessable'),
+    ...errorResponses(...WRITE_ERRORS, 'capacity_unavailable', 'site_closed', 'budget_exceeded', 'unprocessable'),
   },
 });
 

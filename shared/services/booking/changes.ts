@@ -21,7 +21,7 @@ import { reservationReplace } from '#store/reservations.ts';
 import { holdLedgerClose } from '#store/hold-limits.ts';
 import { notFound } from '#domain/errors.ts';
 import { spendOf, type BookingDeps, type createCommitLoop } from './commit.ts';
-import { cancellationRefund, checkCancellable, checkConfirmable, checkExtendable, orgOf, poolById, semantic } from './rules.ts';
+import { cancellationRefund, checkCancellable, checkConfirmable, checkExtendable, checkSiteOpen, orgOf, poolById, semantic, siteOf } from './rules.ts';
 
 export interface Extension {
   start: string;
@@ -39,6 +39,7 @@ export function createChanges(deps: BookingDeps, { change }: ReturnType<typeof c
   async function priceExtension(r: Reservation, newEnd: Date, now: Date) {
     const { oldEnd, totalHours } = checkExtendable(r, newEnd, now);
     const pool = await poolById(catalog, r.poolId);
+    checkSiteOpen(await siteOf(catalog, pool.site), oldEnd, now);
     const sH = epochHour(oldEnd);
     const eH = epochHour(newEnd);
     const snapshot = await readPoolLoad(db, pool.id, pool.totalGpus, sH, eH);

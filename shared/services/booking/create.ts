@@ -16,7 +16,7 @@ import { DEFAULT_HOLD_LIMITS, holdViolation, mergeLimits } from '#domain/limits.
 import { holdLedgerOpen, readHoldLedger, readLimitOverrides, windowKey } from '#store/hold-limits.ts';
 import type { TransactItem } from '#store/transact.ts';
 import { hookEffects, spendOf, type BookingDeps, type SpendEffect } from './commit.ts';
-import { HOLD_TTL_MS, checkGpus, checkQuoteHoldable, createRequestHash, newReservation, orgOf, poolById, poolFor, semantic } from './rules.ts';
+import { HOLD_TTL_MS, checkGpus, checkQuoteHoldable, checkSiteOpen, createRequestHash, newReservation, orgOf, poolById, poolFor, semantic, siteOf } from './rules.ts';
 import type { Prepared, Sequencer } from './sequencer.ts';
 
 /** What a client's create request is remembered by: its Idempotency-Key and what it asked for. */
@@ -71,6 +71,7 @@ export function createCreates(deps: BookingDeps, sequencer: Sequencer) {
         // The budget is checked before capacity is decided: a refusal costs one read.
         const spent = await spend(orgId, [{ kind: 'hold', reservationId: id, price: q.total, keyId: principal.keyId, heldAt: now.toISOString() }], { amount: q.total, keyId: principal.keyId }, now);
         const pool = await poolById(catalog, q.poolId);
+        checkSiteOpen(await siteOf(catalog, pool.site), new Date(q.start), now);
         const sH = epochHour(new Date(q.start));
         const eH = epochHour(new Date(q.end));
         const ledgerWrite = await holdLimitWrite(orgId, pool, sH, eH, q.gpus, now);
@@ -116,6 +117,7 @@ export function createCreates(deps: BookingDeps, sequencer: Sequencer) {
         const madeEarlier = requestHash ? await reservationOfCreateRequest(db, orgId, requestHash) : null;
         if (madeEarlier) return { done: madeEarlier };
         if (now < new Date(pool.bookableFrom)) throw semantic('gpuType', `pool ${pool.id} opens ${pool.bookableFrom}`);
+        checkSiteOpen(await siteOf(catalog, pool.site), null, now);
         const rate = pool.onDemandRate.amount;
         const spent = await spend(
           orgId,

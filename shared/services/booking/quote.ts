@@ -14,7 +14,7 @@ import { readPoolLoad } from '#store/capacity.ts';
 import { putQuote, type Quote } from '#store/quotes.ts';
 import { withOptimisticRetry } from '#store/retry.ts';
 import type { BookingDeps } from './commit.ts';
-import { QUOTE_TTL_MS, checkGpus, checkWindow, orgOf, poolFor } from './rules.ts';
+import { QUOTE_TTL_MS, checkGpus, checkSiteOpen, checkWindow, orgOf, poolFor, siteOf } from './rules.ts';
 
 export interface QuoteRequest {
   site: string;
@@ -37,6 +37,7 @@ export function createQuotes(deps: BookingDeps) {
       const start = new Date(req.start);
       const end = new Date(req.end);
       checkWindow(pool, start, end, now);
+      checkSiteOpen(await siteOf(catalog, pool.site), start, now);
       const sH = epochHour(start);
       const eH = epochHour(end);
       const [load, measuredBps, listings] = await Promise.all([

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { MAX_LEAD_MS, MAX_RESERVED_HOURS } from '#domain/capacity.ts';
-import { peakCapacity, poolLabel, type Pool } from '#domain/catalog.ts';
+import { peakCapacity, poolLabel, siteClosed, type Pool, type Site } from '#domain/catalog.ts';
 import { DomainError, notFound } from '#domain/errors.ts';
 import type { Principal } from '#domain/principal.ts';
 import { refundFor } from '#domain/cancellation.ts';
@@ -44,6 +44,22 @@ export async function poolById(catalog: CatalogCache, poolId: string): Promise<P
   const pool = (await catalog.get()).pools.find((p) => p.id === poolId);
   if (!pool) throw new Error(`pool ${poolId} vanished from the catalog`);
   return pool;
+}
+
+export async function siteOf(catalog: CatalogCache, siteId: string): Promise<Site | undefined> {
+  return (await catalog.get()).sites.find((s) => s.id === siteId);
+}
+
+/**
+ * The site takes a new booking (shared/domain/catalog.ts, `siteClosed`): not under maintenance (409
+ * site-closed), and open by the booking's first hour (`start`, or now for an on-demand start: 422
+ * naming the field).
+ */
+export function checkSiteOpen(site: Site | undefined, start: Date | null, now: Date): void {
+  if (!site) return;
+  const closed = siteClosed(site);
+  if (closed) throw closed;
+  if ((start ?? now) < new Date(site.opensAt)) throw semantic(start ? 'start' : 'site', `site ${site.id} opens at ${site.opensAt}`);
 }
 
 export function checkGpus(pool: Pool, gpus: number): void {
