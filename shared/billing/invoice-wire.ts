@@ -1,5 +1,18 @@
 /** Invoices and credit notes as the API returns them and as `invoice.*` and `credit_note.*` events carry them. */
-import { formatGpuHours, type CreditNote, type Invoice, type InvoiceLine } from '#domain/invoice.ts';
+import { formatGpuHours, type CreditNote, type Invoice, type InvoiceLine, type StripeSync } from '#domain/invoice.ts';
+
+/**
+ * Who reads: customers (the API, their events and webhooks) see a plain status where issuing in
+ * Stripe went wrong, never the internal detail (issue 15, finding 4: "Stripe's invoice does not match
+ * this one: … subtotal 34487, expected 34387"); finance sees the detail.
+ */
+export type InvoiceAudience = 'customer' | 'finance';
+
+/** What a customer is told while an invoice or credit note is not (yet) in Stripe as it should be. */
+export const BEING_ISSUED_NOTE = 'Being issued: our finance team is completing it; the payment page follows.';
+
+const noteFor = (sync: StripeSync, note: string | null, audience: InvoiceAudience): string | null =>
+  audience === 'finance' || sync !== 'failed' ? note : BEING_ISSUED_NOTE;
 
 const apiLine = (l: InvoiceLine) => ({
   description: l.description,
@@ -12,8 +25,8 @@ const apiLine = (l: InvoiceLine) => ({
   usagePeriod: l.usagePeriod,
 });
 
-/** The invoice as the API returns it and as `invoice.*` events carry it. */
-export function toApiInvoice(i: Invoice) {
+/** The invoice as the API returns it and as `invoice.*` events carry it (customers' view unless finance reads). */
+export function toApiInvoice(i: Invoice, audience: InvoiceAudience = 'customer') {
   return {
     id: i.id,
     orgId: i.orgId,
@@ -31,7 +44,7 @@ export function toApiInvoice(i: Invoice) {
     creditedTotal: i.creditedTotal,
     creditNoteIds: i.creditNoteIds,
     stripeSync: i.stripeSync,
-    note: i.note,
+    note: noteFor(i.stripeSync, i.note, audience),
     stripeInvoiceId: i.stripeInvoiceId,
     stripeCustomerId: i.stripeCustomerId,
     hostedInvoiceUrl: i.hostedInvoiceUrl,
@@ -43,7 +56,7 @@ export function toApiInvoice(i: Invoice) {
 }
 export type ApiInvoice = ReturnType<typeof toApiInvoice>;
 
-export function toApiCreditNote(n: CreditNote) {
+export function toApiCreditNote(n: CreditNote, audience: InvoiceAudience = 'customer') {
   return {
     id: n.id,
     orgId: n.orgId,
@@ -56,7 +69,7 @@ export function toApiCreditNote(n: CreditNote) {
     total: n.total,
     status: n.status,
     stripeSync: n.stripeSync,
-    note: n.note,
+    note: noteFor(n.stripeSync, n.note, audience),
     stripeCreditNoteId: n.stripeCreditNoteId,
     stripeRefundId: n.stripeRefundId,
     createdAt: n.createdAt,

@@ -11,6 +11,7 @@ import { listInvoices } from '#store/invoices.ts';
 export const portalInvoicesOf = (db: Db): PortalInvoices => ({
   async list(orgId, filters) {
     const page = await listInvoices(db, { orgId: orgId ?? undefined, period: filters.period, status: filters.status, limit: 200 });
-    return page.data.map(toApiInvoice);
+    // The portal shows the note to finance only (its views decide), so it reads finance's view.
+    return page.data.map((i) => toApiInvoice(i, 'finance'));
   },
 });

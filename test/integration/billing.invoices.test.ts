@@ -5,7 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXPORT_MENTION, REVERSE_CHARGE_MENTION } from '../../shared/domain/vat.ts';
+import { BEING_ISSUED_NOTE } from '../../shared/billing/invoice-wire.ts';
+import { getInvoice, invoiceReplace } from '../../shared/store/invoices.ts';
 import { getOrg } from '../../shared/store/orgs.ts';
+import { transact } from '../../shared/store/transact.ts';
 import { hoursFrom } from '../support/app.ts';
 import { addOrg, book, createBillingTest, invoice, parseCsv, stripeInvoicesFor, type BillingTest } from './billing.fixtures.ts';
 
@@ -312,5 +315,23 @@ describe('without Stripe', () => {
     expect(await service.syncPending()).toEqual({ synced: 0, failed: 0 });
     const hook = await t.call('POST', '/v1/stripe/webhook', { key: null, rawBody: '{}', headers: { 'stripe-signature': 't=1,v1=00' } });
     expect(hook.status).toBe(400);
+  });
+});
+
+describe('an invoice whose issuing in Stripe failed (issue 15, finding 4)', () => {
+  it('customers see a plain status, never the internal detail; finance sees the detail', async () => {
+    const { t } = b;
+    const r = await book(t, t.keys.customer, { startIn: 30 });
+    const stored = (await getInvoice(t.db, 'org_lumiere', r.invoiceId!))!;
+    const detail = `Stripe's invoice does not match this one: Stripe invoice in_x for ${stored.id} has subtotal ${stored.subtotal.amount + 100}, expected ${stored.subtotal.amount}`;
+    await transact(t.db, [invoiceReplace(t.db, stored, { ...stored, stripeSync: 'failed', note: detail, version: stored.version + 1 })]);
+
+    const mine = await invoice(t, stored.id, t.keys.customer);
+    expect(mine).toMatchObject({ stripeSync: 'failed', note: BEING_ISSUED_NOTE });
+    const listed = (await t.call('GET', '/v1/invoices?limit=200')).body.data.find((i: { id: string }) => i.id === stored.id);
+    expect(listed.note).toBe(BEING_ISSUED_NOTE);
+    for (const text of [JSON.stringify(mine), JSON.stringify(listed)]) expect(text).not.toMatch(/subtotal \d|expected \d|does not match|in_x/);
+
+    expect((await invoice(t, stored.id, t.keys.finance)).note).toBe(detail);
   });
 });

@@ -2689,7 +2689,10 @@ export interface components {
              * @enum {string}
              */
             stripeSync: "pending" | "synced" | "not_configured" | "failed";
-            /** @example Stripe is not configured: this invoice was not sent */
+            /**
+             * @description Why the invoice is not (yet) payable in Stripe. Customers (and invoice events) see a plain status ("Being issued: …") when issuing in Stripe failed; finance keys see the detail
+             * @example Stripe is not configured: this invoice was not sent
+             */
             note: string | null;
             stripeInvoiceId: string | null;
             stripeCustomerId: string | null;

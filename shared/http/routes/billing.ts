@@ -54,7 +54,14 @@ const InvoiceSchema = z
     creditedTotal: MoneySchema.openapi({ description: 'Credit notes issued on this invoice, VAT included' }),
     creditNoteIds: z.array(z.string()),
     stripeSync: z.enum(['pending', 'synced', 'not_configured', 'failed']).openapi({ description: 'Where the invoice stands with Stripe' }),
-    note: z.string().nullable().openapi({ example: 'Stripe is not configured: this invoice was not sent' }),
+    note: z
+      .string()
+      .nullable()
+      .openapi({
+        description:
+          'Why the invoice is not (yet) payable in Stripe. Customers (and invoice events) see a plain status ("Being issued: …") when issuing in Stripe failed; finance keys see the detail',
+        example: 'Stripe is not configured: this invoice was not sent',
+      }),
     stripeInvoiceId: z.string().nullable(),
     stripeCustomerId: z.string().nullable(),
     hostedInvoiceUrl: z.string().nullable().openapi({ description: 'Stripe’s page where the customer pays' }),
@@ -337,7 +344,8 @@ export const billingModule: AppModule = {
       const scope = listScope('invoices', principal, orgId, period, status);
       const cursor = await services.cursors.open(scope, sealed);
       const page = await service.invoicesFor(principal, { limit, cursor, orgId, period, status: status as (typeof INVOICE_STATUSES)[number] | undefined });
-      return c.json({ data: page.data.map((i) => InvoiceSchema.parse(toApiInvoice(i))), nextCursor: await services.cursors.seal(scope, page.nextCursor) }, 200);
+      const audience = principal.role === 'finance' ? 'finance' : 'customer';
+      return c.json({ data: page.data.map((i) => InvoiceSchema.parse(toApiInvoice(i, audience))), nextCursor: await services.cursors.seal(scope, page.nextCursor) }, 200);
     });
     app.openapi(exportCsv, async (c) => {
       const { period } = c.req.valid('query');
@@ -348,8 +356,13 @@ export const billingModule: AppModule = {
       });
     });
     app.openapi(getInvoice, async (c) => {
-      const { invoice, creditNotes } = await service.invoiceFor(principalOf(c), c.req.valid('param').id);
-      return c.json({ ...InvoiceSchema.parse(toApiInvoice(invoice)), creditNotes: creditNotes.map((n) => CreditNoteSchema.parse(toApiCreditNote(n))) }, 200);
+      const principal = principalOf(c);
+      const audience = principal.role === 'finance' ? 'finance' : 'customer';
+      const { invoice, creditNotes } = await service.invoiceFor(principal, c.req.valid('param').id);
+      return c.json(
+        { ...InvoiceSchema.parse(toApiInvoice(invoice, audience)), creditNotes: creditNotes.map((n) => CreditNoteSchema.parse(toApiCreditNote(n, audience))) },
+        200,
+      );
     });
     app.openapi(issueCreditNote, async (c) => {
       const body = c.req.valid('json');
@@ -358,11 +371,11 @@ export const billingModule: AppModule = {
         reason: body.reason,
         idempotencyKey: c.req.valid('header')['idempotency-key'],
       });
-      return c.json(CreditNoteSchema.parse(toApiCreditNote(note)), 201);
+      return c.json(CreditNoteSchema.parse(toApiCreditNote(note, 'finance')), 201);
     });
     app.openapi(closePeriod, async (c) => {
       const result = await service.closePeriod(c.req.valid('json').period);
-      return c.json({ period: result.period, created: result.created, invoices: result.invoices.map((i) => InvoiceSchema.parse(toApiInvoice(i))) }, 200);
+      return c.json({ period: result.period, created: result.created, invoices: result.invoices.map((i) => InvoiceSchema.parse(toApiInvoice(i, 'finance'))) }, 200);
     });
     app.openapi(syncPending, async (c) => c.json(output(syncPending, 200, await service.syncPending()), 200));
     app.openapi(receivables, async (c) => c.json(output(receivables, 200, await service.receivables()), 200));
