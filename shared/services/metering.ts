@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { DomainError, invalidField, notFound } from '#domain/errors.ts';
 import type { Principal } from '#domain/principal.ts';
+import { remainingGpusAt } from '#domain/resale.ts';
 import type { Reservation } from '#domain/reservation.ts';
 import { DAY_MS, HOUR_MS } from '#domain/time.ts';
 import type { Clock } from '../ids.ts';
@@ -53,6 +54,7 @@ export const USAGE_REJECTION_REASONS = {
   too_old: 'start is more than 35 days before the server clock',
   unknown_reservation: 'no reservation with this id runs at this meter key’s site (the same answer whether the id exists elsewhere or not)',
   too_many_gpus: 'gpus exceeds the GPUs of the reservation',
+  resold_hours: 'gpus exceeds the GPUs the reservation still has in an hour whose GPUs it resold to another org (resale)',
   interval_outside_reservation: 'the reservation never ran, or the interval is not within [start, end] of the reservation (end = stop time for on-demand, now while it runs)',
   exceeds_reservation:
     'with the usage already counted, some minute of the interval would hold more than the reservation’s GPUs × 60 GPU-seconds (a reservation cannot use more than its GPUs × the seconds of any minute)',
@@ -130,6 +132,10 @@ export function checkEventAgainst(e: MeteredEvent, r: Reservation | null, meterS
   const startSec = Date.parse(r.start) / 1000;
   const endSec = r.end ? Date.parse(r.end) / 1000 : Number.POSITIVE_INFINITY;
   if (e.startSec < startSec || e.endSec > endSec) return 'interval_outside_reservation';
+  // Hours sold to another org are the buyer's: the seller may use only what it still has in them.
+  if (r.resale?.sold.length) {
+    for (let h = Math.floor(e.startSec / 3600); h * 3600 < e.endSec; h++) if (e.gpus > remainingGpusAt(r, h)) return 'resold_hours';
+  }
   return null;
 }
 
@@ -585,7 +591,7 @@ export function createMeteringService(deps: MeteringDeps) {
             epochHour: p.epochHour,
             gpuSeconds: p.gpuSeconds,
             measured: energy ? { gpuSeconds: p.gpuSeconds, energyWh: energy[i]! } : undefined,
-            capped: { perMinute: r.gpus * 60, minutes: splitByMinute(event.startSec, event.endSec, event.gpus, p.epochHour) },
+            capped: { perMinute: remainingGpusAt(r, p.epochHour) * 60, minutes: splitByMinute(event.startSec, event.endSec, event.gpus, p.epochHour) },
           }),
         );
         const increments = pieces.flatMap((p) => incrementsOf(p, 0));

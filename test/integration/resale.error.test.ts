@@ -4,13 +4,14 @@
  * back to the listing; a listing ends when its window starts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { meteringModule } from '../../shared/http/routes/usage.ts';
 import { sweepDueReservations } from '../../shared/services/sweeper.ts';
 import { assertEventsExactlyOnce, assertNeverOverbooked } from '../support/invariants.ts';
 import { createTestContext, hoursFrom, type TestContext } from '../support/app.ts';
 
 let t: TestContext;
 beforeAll(async () => {
-  t = await createTestContext();
+  t = await createTestContext({ modules: [meteringModule] });
 });
 afterAll(() => t.close());
 
@@ -168,5 +169,44 @@ describe('minimum price, lapsed holds, listings ending', () => {
     expect(events[0].data.reason).toBe('window_started');
     expect(filler.id).toBeTruthy();
     await assertEventsExactlyOnce(t.db);
+  });
+});
+
+describe('metering a seller in the hours it sold', () => {
+  it('refuses the seller’s usage above the GPUs it still has in sold hours, accepts it elsewhere and the buyer’s', async () => {
+    const V = { site: 'valence-rovaltain', gpuType: 'b200-sxm-192gb' };
+    const reserve = async (key: string, gpus: number, from: number, hours: number) => {
+      const q = await t.call('POST', '/v1/quotes', { key, body: { ...V, gpus, start: hoursFrom(t.clock, from), end: hoursFrom(t.clock, from + hours) } });
+      expect(q.status, JSON.stringify(q.body)).toBe(201);
+      const h = await t.call('POST', '/v1/reservations', { key, body: { quoteId: q.body.id } });
+      expect(h.status, JSON.stringify(h.body)).toBe(201);
+      expect((await t.call('POST', `/v1/reservations/${h.body.id}/confirm`, { key })).status).toBe(200);
+      return h.body;
+    };
+    const seller = await reserve(t.keys.customer, 128, 4, 4);
+    await reserve(t.keys.customer, 128, 4, 4); // the pool (256) is full
+    const l = await list(seller.id, { start: hoursFrom(t.clock, 5), end: hoursFrom(t.clock, 7), gpus: 8 });
+    expect(l.status).toBe(201);
+    const buyer = await reserve(t.keys.customer2, 8, 5, 2);
+    expect((await t.call('GET', `/v1/listings/${l.body.id}`)).body.soldGpuHours).toBe(16);
+    t.clock.advance(9 * 3_600_000);
+    const at = (h: number) => hoursFrom(t.clock, h - 9);
+    const usage = await t.call('POST', '/v1/usage', {
+      key: t.keys.meter,
+      body: {
+        events: [
+          { id: 'resale-meter-1', reservationId: seller.id, start: at(5), end: at(6), gpus: 128 },
+          { id: 'resale-meter-2', reservationId: seller.id, start: at(5), end: at(6), gpus: 120 },
+          { id: 'resale-meter-3', reservationId: seller.id, start: at(4), end: at(5), gpus: 128 },
+          { id: 'resale-meter-4', reservationId: buyer.id, start: at(5), end: at(7), gpus: 8 },
+        ],
+      },
+    });
+    expect(usage.status, JSON.stringify(usage.body)).toBe(200);
+    expect(usage.body.rejected).toEqual([{ id: 'resale-meter-1', reason: 'resold_hours' }]);
+    expect(usage.body.accepted).toBe(3);
+    // The per-minute cap follows what the seller still has: 120 more GPUs in that hour is over it.
+    const again = await t.call('POST', '/v1/usage', { key: t.keys.meter, body: { events: [{ id: 'resale-meter-5', reservationId: seller.id, start: at(5), end: at(6), gpus: 8 }] } });
+    expect(again.body.rejected).toEqual([{ id: 'resale-meter-5', reason: 'exceeds_reservation' }]);
   });
 });
