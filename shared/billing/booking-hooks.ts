@@ -3,7 +3,7 @@
  * a confirmation or an extension, the credit notes of a cancellation's refund, and the Stripe push
  * after the commit.
  */
-import { withCredit, type CreditNote, type Invoice } from '#domain/invoice.ts';
+import { withCredit, withLineFootprints, type CreditNote, type Invoice } from '#domain/invoice.ts';
 import { eur, type Money } from '#domain/money.ts';
 import { DomainError } from '#domain/errors.ts';
 import type { Refund, Reservation } from '#domain/reservation.ts';
@@ -12,6 +12,7 @@ import type { EventDraft } from '#store/events.ts';
 import { creditNoteCreate, getInvoice, invoiceCreate, invoiceReplace, syncMarkerPut } from '#store/invoices.ts';
 import type { TransactItem } from '#store/transact.ts';
 import type { BillingEffect, ReservationBilling } from '../services/booking.ts';
+import { factorsFor } from '../services/footprint.ts';
 import { orgOrFail, type BillingContext } from './context.ts';
 import { allocateRefund, creditNoteFor, quotedWindow, reservationInvoice } from './invoice-builders.ts';
 import { toApiCreditNote, toApiInvoice } from './invoice-wire.ts';
@@ -23,11 +24,15 @@ export function createReservationBilling(ctx: BillingContext, sync: StripeSync):
 
   async function bookingInvoice(kind: 'reservation' | 'extension', r: Reservation, window: { start: string; end: string }, lines: Reservation['lines'], price: Money, now: Date): Promise<BillingEffect> {
     const org = await orgOrFail(db, r.orgId);
-    const invoice = reservationInvoice(
-      { id: ids.next('inv'), org, kind, period: periodOf(now), now, stripeConfigured },
-      { id: r.id, poolId: r.poolId, site: r.site, gpuType: r.gpuType, gpus: r.gpus, window },
-      lines,
-      price,
+    const c = await ctx.catalog.get();
+    const invoice = withLineFootprints(
+      reservationInvoice(
+        { id: ids.next('inv'), org, kind, period: periodOf(now), now, stripeConfigured },
+        { id: r.id, poolId: r.poolId, site: r.site, gpuType: r.gpuType, gpus: r.gpus, window },
+        lines,
+        price,
+      ),
+      (site, gpuType) => factorsFor(c, site, gpuType),
     );
     return {
       items: [invoiceCreate(db, invoice), ...(stripeConfigured ? [syncMarkerPut(db, invoice.createdAt, { kind: 'INV', orgId: r.orgId, id: invoice.id })] : [])],

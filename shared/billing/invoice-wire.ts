@@ -23,6 +23,7 @@ const apiLine = (l: InvoiceLine) => ({
   gpuHours: l.gpuSeconds === null ? null : formatGpuHours(l.gpuSeconds),
   unitPrice: l.unitPrice,
   usagePeriod: l.usagePeriod,
+  footprint: l.footprint ?? null,
 });
 
 /** The invoice as the API returns it and as `invoice.*` events carry it (customers' view unless finance reads). */

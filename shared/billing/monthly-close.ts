@@ -6,7 +6,7 @@
  */
 import { poolLabel, type Pool } from '#domain/catalog.ts';
 import { DomainError } from '#domain/errors.ts';
-import type { Invoice } from '#domain/invoice.ts';
+import { withLineFootprints, type Invoice } from '#domain/invoice.ts';
 import { eur, sumMoney } from '#domain/money.ts';
 import { periodOf, shiftPeriod } from '#domain/time.ts';
 import { outboxWrites } from '#store/events.ts';
@@ -14,6 +14,7 @@ import { allOrgIds, getInvoice, invoiceCreate, ledgerRows, ledgerWrite, syncMark
 import { withOptimisticRetry } from '#store/retry.ts';
 import { transact, type TransactItem } from '#store/transact.ts';
 import { onDemandUsageByPool } from '#store/usage.ts';
+import { factorsFor } from '../services/footprint.ts';
 import { describeError, orgOrFail, type BillingContext } from './context.ts';
 import { usageDelta, usageInvoice, usageInvoiceId, type UsageCharge } from './invoice-builders.ts';
 import { toApiInvoice } from './invoice-wire.ts';
@@ -90,7 +91,8 @@ export function createMonthlyClose(ctx: BillingContext, sync: StripeSync) {
       const now = clock();
       const { org, charges, writes } = await usageChargesOf(orgId, period, invoiceId);
       if (charges.length === 0) return { invoice: null, created: false };
-      const invoice = usageInvoice({ id: invoiceId, org, period, now, stripeConfigured }, charges);
+      const c = await catalog.get();
+      const invoice = withLineFootprints(usageInvoice({ id: invoiceId, org, period, now, stripeConfigured }, charges), (site, gpuType) => factorsFor(c, site, gpuType));
       const outbox = await outboxWrites(db, orgId, [{ type: 'invoice.created', data: toApiInvoice(invoice) }], now, ids);
       await transact(db, [
         invoiceCreate(db, invoice),

@@ -3,6 +3,7 @@
  * statuses, and what a credit note does to its invoice. Billing builds and stores them; the store
  * reads and writes them; the API and the portal show them. See docs/billing.md.
  */
+import { footprintOf, type Footprint, type FootprintFactors } from './footprint.ts';
 import { addMoney, eur, mulRound, type Money } from './money.ts';
 import type { PriceLineKind } from './pricing.ts';
 import type { TaxTreatment } from './vat.ts';
@@ -41,6 +42,32 @@ export interface InvoiceLine {
   unitPrice: Money | null;
   /** Usage lines: the month the usage happened in (earlier than the invoice's period for a late-usage adjustment). */
   usagePeriod: string | null;
+  /** Energy and carbon of the GPU-seconds the line charges (absent on invoices issued before lines carried it; null for discounts). */
+  footprint?: Footprint | null | undefined;
+}
+
+/**
+ * The invoice with each line's footprint (docs/footprint.md): from the line's GPU-seconds and the
+ * factors of its site and GPU type, `reserved` for a reserved booking's lines, `metered` for usage
+ * lines. Lines without GPU-seconds (discounts) or without known factors carry null.
+ */
+export function withLineFootprints<T extends { lines: InvoiceLine[] }>(invoice: T, factorsOf: (site: string, gpuType: string) => FootprintFactors | null): T {
+  return {
+    ...invoice,
+    lines: invoice.lines.map((l) => {
+      const factors = l.site && l.gpuType && l.gpuSeconds !== null && l.gpuSeconds > 0 ? factorsOf(l.site, l.gpuType) : null;
+      if (!factors || l.gpuSeconds === null) return { ...l, footprint: null };
+      const metered = l.kind === 'usage' || l.kind === 'usage_adjustment';
+      return {
+        ...l,
+        footprint: footprintOf({
+          factors,
+          reservedGpuHours: l.gpuSeconds / 3600,
+          metered: metered ? { gpuSeconds: l.gpuSeconds, measuredGpuSeconds: 0, measuredEnergyWh: 0 } : null,
+        }),
+      };
+    }),
+  };
 }
 
 /** The customer as invoiced (a snapshot: a later change of the org does not rewrite issued invoices). */

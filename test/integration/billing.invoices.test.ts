@@ -44,6 +44,12 @@ describe('invoice on confirm', () => {
     expect(inv.total).toEqual({ amount: 5157, currency: 'EUR' });
     expect(inv).toMatchObject({ kind: 'reservation', reservationId: r.id, period: '2026-11', taxTreatment: 'fr_vat', legalMention: null });
     expect(inv.lines[0]).toMatchObject({ site: 'valence-rovaltain', gpuType: 'h100-sxm-80gb', gpuHours: '24', unitPrice: { amount: 199, currency: 'EUR' } });
+    // Each line carries the energy and carbon of the GPU-hours it charges: the booking's, from its reserved hours.
+    const reservation = (await t.call('GET', `/v1/reservations/${r.id}`, { key: t.keys.customer })).body;
+    expect(inv.lines[0].footprint).toEqual(reservation.footprint);
+    expect(inv.lines[0].footprint).toMatchObject({ basis: 'reserved' });
+    expect(inv.lines[0].footprint.itEnergyKwh).toBeGreaterThan(0);
+    expect(inv.lines[1].footprint).toBeNull();
     // Pushed to Stripe after the commit: finalized, our amounts to the cent.
     expect(inv).toMatchObject({ status: 'open', stripeSync: 'synced', note: null });
     const [stripe, ...more] = stripeInvoicesFor(standIn!, inv.id);

@@ -2718,6 +2718,7 @@ export interface components {
             unitPrice: components["schemas"]["Money"] | null;
             /** @description On-demand lines: the month the usage happened in */
             usagePeriod: string | null;
+            footprint: components["schemas"]["Footprint"] & unknown;
         };
         InvoiceWithCreditNotes: components["schemas"]["Invoice"] & {
             creditNotes: components["schemas"]["CreditNote"][];

@@ -10,7 +10,7 @@ import { principalOf, requireRole } from '../auth.ts';
 import { required, type AppModule } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { json, output, security } from '../route.ts';
-import { IdParam, IdempotencyHeader, MoneySchema, PageQuery, pageOf } from '../schemas.ts';
+import { FootprintSchema, IdParam, IdempotencyHeader, MoneySchema, PageQuery, pageOf } from '../schemas.ts';
 
 const financeOnly = [requireRole(['finance'])];
 
@@ -33,6 +33,7 @@ const InvoiceLineSchema = z
     gpuHours: z.string().nullable().openapi({ description: 'GPU-hours charged (decimal, display only); null for discount lines', example: '1344' }),
     unitPrice: MoneySchema.nullable().openapi({ description: 'Per GPU-hour' }),
     usagePeriod: z.string().nullable().openapi({ description: 'On-demand lines: the month the usage happened in' }),
+    footprint: FootprintSchema.nullable().openapi({ description: 'Energy and carbon of the GPU-hours this line charges (`reserved` for a booking’s lines, `metered` for usage); null for discount lines' }),
   })
   .openapi('InvoiceLine');
 
