@@ -26,30 +26,57 @@ export interface InProcessDeliveryQueue extends DeliveryQueue {
 }
 
 /**
- * Runs jobs in this process, a few at a time. A job already waiting or running is not queued twice.
- * A job that throws is logged and dropped: its delivery stays due and the next due-retry pass takes it.
+ * Runs jobs in this process, a few at a time, fairly: each endpoint has its own line, the lines are
+ * served in turn (round robin), and one endpoint runs at most `perEndpoint` jobs at once. A slow or
+ * failing endpoint with a thousand jobs waiting therefore takes at most `perEndpoint` of the
+ * `concurrency` slots; another endpoint's job starts as soon as a slot frees (issue 15, finding 7).
+ * A job already waiting or running is not queued twice. A job that throws is logged and dropped: its
+ * delivery stays due and the next due-retry pass takes it.
  */
 export function createInProcessDeliveryQueue(
   handle: (ref: DeliveryRef) => Promise<unknown>,
-  options: { logger: Logger; concurrency?: number },
+  options: { logger: Logger; concurrency?: number; perEndpoint?: number },
 ): InProcessDeliveryQueue {
   const concurrency = options.concurrency ?? 8;
-  const waiting: DeliveryRef[] = [];
+  const perEndpoint = Math.max(1, Math.min(options.perEndpoint ?? 2, concurrency));
+  /** Waiting jobs per endpoint, and the endpoints with waiting jobs in serving order. */
+  const lines = new Map<string, DeliveryRef[]>();
+  const turns: string[] = [];
+  const runningOf = new Map<string, number>();
   const known = new Set<string>();
+  let waitingCount = 0;
   let running = 0;
   let idleWaiters: (() => void)[] = [];
 
   const settleIdle = () => {
-    if (running > 0 || waiting.length > 0) return;
+    if (running > 0 || waitingCount > 0) return;
     const waiters = idleWaiters;
     idleWaiters = [];
     for (const resolve of waiters) resolve();
   };
 
+  /** The next job: the first endpoint in turn with a free per-endpoint slot; it goes to the back of the turn. */
+  const next = (): DeliveryRef | null => {
+    for (let i = 0; i < turns.length; i++) {
+      const endpointId = turns[i]!;
+      if ((runningOf.get(endpointId) ?? 0) >= perEndpoint) continue;
+      const line = lines.get(endpointId)!;
+      const ref = line.shift()!;
+      turns.splice(i, 1);
+      if (line.length > 0) turns.push(endpointId);
+      else lines.delete(endpointId);
+      waitingCount -= 1;
+      return ref;
+    }
+    return null;
+  };
+
   const pump = () => {
-    while (running < concurrency && waiting.length > 0) {
-      const ref = waiting.shift()!;
+    while (running < concurrency) {
+      const ref = next();
+      if (!ref) return;
       running += 1;
+      runningOf.set(ref.endpointId, (runningOf.get(ref.endpointId) ?? 0) + 1);
       handle(ref)
         .catch((error: unknown) =>
           options.logger.error('webhook delivery job failed', {
@@ -59,6 +86,9 @@ export function createInProcessDeliveryQueue(
         )
         .finally(() => {
           running -= 1;
+          const left = (runningOf.get(ref.endpointId) ?? 1) - 1;
+          if (left > 0) runningOf.set(ref.endpointId, left);
+          else runningOf.delete(ref.endpointId);
           known.delete(refKey(ref));
           pump();
           settleIdle();
@@ -72,12 +102,18 @@ export function createInProcessDeliveryQueue(
         const key = refKey(ref);
         if (known.has(key)) continue;
         known.add(key);
-        waiting.push(ref);
+        const line = lines.get(ref.endpointId);
+        if (line) line.push(ref);
+        else {
+          lines.set(ref.endpointId, [ref]);
+          turns.push(ref.endpointId);
+        }
+        waitingCount += 1;
       }
       pump();
     },
     idle() {
-      if (running === 0 && waiting.length === 0) return Promise.resolve();
+      if (running === 0 && waitingCount === 0) return Promise.resolve();
       return new Promise<void>((resolve) => idleWaiters.push(resolve));
     },
   };
