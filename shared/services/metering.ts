@@ -6,6 +6,10 @@
  * the id is taken but the usage is missing, or the usage counted but the id free. Many events share
  * a transaction (up to 100 items); a cancellation because some ids were already claimed marks those
  * as duplicates and retries the rest.
+ *
+ * The event rules (limits, refusals, splitting by hour and minute) are in metering/rules.ts, the
+ * packing of transactions and the reading of DynamoDB's cancellation reasons in metering/packing.ts;
+ * this file counts (commit, duplicates, caps) and reads the usage report.
  */
 import { randomUUID } from 'node:crypto';
 import { DomainError, invalidField, notFound } from '#domain/errors.ts';
@@ -17,7 +21,7 @@ import type { Clock } from '../ids.ts';
 import type { Db } from '#store/db.ts';
 import { findReservation, getReservation } from '#store/reservations.ts';
 import { DEFAULT_RETRY, withOptimisticRetry, type RetryPolicy } from '#store/retry.ts';
-import { MAX_TRANSACTION_ITEMS, transact, type TransactItem } from '#store/transact.ts';
+import { transact, type TransactItem } from '#store/transact.ts';
 import {
   USAGE_SHARDS,
   claimItem,
@@ -31,136 +35,26 @@ import {
   reservationOrg,
   shardOf,
   usageByHour,
-  type AggregateIncrement,
   type UsagePiece,
   type UsageScope,
 } from '#store/usage.ts';
+import { PERMANENT_CANCELLATIONS, apportion, cancellationReasons, fitUnderCaps, mergeIncrements, takeTransaction, type CapUse } from './metering/packing.ts';
+import {
+  DEFAULT_TRANSACTION_CONCURRENCY,
+  MAX_EVENTS_PER_REQUEST,
+  checkEventAgainst,
+  checkEventAlone,
+  sameContent,
+  splitByHour,
+  splitByMinute,
+  toEvent,
+  type IngestResult,
+  type MeteredEvent,
+  type UsageEventInput,
+} from './metering/rules.ts';
 
-export const MAX_EVENTS_PER_REQUEST = 1000;
-export const DEFAULT_TRANSACTION_CONCURRENCY = 4;
-/** Meters' clocks may run ahead: an event may end up to 5 minutes after our now. */
-export const FUTURE_TOLERANCE_MS = 5 * 60_000;
-/** Events starting more than 35 days ago are refused (claims are kept 40 days, so never re-counted). */
-export const MAX_EVENT_AGE_MS = 35 * DAY_MS;
-/** One event covers at most 24 hours: its claim and hourly counts (≤ 25 hours × 3 + 2) fit one transaction. */
-export const MAX_EVENT_DURATION_MS = 24 * HOUR_MS;
-
-/** Why an event was refused. Stable strings: meters may switch on them. */
-export const USAGE_REJECTION_REASONS = {
-  duplicate_in_batch: 'the same id appears earlier in this request with other content',
-  ends_before_start: 'end is not after start (after truncating both to whole seconds)',
-  interval_too_long: 'the interval is longer than 24 hours; split it',
-  in_future: 'end is more than 5 minutes after the server clock',
-  too_old: 'start is more than 35 days before the server clock',
-  unknown_reservation: 'no reservation with this id runs at this meter key’s site (the same answer whether the id exists elsewhere or not)',
-  too_many_gpus: 'gpus exceeds the GPUs of the reservation',
-  resold_hours: 'gpus exceeds the GPUs the reservation still has in an hour whose GPUs it resold to another org (resale)',
-  interval_outside_reservation: 'the reservation never ran, or the interval is not within [start, end] of the reservation (end = stop time for on-demand, now while it runs)',
-  exceeds_reservation:
-    'with the usage already counted, some minute of the interval would hold more than the reservation’s GPUs × 60 GPU-seconds (a reservation cannot use more than its GPUs × the seconds of any minute)',
-} as const;
-export type UsageRejectionReason = keyof typeof USAGE_REJECTION_REASONS;
-
-export interface UsageEventInput {
-  id: string;
-  reservationId: string;
-  start: string;
-  end: string;
-  gpus: number;
-  /** Measured IT energy of the interval, Wh; when sent it is the footprint's figure for these GPU-seconds. */
-  energyWh?: number | undefined;
-}
-
-export interface IngestResult {
-  accepted: number;
-  duplicates: number;
-  rejected: { id: string; reason: UsageRejectionReason }[];
-}
-
-/** An event with its instants truncated to whole seconds (epoch seconds). */
-interface MeteredEvent {
-  id: string;
-  reservationId: string;
-  startSec: number;
-  endSec: number;
-  gpus: number;
-  energyWh: number | null;
-}
-
-const toEvent = (e: UsageEventInput): MeteredEvent => ({
-  id: e.id,
-  reservationId: e.reservationId,
-  startSec: Math.floor(Date.parse(e.start) / 1000),
-  endSec: Math.floor(Date.parse(e.end) / 1000),
-  gpus: e.gpus,
-  energyWh: e.energyWh ?? null,
-});
-
-const sameContent = (a: MeteredEvent, b: MeteredEvent): boolean =>
-  a.reservationId === b.reservationId && a.startSec === b.startSec && a.endSec === b.endSec && a.gpus === b.gpus && a.energyWh === b.energyWh;
-
-/**
- * GPU-seconds of [startSec, endSec) × gpus in each UTC hour it touches. Exact: the pieces' seconds
- * add up to endSec − startSec, and each piece lands in the hour it happened.
- */
-export function splitByHour(startSec: number, endSec: number, gpus: number): { epochHour: number; gpuSeconds: number }[] {
-  const out: { epochHour: number; gpuSeconds: number }[] = [];
-  for (let hour = Math.floor(startSec / 3600); hour * 3600 < endSec; hour++) {
-    const seconds = Math.min(endSec, (hour + 1) * 3600) - Math.max(startSec, hour * 3600);
-    if (seconds > 0) out.push({ epochHour: hour, gpuSeconds: seconds * gpus });
-  }
-  return out;
-}
-
-/** Checks that need only the event and the clock. */
-export function checkEventAlone(e: MeteredEvent, now: Date): UsageRejectionReason | null {
-  if (!(e.endSec > e.startSec)) return 'ends_before_start';
-  if ((e.endSec - e.startSec) * 1000 > MAX_EVENT_DURATION_MS) return 'interval_too_long';
-  if (e.endSec * 1000 > now.getTime() + FUTURE_TOLERANCE_MS) return 'in_future';
-  if (e.startSec * 1000 < now.getTime() - MAX_EVENT_AGE_MS) return 'too_old';
-  return null;
-}
-
-const NEVER_RAN: ReadonlySet<Reservation['status']> = new Set(['held', 'expired', 'cancelled']);
-
-/** Checks against the reservation, for a meter of `meterSite`. */
-export function checkEventAgainst(e: MeteredEvent, r: Reservation | null, meterSite: string | null): UsageRejectionReason | null {
-  // A reservation at another site is answered exactly like an id that does not exist: a meter learns nothing about other sites.
-  if (!r || r.site !== meterSite) return 'unknown_reservation';
-  if (e.gpus > r.gpus) return 'too_many_gpus';
-  if (NEVER_RAN.has(r.status)) return 'interval_outside_reservation';
-  const startSec = Date.parse(r.start) / 1000;
-  const endSec = r.end ? Date.parse(r.end) / 1000 : Number.POSITIVE_INFINITY;
-  if (e.startSec < startSec || e.endSec > endSec) return 'interval_outside_reservation';
-  // Hours sold to another org are the buyer's: the seller may use only what it still has in them.
-  if (r.resale?.sold.length) {
-    for (let h = Math.floor(e.startSec / 3600); h * 3600 < e.endSec; h++) if (e.gpus > remainingGpusAt(r, h)) return 'resold_hours';
-  }
-  return null;
-}
-
-/**
- * GPU-seconds of [startSec, endSec) × gpus in each minute of UTC hour `epochHour` it touches, as
- * [minute of the hour (0–59), GPU-seconds]. Exact: they add up to the event's piece of that hour.
- */
-export function splitByMinute(startSec: number, endSec: number, gpus: number, epochHour: number): [number, number][] {
-  const hourStart = epochHour * 3600;
-  const from = Math.max(startSec, hourStart);
-  const to = Math.min(endSec, hourStart + 3600);
-  const out: [number, number][] = [];
-  for (let minute = Math.floor((from - hourStart) / 60); hourStart + minute * 60 < to; minute++) {
-    const seconds = Math.min(to, hourStart + (minute + 1) * 60) - Math.max(from, hourStart + minute * 60);
-    if (seconds > 0) out.push([minute, seconds * gpus]);
-  }
-  return out;
-}
-
-/** A capped aggregate item an event increments: the capped counters it adds to and the most each may hold. */
-export interface CapUse {
-  id: string;
-  adds: Readonly<Record<string, number>>;
-  limits: Readonly<Record<string, number>>;
-}
+export * from './metering/rules.ts';
+export { apportion, fitUnderCaps, takeTransaction, type CapUse } from './metering/packing.ts';
 
 /** An accepted event ready to count: its GPU-seconds per hour and the aggregates those touch. */
 interface Countable {
@@ -172,107 +66,6 @@ interface Countable {
   /** The capped items among them (its reservation's hours), with its per-minute counts. */
   caps: CapUse[];
 }
-
-/** Splits a whole number over weights exactly (cumulative rounding): the parts add up to `total`. */
-export function apportion(total: number, weights: readonly number[]): number[] {
-  const sum = weights.reduce((a, b) => a + b, 0);
-  if (sum <= 0) return weights.map((_, i) => (i === 0 ? total : 0));
-  let before = 0;
-  let cumulative = 0;
-  return weights.map((w) => {
-    cumulative += w;
-    const upTo = Math.round((total * cumulative) / sum);
-    const part = upTo - before;
-    before = upTo;
-    return part;
-  });
-}
-
-function mergeIncrements(list: AggregateIncrement[]): AggregateIncrement[] {
-  const byId = new Map<string, AggregateIncrement>();
-  for (const inc of list) {
-    const seen = byId.get(inc.id);
-    if (!seen) {
-      byId.set(inc.id, inc);
-      continue;
-    }
-    const adds = { ...seen.adds };
-    for (const [k, v] of Object.entries(inc.adds ?? {})) adds[k] = (adds[k] ?? 0) + v;
-    const limits = seen.limits || inc.limits ? { limits: { ...seen.limits, ...inc.limits } } : {};
-    byId.set(inc.id, { ...seen, gpuSeconds: seen.gpuSeconds + inc.gpuSeconds, ...(seen.adds || inc.adds ? { adds } : {}), ...limits });
-  }
-  return [...byId.values()];
-}
-
-/**
- * Takes events in `queue` order while their claims plus the DISTINCT aggregate items they touch fit
- * in one transaction (DynamoDB allows one operation per item per transaction, so increments of the
- * same item are merged). Skipped, for a later transaction: events touching a capped item in `busy`
- * (another transaction of this request is writing it: they would only conflict), and events whose
- * per-minute counts, merged with those already taken, would pass the item's cap on their own (the
- * merged increment must stay under the cap for its condition to mean anything).
- */
-export function takeTransaction<T extends { aggregateIds: string[]; caps?: CapUse[] }>(
-  queue: readonly T[],
-  options: { maxItems?: number; busy?: ReadonlySet<string> } = {},
-): T[] {
-  const maxItems = options.maxItems ?? MAX_TRANSACTION_ITEMS;
-  const aggregateIds = new Set<string>();
-  const counters = new Map<string, number>();
-  const taken: T[] = [];
-  for (const c of queue) {
-    const caps = c.caps ?? [];
-    if (caps.some((cap) => options.busy?.has(cap.id))) continue;
-    const overCap = caps.some((cap) => Object.entries(cap.adds).some(([name, add]) => (counters.get(`${cap.id}|${name}`) ?? 0) + add > (cap.limits[name] ?? Infinity)));
-    if (overCap) continue;
-    const fresh = c.aggregateIds.filter((id) => !aggregateIds.has(id)).length;
-    if (taken.length + 1 + aggregateIds.size + fresh > maxItems) {
-      if (taken.length === 0) throw new Error('one event needs more items than a transaction holds');
-      break;
-    }
-    taken.push(c);
-    for (const id of c.aggregateIds) aggregateIds.add(id);
-    for (const cap of caps) for (const [name, add] of Object.entries(cap.adds)) counters.set(`${cap.id}|${name}`, (counters.get(`${cap.id}|${name}`) ?? 0) + add);
-  }
-  return taken;
-}
-
-/**
- * After a transaction was cancelled on capped items (and on no claim): which of its events still fit
- * under the counts those items hold now (`current`, per item id and counter), taken in order, and
- * which would pass a cap. Items whose condition held are not limiting (the whole batch fitted there).
- */
-export function fitUnderCaps<T extends { caps: CapUse[] }>(batch: readonly T[], current: ReadonlyMap<string, ReadonlyMap<string, number>>): { fit: T[]; over: T[] } {
-  const used = new Map<string, number>();
-  const fit: T[] = [];
-  const over: T[] = [];
-  for (const c of batch) {
-    const limited = c.caps.filter((cap) => current.has(cap.id));
-    const fits = limited.every((cap) =>
-      Object.entries(cap.adds).every(([name, add]) => current.get(cap.id)!.get(name)! + (used.get(`${cap.id}|${name}`) ?? 0) + add <= (cap.limits[name] ?? Infinity)),
-    );
-    if (!fits) {
-      over.push(c);
-      continue;
-    }
-    fit.push(c);
-    for (const cap of limited) for (const [name, add] of Object.entries(cap.adds)) used.set(`${cap.id}|${name}`, (used.get(`${cap.id}|${name}`) ?? 0) + add);
-  }
-  return { fit, over };
-}
-
-interface CancellationReason {
-  Code?: string;
-  Item?: Record<string, unknown>;
-}
-
-const cancellationReasons = (error: unknown): CancellationReason[] | null =>
-  error instanceof Error && error.name === 'TransactionCanceledException'
-    ? ((error as { CancellationReasons?: CancellationReason[] }).CancellationReasons ?? null)
-    : null;
-
-/** Cancellation codes that retrying cannot fix. */
-const PERMANENT_CANCELLATIONS = new Set(['ValidationError', 'ItemCollectionSizeLimitExceeded']);
 
 async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
