@@ -48,6 +48,23 @@ describe('operator portal', () => {
     expect(audit.text).toContain('pool:marseille-b200');
     expect(audit.text).toMatch(/reservedRate: \{&quot;amount&quot;:399,&quot;currency&quot;:&quot;EUR&quot;\} → \{&quot;amount&quot;:419/);
 
+    // The operator schedules capacity from the Fleet page: a form per pool, with the session's CSRF token.
+    const csrf = /name="csrf" value="([^"]+)"/.exec(fleet.text)![1]!;
+    const grown = await request('/fleet/pools/marseille-b200/capacity', { cookie, form: { csrf, effectiveFrom: '2027-02-01T00:00', totalGpus: '256' } });
+    expect(grown.status).toBe(303);
+    expect(grown.headers.get('location')).toContain('scheduled=marseille-b200');
+    const after = await request(grown.headers.get('location')!.split('#')[0]!, { cookie });
+    expect(after.text).toContain('Capacity change scheduled for marseille-b200.');
+    expect(after.text).toContain(': 256 GPUs.');
+    expect((await t.call('GET', '/v1/pools/marseille-b200/capacity-changes', op)).body.data).toMatchObject([{ effectiveFrom: '2027-02-01T00:00:00.000Z', totalGpus: 256 }]);
+    // A change the rules refuse comes back as an alert naming the field; nothing is written.
+    const bad = await request('/fleet/pools/marseille-b200/capacity', { cookie, form: { csrf, effectiveFrom: '2027-02-01T00:00', totalGpus: '100' } });
+    expect(bad.status).toBe(303);
+    expect(decodeURIComponent(bad.headers.get('location') ?? '')).toContain('totalGpus: must be whole nodes');
+    // Without the CSRF token the form is refused.
+    expect((await request('/fleet/pools/marseille-b200/capacity', { cookie, form: { effectiveFrom: '2027-03-01T00:00', totalGpus: '512' } })).status).toBe(403);
+    expect((await t.call('GET', '/v1/pools/marseille-b200/capacity-changes', op)).body.data).toHaveLength(1);
+
     const customer = await signIn(t.keys.customer);
     expect((await request('/fleet', { cookie: customer })).status).toBe(403);
     expect((await request('/audit', { cookie: customer })).status).toBe(403);

@@ -2,7 +2,8 @@
 import { toPublicPool } from '#domain/catalog.ts';
 import type { App } from '#http/context.ts';
 import { listAudit } from '#store/audit.ts';
-import { page, signedIn } from '../http.tsx';
+import { DomainError } from '#domain/errors.ts';
+import { page, seeOther, signedIn } from '../http.tsx';
 import { AuditPage, FleetPage } from '../views/fleet.tsx';
 
 export function registerFleetRoutes(app: App) {
@@ -14,9 +15,30 @@ export function registerFleetRoutes(app: App) {
       const { operator } = deps;
       const now = deps.clock().toISOString();
       const pools = await Promise.all(
-        catalog.pools.map(async (p) => ({ ...toPublicPool(p, deps.clock()), maintenance: (await operator.listMaintenance(p.id)).filter((w) => w.end > now) })),
+        catalog.pools.map(async (p) => ({ ...toPublicPool(p, deps.clock()), capacityChanges: p.capacityChanges ?? [], maintenance: (await operator.listMaintenance(p.id)).filter((w) => w.end > now) })),
       );
-      return page(c, <FleetPage viewer={who.viewer} sites={catalog.sites} pools={pools} />);
+      const error = c.req.query('error');
+      const scheduled = c.req.query('scheduled');
+      const notice = error ? { ok: false, text: error.slice(0, 500) } : scheduled ? { ok: true, text: `Capacity change scheduled for ${scheduled.slice(0, 100)}.` } : null;
+      return page(c, <FleetPage viewer={who.viewer} sites={catalog.sites} pools={pools} notice={notice} />);
+    }),
+  );
+  app.post(
+    '/fleet/pools/:id/capacity',
+    signedIn(['operator'], 'Scheduling a capacity change', async (c, who, form) => {
+      const id = c.req.param('id') ?? '';
+      const raw = (form.effectiveFrom ?? '').trim();
+      // A datetime-local field gives "2027-03-01T00:00" (UTC, as labelled).
+      const effectiveFrom = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/.test(raw) ? `${raw}:00Z` : raw;
+      const totalGpus = /^\d{1,8}$/.test((form.totalGpus ?? '').trim()) ? Number(form.totalGpus) : Number.NaN;
+      try {
+        if (Number.isNaN(totalGpus)) throw new DomainError('unprocessable', 'Total GPUs: enter a whole number of GPUs');
+        await c.get('deps').catalogAdmin.scheduleCapacity(who.principal, id, { effectiveFrom, totalGpus });
+      } catch (error) {
+        if (error instanceof DomainError && error.status < 500) return seeOther(c, `/fleet?error=${encodeURIComponent(error.message)}#pool-${encodeURIComponent(id)}`);
+        throw error;
+      }
+      return seeOther(c, `/fleet?scheduled=${encodeURIComponent(id)}#pool-${encodeURIComponent(id)}`);
     }),
   );
   app.get(

@@ -3,18 +3,20 @@ import type { FC } from 'hono/jsx';
 import type { PublicPool, Site } from '#domain/catalog.ts';
 import { formatMoney } from '#domain/money.ts';
 import { Layout, type Viewer } from './layout.tsx';
-import { Time } from './components.tsx';
+import { CsrfField, Time } from './components.tsx';
 
 export interface FleetPool extends PublicPool {
   maintenance: { id: string; start: string; end: string; gpus: number; reason: string }[];
+  capacityChanges: { effectiveFrom: string; totalGpus: number }[];
 }
 
 const pct = (bps: number) => `${(bps / 100).toLocaleString('en', { maximumFractionDigits: 2 })} %`;
 
-export const FleetPage: FC<{ viewer: Viewer; sites: Site[]; pools: FleetPool[] }> = ({ viewer, sites, pools }) => (
+export const FleetPage: FC<{ viewer: Viewer; sites: Site[]; pools: FleetPool[]; notice?: { ok: boolean; text: string } | null }> = ({ viewer, sites, pools, notice }) => (
   <Layout title="Fleet" viewer={viewer} current="fleet">
     <h1>Fleet</h1>
-    <p>Sites, pools and price books as new quotes see them. Change them with the operator API (PATCH /v1/sites/…, PATCH /v1/pools/…); every change is in the audit log.</p>
+    {notice ? <p role={notice.ok ? 'status' : 'alert'}>{notice.text}</p> : null}
+    <p>Sites, pools and price books as new quotes see them. Schedule a pool's capacity below (GPUs installed or retired from an hour; a reduction below what is sold is refused). Other changes go through the operator API (PATCH /v1/sites/…, PATCH /v1/pools/…); every change is in the audit log.</p>
     <h2>Sites</h2>
     <table>
       <caption>Sites and their facility figures</caption>
@@ -66,6 +68,18 @@ export const FleetPage: FC<{ viewer: Viewer; sites: Site[]; pools: FleetPool[] }
           <dd>{p.leadTimeDiscounts.map((t) => `≥ ${t.minDaysAhead} days ahead: −${pct(t.discountBps)}`).join('; ') || 'none'}</dd>
           <dt>Utilization band</dt>
           <dd>{`×${p.utilizationBand.floorBps / 10000} to ×${p.utilizationBand.ceilingBps / 10000}, ×1 at ${pct(p.utilizationBand.targetBps)} utilized`}</dd>
+          <dt>Capacity schedule</dt>
+          <dd>
+            {p.capacityChanges.length === 0
+              ? 'no scheduled changes'
+              : p.capacityChanges.map((c) => (
+                  <>
+                    {'From '}
+                    <Time iso={c.effectiveFrom} />
+                    {`: ${c.totalGpus} GPUs. `}
+                  </>
+                ))}
+          </dd>
           <dt>Maintenance</dt>
           <dd>
             {p.maintenance.length === 0
@@ -81,6 +95,14 @@ export const FleetPage: FC<{ viewer: Viewer; sites: Site[]; pools: FleetPool[] }
                 ))}
           </dd>
         </dl>
+        <form method="post" action={`/fleet/pools/${p.id}/capacity`}>
+          <CsrfField token={viewer.csrfToken} />
+          <label for={`cap-from-${p.id}`}>{`Capacity of ${p.id} from (UTC)`}</label>
+          <input id={`cap-from-${p.id}`} name="effectiveFrom" type="datetime-local" step="3600" required />
+          <label for={`cap-gpus-${p.id}`}>{`Total GPUs of ${p.id}`}</label>
+          <input id={`cap-gpus-${p.id}`} name="totalGpus" type="number" min="0" step={String(p.gpusPerNode)} required />
+          <button type="submit">{`Schedule capacity change for ${p.id}`}</button>
+        </form>
       </section>
     ))}
   </Layout>
