@@ -334,13 +334,19 @@ describe('pricing properties', () => {
         const durationBps = [...q.priceBook.durationTiers].sort((a, b) => b.minHours - a.minHours).find((t) => tierHours >= t.minHours)?.discountBps ?? 0;
         const leadBps = [...q.priceBook.leadTimeTiers].sort((a, b) => b.minDaysAhead - a.minDaysAhead).find((t) => aheadMs >= t.minDaysAhead * DAY_MS)?.discountBps ?? 0;
         const u = q.priceBook.utilization;
-        const rawFactor = 10000n * 10000n + BigInt(u.slopeBps) * BigInt(q.utilizationBps - u.targetBps); // × 10000
-        const factor = Math.min(u.ceilingBps, Math.max(u.floorBps, Number(divideRoundHalfUp(rawFactor, 10000n))));
+        // docs/pricing.md: the adjustment slope × (u − target) ÷ 10000 is rounded to a whole bp (half away
+        // from zero, so −955.5 → −956), then added to 10000 and clamped.
+        const adjustment = divideRoundHalfUp(BigInt(u.slopeBps) * BigInt(q.utilizationBps - u.targetBps), 10000n);
+        const factor = Math.min(u.ceilingBps, Math.max(u.floorBps, 10000 + Number(adjustment)));
         expect(r.utilizationFactorBps).toBe(factor);
         const base = BigInt(q.gpus * q.hours) * BigInt(q.priceBook.reservedRatePerGpuHour);
         const exact = divideRoundHalfUp(base * BigInt(10000 - durationBps) * BigInt(10000 - leadBps) * BigInt(factor), 10n ** 12n);
         expect(BigInt(r.total.amount)).toBe(exact);
       }),
+      {
+        // CI's counterexample (seed -705650667): 13000 × (6231 − 6966) / 10000 = −955.5 → −956, factor 9044.
+        examples: [[{ priceBook: { reservedRatePerGpuHour: 0, durationTiers: [], leadTimeTiers: [], utilization: { floorBps: 0, ceilingBps: 9045, targetBps: 6966, slopeBps: 13000 } }, gpus: 1, startHour: 0, hours: 1, nowOffsetMs: 0, utilizationBps: 6231, tierHours: undefined }]],
+      },
     );
   });
 
