@@ -69,4 +69,31 @@ describe('operator portal', () => {
     expect((await request('/fleet', { cookie: customer })).status).toBe(403);
     expect((await request('/audit', { cookie: customer })).status).toBe(403);
   });
+  it('pages the audit log with sealed cursors: opaque, followed back, and a raw table key or an API cursor refused (issue 15, finding 8)', async () => {
+    const op = { key: t.keys.operator };
+    for (let i = 0; i < 52; i++) {
+      expect((await t.call('PATCH', '/v1/pools/grand-est-h200', { ...op, body: { reservedRate: { amount: 500 + i, currency: 'EUR' } } })).status).toBe(200);
+    }
+    const cookie = await signIn(t.keys.operator);
+    const first = await request('/audit', { cookie });
+    expect(first.status).toBe(200);
+    const m = /href="\/audit\?cursor=([^"]+)"/.exec(first.text);
+    expect(m).not.toBeNull();
+    const cursor = decodeURIComponent(m![1]!.replaceAll('&amp;', '&'));
+    // Opaque: the sealed form, no table key readable inside.
+    expect(cursor).toMatch(/^c1\.[A-Za-z0-9_-]+$/);
+    expect(Buffer.from(cursor.slice(3), 'base64url').toString('latin1')).not.toMatch(/PK|SK|AUDIT/);
+    const second = await request(`/audit?cursor=${encodeURIComponent(cursor)}`, { cookie });
+    expect(second.status).toBe(200);
+    expect(second.text).toContain('pool.updated');
+    // A table key as the store writes it (what the page used to hand out) is refused, as is a changed byte.
+    const raw = Buffer.from(JSON.stringify({ PK: 'AUDIT', SK: 'AUDIT#2026-12-01T00:00:00.000Z#x' })).toString('base64url');
+    expect((await request(`/audit?cursor=${raw}`, { cookie })).status).toBe(400);
+    const flipped = cursor.slice(0, -2) + (cursor.at(-2) === 'A' ? 'B' : 'A') + cursor.at(-1);
+    expect((await request(`/audit?cursor=${encodeURIComponent(flipped)}`, { cookie })).status).toBe(400);
+    // The API's cursor for the same list is bound to the API's list, not the page's.
+    const api = await t.call('GET', '/v1/audit?limit=5', op);
+    expect(api.status).toBe(200);
+    expect((await request(`/audit?cursor=${encodeURIComponent(api.body.nextCursor)}`, { cookie })).status).toBe(400);
+  });
 });

@@ -9,6 +9,7 @@ import { DAY_MS, HOUR_MS, epochHour, floorToDay, floorToHour, fromEpochHour, per
 import { invoiceTotals, taxTreatmentFor } from '#domain/vat.ts';
 import { getOrg } from '#store/orgs.ts';
 import type { App } from '#http/context.ts';
+import { listScope } from '#http/cursor.ts';
 import { getQuote, type Quote } from '#store/quotes.ts';
 import { getReservation, listReservations } from '#store/reservations.ts';
 import { BOOKING_FIELDS, describeFieldError, emptyBookingForm, isBookingField, parseBookingForm, parseUtcInput, poolOf, resolve, type BookingField, type BookingFormValues } from '../booking-form.ts';
@@ -191,10 +192,13 @@ async function renderReservations(
   extra: { alerts?: string[]; notice?: string | null; extendValues?: Record<string, string> } = {},
   status = 200,
 ): Promise<Response> {
-  const { db, clock, catalog, logger } = c.get('deps');
+  const { db, clock, catalog, logger, cursors } = c.get('deps');
   const now = clock();
   const cursor = c.req.query('cursor') || undefined;
-  const list = await listReservations(db, orgOf(who), { limit: RESERVATIONS_PAGE_SIZE, cursor });
+  // The page's cursor is sealed like the API's (opaque, tamper-proof, bound to this list and org).
+  const scope = listScope('portal:reservations', who.principal);
+  const stored = await listReservations(db, orgOf(who), { limit: RESERVATIONS_PAGE_SIZE, cursor: await cursors.open(scope, cursor) });
+  const list = { ...stored, nextCursor: await cursors.seal(scope, stored.nextCursor) };
   const usageById = new Map<string, ReservationUsage>();
   await Promise.all(
     list.data.map(async (r) => {

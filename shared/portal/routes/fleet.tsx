@@ -1,6 +1,7 @@
 /** Operator pages: the fleet and the audit log. */
 import { toPublicPool } from '#domain/catalog.ts';
 import type { App } from '#http/context.ts';
+import { listScope } from '#http/cursor.ts';
 import { listAudit } from '#store/audit.ts';
 import { DomainError } from '#domain/errors.ts';
 import { page, seeOther, signedIn } from '../http.tsx';
@@ -44,9 +45,11 @@ export function registerFleetRoutes(app: App) {
   app.get(
     '/audit',
     signedIn(['operator'], 'The audit log', async (c, who) => {
-      const cursor = c.req.query('cursor');
-      const { data, nextCursor } = await listAudit(c.get('deps').db, 50, cursor || undefined);
-      return page(c, <AuditPage viewer={who.viewer} entries={data} next={nextCursor} />);
+      const { db, cursors } = c.get('deps');
+      // Sealed like the API's cursors: opaque, tamper-proof, bound to this list and role.
+      const scope = listScope('portal:audit', who.principal);
+      const { data, nextCursor } = await listAudit(db, 50, await cursors.open(scope, c.req.query('cursor') || undefined));
+      return page(c, <AuditPage viewer={who.viewer} entries={data} next={await cursors.seal(scope, nextCursor)} />);
     }),
   );
 }
