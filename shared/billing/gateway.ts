@@ -36,6 +36,12 @@ export interface CreateInvoiceInput {
   footer?: string | null;
   metadata: Record<string, string>;
   description?: string;
+  /**
+   * Our invoice's totals (integer cents). Stripe's draft is checked against them before it is
+   * finalized, and the finalized invoice again: on a mismatch the draft is deleted (Stripe voids only
+   * finalized invoices) or the finalized invoice voided, and StripeInvoiceMismatchError says which.
+   */
+  expected?: { subtotal: number; tax: number; total: number };
 }
 
 export type StripeInvoiceStatus = 'draft' | 'open' | 'paid' | 'void' | 'uncollectible';

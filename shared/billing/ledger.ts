@@ -5,6 +5,7 @@
 import { STATUS_EVENT, canMoveTo, type CreditNote, type Invoice, type InvoiceStatus } from '#domain/invoice.ts';
 import { outboxWrites, type EventDraft } from '#store/events.ts';
 import { creditNoteReplace, getCreditNote, getInvoice, invoiceReplace, receivableDelete, receivablePut, stripeInvoiceLink, syncMarkerDelete } from '#store/invoices.ts';
+import { financeAlertPut, type FinanceAlert } from '#store/finance-alerts.ts';
 import { withOptimisticRetry } from '#store/retry.ts';
 import { transact, type TransactItem } from '#store/transact.ts';
 import type { BillingContext } from './context.ts';
@@ -16,6 +17,8 @@ export interface InvoiceUpdate {
   status?: InvoiceStatus | null;
   completeSync?: boolean;
   failSync?: string;
+  /** Raised for finance in the same transaction, when this update is the one that fails the sync. */
+  financeAlert?: FinanceAlert;
   paymentFailed?: { message: string; attemptCount: number | null };
 }
 
@@ -39,6 +42,7 @@ export function createLedger(ctx: BillingContext) {
       next.stripeSync = u.completeSync ? 'synced' : 'failed';
       next.note = u.completeSync ? null : (u.failSync ?? null);
       items.push(syncMarkerDelete(db, prev.createdAt, 'INV', prev.id));
+      if (u.failSync && u.financeAlert) items.push(financeAlertPut(db, u.financeAlert));
     }
     if (u.status && canMoveTo(prev.status, u.status)) {
       next.status = u.status;

@@ -56,16 +56,27 @@ export const stripeIdempotencyKeys = {
   invoiceCreate: (invoiceId: string) => `inv-${invoiceId}-create`,
   invoiceItem: (invoiceId: string, index: number) => `inv-${invoiceId}-item-${index}`,
   invoiceFinalize: (invoiceId: string) => `inv-${invoiceId}-finalize`,
+  invoiceVoid: (invoiceId: string) => `inv-${invoiceId}-void`,
   creditNote: (creditNoteId: string) => `cn-${creditNoteId}`,
 };
 
 const INVOICE_STATUSES: readonly StripeInvoiceStatus[] = ['draft', 'open', 'paid', 'void', 'uncollectible'];
 
+/**
+ * What was done with Stripe's invoice on a mismatch: its draft deleted before it was finalized (never
+ * sent), the finalized invoice voided (nothing left to pay), or nothing (the check could not run).
+ */
+export type MismatchAction = 'draft_deleted' | 'voided' | 'none';
+
 /** Stripe answered with an invoice that does not add up to what we asked for: never hand it on as if it did. */
 export class StripeInvoiceMismatchError extends Error {
-  constructor(detail: string) {
+  readonly stripeInvoiceId: string | null;
+  readonly action: MismatchAction;
+  constructor(detail: string, stripeInvoiceId: string | null = null, action: MismatchAction = 'none') {
     super(detail);
     this.name = 'StripeInvoiceMismatchError';
+    this.stripeInvoiceId = stripeInvoiceId;
+    this.action = action;
   }
 }
 
@@ -253,6 +264,27 @@ export function createStripeGateway(config: StripeGatewayConfig): BillingGateway
           ),
         );
       }
+      const expectedSubtotal = input.lines.reduce((sum, line) => sum + line.amount, 0);
+      const expected: { subtotal: number; tax: number | null; total: number | null } = input.expected ?? { subtotal: expectedSubtotal, tax: null, total: null };
+      /** What differs between Stripe's invoice and ours, or null when it adds up. */
+      const differences = (invoice: Stripe.Invoice): string | null => {
+        const got = invoiceResult(invoice);
+        const wrong = [
+          got.subtotal !== expectedSubtotal || got.subtotal !== expected.subtotal ? `subtotal ${got.subtotal}, expected ${expected.subtotal}` : null,
+          expected.tax !== null && got.tax !== expected.tax ? `tax ${got.tax}, expected ${expected.tax}` : null,
+          expected.total !== null && got.total !== expected.total ? `total ${got.total}, expected ${expected.total}` : null,
+        ].filter((d): d is string => d !== null);
+        return wrong.length === 0 ? null : `Stripe invoice ${invoice.id} for ${input.invoiceId} has ${wrong.join(', ')}`;
+      };
+      // Checked before finalizing: a draft that does not add up is deleted, never sent to the customer.
+      const filled = await withRateLimitRetry(() => stripe.invoices.retrieve(draft.id));
+      if (filled.status === 'draft') {
+        const wrong = differences(filled);
+        if (wrong !== null) {
+          await withRateLimitRetry(() => stripe.invoices.del(draft.id));
+          throw new StripeInvoiceMismatchError(`${wrong}; the draft was deleted`, draft.id, 'draft_deleted');
+        }
+      }
       const finalized = await withRateLimitRetry(() =>
         stripe.invoices.finalizeInvoice(
           draft.id,
@@ -260,11 +292,14 @@ export function createStripeGateway(config: StripeGatewayConfig): BillingGateway
           { idempotencyKey: stripeIdempotencyKeys.invoiceFinalize(input.invoiceId) },
         ),
       );
-      const expectedSubtotal = input.lines.reduce((sum, line) => sum + line.amount, 0);
-      if (finalized.subtotal !== expectedSubtotal) {
-        throw new StripeInvoiceMismatchError(
-          `Stripe invoice ${finalized.id} for ${input.invoiceId} has subtotal ${finalized.subtotal}, expected ${expectedSubtotal}`,
-        );
+      // And after: an invoice finalized for the wrong amount (a rerun that met an earlier one) is voided.
+      const wrong = differences(finalized);
+      if (wrong !== null) {
+        if (finalized.status === 'open' || finalized.status === 'uncollectible') {
+          await withRateLimitRetry(() => stripe.invoices.voidInvoice(finalized.id, {}, { idempotencyKey: stripeIdempotencyKeys.invoiceVoid(input.invoiceId) }));
+          throw new StripeInvoiceMismatchError(`${wrong}; it was voided`, finalized.id, 'voided');
+        }
+        throw new StripeInvoiceMismatchError(`${wrong}; it is ${String(finalized.status)} and was left as it is`, finalized.id, 'none');
       }
       return invoiceResult(finalized);
     },

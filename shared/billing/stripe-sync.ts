@@ -5,6 +5,7 @@
  */
 import type { CreditNote, Invoice } from '#domain/invoice.ts';
 import { taxTreatmentFor } from '#domain/vat.ts';
+import type { FinanceAlert } from '#store/finance-alerts.ts';
 import { getCreditNote, getInvoice, listSyncMarkers } from '#store/invoices.ts';
 import { setStripeCustomerId } from '#store/orgs.ts';
 import { describeError, orgOrFail, type BillingContext } from './context.ts';
@@ -34,6 +35,18 @@ export function createStripeSync(ctx: BillingContext, ledger: Ledger) {
   const invoiceDescription = (i: Invoice): string =>
     i.kind === 'usage' ? `On-demand GPU usage, ${i.period}` : i.kind === 'extension' ? `Extension of reservation ${i.reservationId}` : `Reservation ${i.reservationId}`;
 
+  /**
+   * Stripe's invoice did not add up to ours: the invoice's sync fails with the detail (finance reads it;
+   * customers see the plain "being issued" note) and a finance alert is written in the same transaction.
+   * Stripe's invoice is not linked to ours: its draft was deleted or it was voided, nothing to pay there.
+   */
+  async function failMismatch(invoice: Invoice, detail: string, stripeInvoiceId: string | null, stripeAction: FinanceAlert['stripeAction']): Promise<void> {
+    logger.error('Stripe invoice does not match ours: finance alerted', { invoiceId: invoice.id, orgId: invoice.orgId, stripeInvoiceId, stripeAction, detail });
+    const at = ctx.clock().toISOString();
+    const financeAlert: FinanceAlert = { id: ctx.ids.next('alert'), at, kind: 'stripe_invoice_mismatch', orgId: invoice.orgId, invoiceId: invoice.id, stripeInvoiceId, stripeAction, detail };
+    await updateInvoice(invoice.orgId, invoice.id, () => ({ failSync: `Stripe's invoice does not match this one: ${detail}`, financeAlert }));
+  }
+
   /** Puts a pending invoice into Stripe (items, invoice, finalize) and records what Stripe answered. */
   async function pushInvoice(orgId: string, invoiceId: string): Promise<Invoice | null> {
     const invoice = await getInvoice(db, orgId, invoiceId);
@@ -54,19 +67,18 @@ export function createStripeSync(ctx: BillingContext, ledger: Ledger) {
         footer: invoice.legalMention,
         metadata: { orgId, invoiceId: invoice.id, kind: invoice.kind, period: invoice.period, ...(invoice.reservationId ? { reservationId: invoice.reservationId } : {}) },
         description: invoiceDescription(invoice),
+        expected: { subtotal: invoice.subtotal.amount, tax: invoice.tax.amount, total: invoice.total.amount },
       });
     } catch (error) {
-      if (error instanceof StripeInvoiceMismatchError) {
-        await updateInvoice(orgId, invoiceId, () => ({ failSync: `Stripe's invoice does not match this one: ${error.message}` }));
-      }
+      if (error instanceof StripeInvoiceMismatchError) await failMismatch(invoice, error.message, error.stripeInvoiceId, error.action);
       throw error;
     }
     const stripe = { stripeInvoiceId: result.stripeInvoiceId, hostedInvoiceUrl: result.hostedInvoiceUrl, pdfUrl: result.pdfUrl, stripeCustomerId: customerId };
     if (result.subtotal !== invoice.subtotal.amount || result.tax !== invoice.tax.amount || result.total !== invoice.total.amount) {
+      // A gateway that did not check (the check lives in the Stripe gateway): recorded and alerted all the same.
       const detail = `Stripe invoice ${result.stripeInvoiceId} totals ${result.subtotal} + ${result.tax} = ${result.total} cents, ours ${invoice.subtotal.amount} + ${invoice.tax.amount} = ${invoice.total.amount}`;
-      logger.error('Stripe invoice does not match ours', { invoiceId, detail });
-      await updateInvoice(orgId, invoiceId, () => ({ stripe, failSync: detail }));
-      throw new StripeInvoiceMismatchError(detail);
+      await failMismatch(invoice, detail, result.stripeInvoiceId, 'none');
+      throw new StripeInvoiceMismatchError(detail, result.stripeInvoiceId, 'none');
     }
     return updateInvoice(orgId, invoiceId, () => ({ stripe, status: result.status, completeSync: true }));
   }

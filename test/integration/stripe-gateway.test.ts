@@ -214,10 +214,37 @@ describe('invoices', () => {
     await expect(gateway().createFinalizedInvoice(invoiceInput(customerId, { lines: changed }))).rejects.toBeInstanceOf(
       Stripe.errors.StripeIdempotencyError,
     );
-    await expect(gateway().createFinalizedInvoice(invoiceInput(customerId, { lines: LINES.slice(0, 2) }))).rejects.toBeInstanceOf(
-      StripeInvoiceMismatchError,
-    );
-    expectExactlyOneInvoiceWith(standIn, LINES);
+    // Fewer lines under the same id meet the invoice finalized with all of them: it does not add up, so it is voided.
+    const mismatch = await gateway()
+      .createFinalizedInvoice(invoiceInput(customerId, { lines: LINES.slice(0, 2) }))
+      .then(() => null, (error: unknown) => error);
+    expect(mismatch).toBeInstanceOf(StripeInvoiceMismatchError);
+    const voided = expectExactlyOneInvoiceWith(standIn, LINES);
+    expect(mismatch).toMatchObject({ stripeInvoiceId: voided.id, action: 'voided' });
+    expect(voided).toMatchObject({ status: 'void', amount_remaining: 0 });
+    expect(posts().filter((r) => r.path === `/v1/invoices/${voided.id}/void`).map((r) => r.idempotencyKey)).toEqual([keys.invoiceVoid('inv_01JD0000000000000000000001')]);
+  });
+
+  it('checks the totals before finalizing: a draft whose VAT differs from ours is deleted, never finalized or sent (issue 15, finding 4)', async () => {
+    const { customerId } = await gateway().ensureCustomer(frenchCustomer);
+    // A tax rate carrying our marker but another percentage (made by hand in the dashboard, say): Stripe's VAT would differ.
+    const other = new Stripe(SECRET_KEY, { host: standIn.host, port: standIn.port, protocol: 'http' });
+    await other.taxRates.create({ display_name: 'TVA', percentage: 19.6, inclusive: false, country: 'FR', metadata: { gpuMarketTaxRate: 'fr-2000' } });
+    const totals = invoiceTotals(LINES.map((l) => eur(l.amount)), 2000);
+    const expected = { subtotal: totals.subtotal.amount, tax: totals.tax.amount, total: totals.total.amount };
+    const error = await gateway()
+      .createFinalizedInvoice(invoiceInput(customerId, { expected }))
+      .then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(StripeInvoiceMismatchError);
+    expect(error).toMatchObject({ action: 'draft_deleted' });
+    expect((error as Error).message).toMatch(new RegExp(`tax \\d+, expected ${expected.tax}`));
+    expect(standIn.invoices()).toHaveLength(0);
+    expect(standIn.invoiceItems()).toHaveLength(0);
+    expect(standIn.requests.some((r) => /\/finalize$/.test(r.path))).toBe(false);
+    expect(standIn.requests.filter((r) => r.method === 'DELETE').map((r) => r.path)).toEqual([`/v1/invoices/${(error as StripeInvoiceMismatchError).stripeInvoiceId}`]);
+    // The same invoice with our totals right is finalized as usual.
+    const fine = await gateway().createFinalizedInvoice(invoiceInput(customerId, { invoiceId: 'inv_ok', taxRateBps: 0, expected: { subtotal: expected.subtotal, tax: 0, total: expected.subtotal } }));
+    expect(fine).toMatchObject({ status: 'open', subtotal: expected.subtotal, tax: 0, total: expected.subtotal });
   });
 });
 

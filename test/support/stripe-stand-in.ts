@@ -255,6 +255,7 @@ interface InvoiceState {
   items: string[];
   number: string | null;
   finalizedAt: number | null;
+  voidedAt: number | null;
   paidAt: number | null;
   amountPaid: number;
   prePaymentCredits: number;
@@ -383,7 +384,7 @@ export async function startStripeStandIn(): Promise<StripeStandIn> {
     const tax = [...byRate.values()].reduce((sum, entry) => sum + entry.amount, 0);
     const total = subtotal + tax;
     const amountDue = Math.max(0, total - invoice.prePaymentCredits);
-    return { lines, subtotal, byRate, tax, total, amountDue, amountRemaining: Math.max(0, amountDue - invoice.amountPaid) };
+    return { lines, subtotal, byRate, tax, total, amountDue, amountRemaining: invoice.status === 'void' ? 0 : Math.max(0, amountDue - invoice.amountPaid) };
   }
 
   const taxEntry = (rateId: string, amount: number, taxable: number) => ({
@@ -438,7 +439,7 @@ export async function startStripeStandIn(): Promise<StripeStandIn> {
       post_payment_credit_notes_amount: invoice.postPaymentCredits,
       pre_payment_credit_notes_amount: invoice.prePaymentCredits,
       status: invoice.status,
-      status_transitions: { finalized_at: invoice.finalizedAt, paid_at: invoice.paidAt, voided_at: null, marked_uncollectible_at: null },
+      status_transitions: { finalized_at: invoice.finalizedAt, paid_at: invoice.paidAt, voided_at: invoice.voidedAt, marked_uncollectible_at: null },
       subtotal: amounts.subtotal,
       subtotal_excluding_tax: amounts.subtotal,
       total: amounts.total,
@@ -585,6 +586,7 @@ export async function startStripeStandIn(): Promise<StripeStandIn> {
       items: [],
       number: null,
       finalizedAt: null,
+      voidedAt: null,
       paidAt: null,
       amountPaid: 0,
       prePaymentCredits: 0,
@@ -653,6 +655,26 @@ export async function startStripeStandIn(): Promise<StripeStandIn> {
       invoice.paidAt = invoice.finalizedAt;
     }
     return renderInvoice(invoice);
+  }
+
+  /** Like Stripe: only an open or uncollectible invoice can be voided; nothing is left to pay on it. */
+  function voidInvoice(id: string, params: Record<string, unknown>) {
+    checkParams(params, []);
+    const invoice = findInvoice(id);
+    if (invoice.status !== 'open' && invoice.status !== 'uncollectible') throw invalidRequest(`You can only void open or uncollectible invoices; ${id} is ${invoice.status}.`);
+    invoice.status = 'void';
+    invoice.voidedAt = now();
+    invoice.autoAdvance = false;
+    return renderInvoice(invoice);
+  }
+
+  /** Like Stripe: only a draft can be deleted; its invoice items go with it. */
+  function deleteInvoice(id: string) {
+    const invoice = findInvoice(id);
+    if (invoice.status !== 'draft') throw invalidRequest(`You can only delete draft invoices; ${id} is ${invoice.status}.`);
+    for (const itemId of invoice.items) items.delete(itemId);
+    invoices.delete(id);
+    return { id, object: 'invoice', deleted: true };
   }
 
   function createCreditNote(params: Record<string, unknown>) {
@@ -747,6 +769,10 @@ export async function startStripeStandIn(): Promise<StripeStandIn> {
         return renderInvoice(findInvoice(id!));
       case 'POST invoices/:id/finalize':
         return finalizeInvoice(id!, params);
+      case 'POST invoices/:id/void':
+        return voidInvoice(id!, params);
+      case 'DELETE invoices/:id':
+        return deleteInvoice(id!);
       case 'POST invoiceitems':
         return createInvoiceItem(params);
       case 'POST credit_notes':

@@ -792,6 +792,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/billing/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Alerts for finance, newest first: invoices Stripe did not take as ours (deleted or voided there) */
+        get: operations["listFinanceAlerts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/billing/receivables": {
         parameters: {
             query?: never;
@@ -2751,6 +2768,32 @@ export interface components {
              */
             created: number;
             invoices: components["schemas"]["Invoice"][];
+        };
+        FinanceAlertPage: {
+            data: components["schemas"]["FinanceAlert"][];
+            nextCursor: string | null;
+        };
+        FinanceAlert: {
+            id: string;
+            /** @description When it was raised (RFC 3339 UTC) */
+            at: string;
+            /**
+             * @description `stripe_invoice_mismatch`: Stripe’s invoice did not add up to ours; ours is not sent and shows customers “being issued”
+             * @enum {string}
+             */
+            kind: "stripe_invoice_mismatch";
+            orgId: string;
+            /** @description Our invoice (its `note` holds the same detail for finance) */
+            invoiceId: string;
+            /** @description Stripe’s invoice it concerns, if one was made */
+            stripeInvoiceId: string | null;
+            /**
+             * @description What was done in Stripe: the draft deleted before it was finalized (never sent), the finalized invoice voided (nothing to pay on it), or nothing
+             * @enum {string}
+             */
+            stripeAction: "draft_deleted" | "voided" | "none";
+            /** @description The amounts that differed */
+            detail: string;
         };
         Receivables: {
             asOf: string;
@@ -8593,6 +8636,89 @@ export interface operations {
                         /** Format: int64 */
                         failed: number;
                     };
+                };
+            };
+            /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */
+            400: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid API key (https://gpu-market.example/problems/unauthenticated) */
+            401: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed for this role (https://gpu-market.example/problems/forbidden) */
+            403: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (https://gpu-market.example/problems/rate-limited) */
+            429: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error (https://gpu-market.example/problems/internal) */
+            500: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listFinanceAlerts: {
+        parameters: {
+            query?: {
+                /** @description Page size (1-200) */
+                limit?: number;
+                /** @description nextCursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Alerts */
+            200: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FinanceAlertPage"];
                 };
             };
             /** @description Request validation failed (https://gpu-market.example/problems/validation-failed) */

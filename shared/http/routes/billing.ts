@@ -5,6 +5,7 @@
 import { listScope } from '../cursor.ts';
 import { createRoute, z } from '@hono/zod-openapi';
 import { INVOICE_STATUSES } from '#domain/invoice.ts';
+import { FINANCE_ALERT_KINDS, listFinanceAlerts } from '#store/finance-alerts.ts';
 import { toApiCreditNote, toApiInvoice } from '#billing/invoice-wire.ts';
 import { principalOf, requireRole } from '../auth.ts';
 import { required, type AppModule } from '../context.ts';
@@ -207,6 +208,33 @@ const syncPending = createRoute({
   responses: { 200: json(z.object({ synced: z.number().int(), failed: z.number().int() }), 'What this pass did'), ...errorResponses(...COMMON_ERRORS) },
 });
 
+const FinanceAlertSchema = z
+  .object({
+    id: z.string(),
+    at: z.string().openapi({ description: 'When it was raised (RFC 3339 UTC)' }),
+    kind: z.enum(FINANCE_ALERT_KINDS).openapi({ description: '`stripe_invoice_mismatch`: Stripe’s invoice did not add up to ours; ours is not sent and shows customers “being issued”' }),
+    orgId: z.string(),
+    invoiceId: z.string().openapi({ description: 'Our invoice (its `note` holds the same detail for finance)' }),
+    stripeInvoiceId: z.string().nullable().openapi({ description: 'Stripe’s invoice it concerns, if one was made' }),
+    stripeAction: z.enum(['draft_deleted', 'voided', 'none']).openapi({
+      description: 'What was done in Stripe: the draft deleted before it was finalized (never sent), the finalized invoice voided (nothing to pay on it), or nothing',
+    }),
+    detail: z.string().openapi({ description: 'The amounts that differed' }),
+  })
+  .openapi('FinanceAlert');
+
+const listAlerts = createRoute({
+  method: 'get',
+  path: '/v1/billing/alerts',
+  operationId: 'listFinanceAlerts',
+  tags: ['Billing'],
+  summary: 'Alerts for finance, newest first: invoices Stripe did not take as ours (deleted or voided there)',
+  security,
+  middleware: financeOnly,
+  request: { query: PageQuery },
+  responses: { 200: json(pageOf(FinanceAlertSchema, 'FinanceAlertPage'), 'Alerts'), ...errorResponses(...COMMON_ERRORS) },
+});
+
 const Bucket = z.object({ bucket: z.enum(['0-30', '31-60', '61-90', '>90']), count: z.number().int(), amount: MoneySchema });
 const receivables = createRoute({
   method: 'get',
@@ -379,6 +407,12 @@ export const billingModule: AppModule = {
       return c.json({ period: result.period, created: result.created, invoices: result.invoices.map((i) => InvoiceSchema.parse(toApiInvoice(i, 'finance'))) }, 200);
     });
     app.openapi(syncPending, async (c) => c.json(output(syncPending, 200, await service.syncPending()), 200));
+    app.openapi(listAlerts, async (c) => {
+      const { limit, cursor } = c.req.valid('query');
+      const scope = listScope('finance-alerts', principalOf(c));
+      const page = await listFinanceAlerts(services.db, limit, await services.cursors.open(scope, cursor));
+      return c.json(output(listAlerts, 200, { ...page, nextCursor: await services.cursors.seal(scope, page.nextCursor) }), 200);
+    });
     app.openapi(receivables, async (c) => c.json(output(receivables, 200, await service.receivables()), 200));
     app.openapi(revenue, async (c) => c.json(output(revenue, 200, await service.revenue(c.req.valid('query').period)), 200));
     app.openapi(reconciliation, async (c) => c.json(output(reconciliation, 200, await service.reconciliation(c.req.valid('query').period)), 200));
