@@ -81,7 +81,7 @@ export async function notFoundPage(c: PortalContext): Promise<Response> {
   let viewer: Viewer | null = null;
   try {
     const who = await currentSession(c);
-    if (who) viewer = { role: who.principal.role, label: who.session.label, csrfToken: who.session.csrfToken };
+    if (who) viewer = { role: who.principal.role, label: who.session.label, csrfToken: who.session.csrfToken, orgAdmin: who.principal.orgRole === 'admin' };
   } catch {
     viewer = null;
   }
@@ -116,7 +116,7 @@ export function signedIn(roles: Role[] | 'any', what: string, handler: Handler) 
         const url = new URL(c.req.url);
         return seeOther(c, c.req.method === 'GET' ? `/sign-in?next=${encodeURIComponent(url.pathname + url.search)}` : '/sign-in');
       }
-      viewer = { role: who.principal.role, label: who.session.label, csrfToken: who.session.csrfToken };
+      viewer = { role: who.principal.role, label: who.session.label, csrfToken: who.session.csrfToken, orgAdmin: who.principal.orgRole === 'admin' };
       if (who.principal.role === 'customer' && who.principal.orgId) {
         const { budgets, clock } = c.get('deps');
         viewer.budgetAlert = budgetBanner(await budgets.spendOf(who.principal.orgId), clock());

@@ -14,6 +14,7 @@ import { registerFindRoutes } from './routes/find.tsx';
 import { registerFleetRoutes } from './routes/fleet.tsx';
 import { registerFinanceRoutes } from './routes/finance.tsx';
 import { registerInvoiceRoutes } from './routes/invoices.tsx';
+import { registerWebhookRoutes } from './routes/webhooks.tsx';
 import { PORTAL_JS } from './script.ts';
 import { PORTAL_CSS } from './styles.ts';
 import { meteredUsage, type PortalUsage } from './usage.ts';
@@ -62,6 +63,7 @@ export function createPortalModule(options: PortalOptions = {}): AppModule {
       registerInvoiceRoutes(app, build(options.invoices, deps, () => noInvoices), options.billing ?? null);
       registerBudgetPortalRoutes(app);
       registerFleetRoutes(app);
+      registerWebhookRoutes(app);
     },
   };
 }

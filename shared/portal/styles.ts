@@ -52,7 +52,7 @@ dl.facts dd { margin: 0; }
 figure.chart { margin: .5rem 0 1.5rem; }
 figure.chart svg { width: 100%; max-width: 48rem; height: auto; display: block; }
 figure.chart figcaption { color: var(--muted); font-size: .9rem; }
-.status { display: inline-block; padding: 0 .4rem; border-radius: 4px; border: 1px solid var(--line); background: var(--soft); }
+.status { white-space: nowrap; display: inline-block; padding: 0 .4rem; border-radius: 4px; border: 1px solid var(--line); background: var(--soft); }
 .total { font-weight: 700; }
 .field-error { color: var(--bad); font-weight: 600; font-size: .9rem; margin: 0; }
 .book-grid { display: grid; grid-template-columns: minmax(0, 30rem) minmax(0, 1fr); gap: 0 2.5rem; align-items: start; }

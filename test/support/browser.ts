@@ -19,6 +19,7 @@ import { silentLogger } from '../../shared/log.ts';
 import { billingModule } from '../../shared/http/routes/billing.ts';
 import { meteringModule } from '../../shared/http/routes/usage.ts';
 import { createPortalModule } from '../../shared/portal/module.tsx';
+import { createWebhooks, type Webhooks } from '../../shared/compose/webhooks.ts';
 import type { ReservationBilling } from '../../shared/services/booking.ts';
 import { createTestContext, type TestContext } from './app.ts';
 import { startStripeStandIn, type StripeStandIn } from './stripe-stand-in.ts';
@@ -31,6 +32,8 @@ export interface PortalHarness {
   t: TestContext;
   billing: BillingService;
   standIn: StripeStandIn;
+  /** Partner webhooks, allowed to deliver to 127.0.0.1 (test receivers). */
+  webhooks: Webhooks;
   base: string;
   browser: Browser;
   close(): Promise<void>;
@@ -52,13 +55,15 @@ export async function startPortal(options: { start?: string; modules?: AppModule
     onExtend: (...a) => late.reservationBilling.onExtend(...a),
     onCancel: (...a) => late.reservationBilling.onCancel(...a),
   };
+  let webhooks: Webhooks | undefined;
   const t = await createTestContext({
     reservationBilling,
-    late: { billing: () => late },
+    late: { billing: () => late, webhooks: () => webhooks!.service },
     modules: [billingModule, meteringModule, createPortalModule({ invoices: { list: (o, f) => portalInvoicesOf(t.deps.db).list(o, f) }, billing: late }), ...(options.modules ?? [])],
     ...(options.start ? { start: options.start } : {}),
   });
   const gateway = createStripeGateway({ secretKey: 'sk_test_portal', webhookSecret: 'whsec_portal', apiUrl: standIn.url, maxNetworkRetries: 1, timeoutMs: 2_000, now: t.clock });
+  webhooks = createWebhooks({ db: t.deps.db, clock: t.clock, ids: t.deps.ids, logger: silentLogger, allowedHosts: ['127.0.0.1'], fetchTimeoutMs: 2_000 });
   built = createBillingService({ db: t.deps.db, clock: t.clock, ids: t.deps.ids, gateway, logger: silentLogger, catalog: t.deps.catalog });
   let server: ServerType | undefined;
   const base = await new Promise<string>((resolve) => {
@@ -69,6 +74,7 @@ export async function startPortal(options: { start?: string; modules?: AppModule
     t,
     billing: built,
     standIn,
+    webhooks,
     base,
     browser,
     async close() {

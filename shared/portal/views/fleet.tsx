@@ -14,7 +14,6 @@ const pct = (bps: number) => `${(bps / 100).toLocaleString('en', { maximumFracti
 
 export const FleetPage: FC<{ viewer: Viewer; sites: Site[]; pools: FleetPool[]; notice?: { ok: boolean; text: string } | null }> = ({ viewer, sites, pools, notice }) => (
   <Layout title="Fleet" viewer={viewer} current="fleet">
-    <h1>Fleet</h1>
     {notice ? <p role={notice.ok ? 'status' : 'alert'}>{notice.text}</p> : null}
     <p>Sites, pools and price books as new quotes see them. Schedule a pool's capacity below (GPUs installed or retired from an hour; a reduction below what is sold is refused). Other changes go through the operator API (PATCH /v1/sites/…, PATCH /v1/pools/…); every change is in the audit log.</p>
     <h2>Sites</h2>
@@ -127,7 +126,6 @@ const changes = (before: Record<string, unknown> | null, after: Record<string, u
 
 export const AuditPage: FC<{ viewer: Viewer; entries: AuditRow[]; next: string | null }> = ({ viewer, entries, next }) => (
   <Layout title="Audit log" viewer={viewer} current="audit">
-    <h1>Audit log</h1>
     <table>
       <caption>Catalog changes, newest first</caption>
       <thead>

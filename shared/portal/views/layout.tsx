@@ -8,6 +8,8 @@ export interface Viewer {
   /** e.g. "Lumière AI SAS (customer, admin)" */
   label: string;
   csrfToken: string;
+  /** Customers: an admin of their org (sees the admin-only entries, e.g. Webhooks). */
+  orgAdmin?: boolean;
   /** Customers: the budget alert of this month, shown as a banner on every page (null: none). */
   budgetAlert?: string | null;
 }
@@ -19,6 +21,8 @@ export interface NavEntry {
   key: NavKey;
   href: string;
   text: string;
+  /** Shown to org admins only. */
+  orgAdmin?: boolean;
 }
 
 /** One list of nav entries per role: a new page adds its entry to its roles' lists. */
@@ -30,6 +34,7 @@ export const NAV: Record<Role, NavEntry[]> = {
     { key: 'reservations', href: '/reservations', text: 'Reservations' },
     { key: 'invoices', href: '/invoices', text: 'Invoices' },
     { key: 'budget', href: '/budget', text: 'Budget' },
+    { key: 'webhooks', href: '/webhooks', text: 'Webhooks', orgAdmin: true },
   ],
   finance: [
     { key: 'invoices', href: '/invoices', text: 'Invoices' },
@@ -67,7 +72,7 @@ export const Layout: FC<{ title: string; viewer: Viewer | null; current?: NavKey
           <>
             <nav aria-label="Portal">
               <ul>
-                {NAV[viewer.role].map((item) => (
+                {NAV[viewer.role].filter((item) => !item.orgAdmin || viewer.orgAdmin).map((item) => (
                   <li>
                     <a href={item.href} aria-current={item.key === current ? 'page' : undefined}>
                       {item.text}
