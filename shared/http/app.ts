@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { DomainError, type FieldError } from '#domain/errors.ts';
 import { isTransient } from '#store/retry.ts';
 import { errorFields } from '../log.ts';
-import { authenticate } from './auth.ts';
+import { accessOf, authenticate } from './auth.ts';
 import type { AppEnv, AppModule, AppOptions, Services } from './context.ts';
 import { idempotency } from './idempotency.ts';
 import { finishOpenApiDocument } from './openapi.ts';
@@ -115,6 +115,11 @@ export function createApp(services: Services, options: AppOptions = {}): OpenAPI
   app.use('/v1/*', limiter.byPrincipal);
   app.use('/v1/*', idempotency);
 
+  // Every operation's access, as its route declares it (security and requireRole), goes into the
+  // document as `x-access`: clients read it, and the access suite derives its expectations from it.
+  const registerRoute = app.openapi.bind(app);
+  app.openapi = ((route: Parameters<typeof registerRoute>[0], ...rest: unknown[]) =>
+    (registerRoute as (...a: unknown[]) => unknown)({ ...route, 'x-access': accessOf(route) }, ...rest)) as typeof app.openapi;
   for (const m of modules) m.register(app, withLimits);
   declareRateLimits(app.openAPIRegistry);
 

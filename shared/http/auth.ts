@@ -36,9 +36,11 @@ export function principalOf(c: { get(key: 'principal'): Principal | null }): Pri
 /**
  * 403 unless the caller has one of the roles (and, with `orgAdmin`, is an admin of its org). Then, and
  * only then, an Idempotency-Key is looked up: a replay never answers a caller the route refuses.
+ * `memberOwnBookingsOnly` declares what the service checks against the resource: a member acts only
+ * on bookings its own key made (admins on all of the org's); it is part of the operation's `x-access`.
  */
-export function requireRole(roles: Role[], options: { orgAdmin?: boolean } = {}): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
+export function requireRole(roles: Role[], options: { orgAdmin?: boolean; memberOwnBookingsOnly?: boolean } = {}): MiddlewareHandler<AppEnv> {
+  const middleware: MiddlewareHandler<AppEnv> = async (c, next) => {
     const p = principalOf(c);
     if (!roles.includes(p.role)) {
       throw new DomainError('forbidden', `This operation is for ${roles.join(' or ')} keys; this key is a ${p.role} key`);
@@ -47,5 +49,31 @@ export function requireRole(roles: Role[], options: { orgAdmin?: boolean } = {})
       throw new DomainError('forbidden', 'This operation is for org admins');
     }
     return runIdempotent(c, next);
+  };
+  ACCESS.set(middleware, { roles: [...roles], orgAdmin: options.orgAdmin === true, memberOwnBookingsOnly: options.memberOwnBookingsOnly === true });
+  return middleware;
+}
+
+/** Who may call an operation, as its route declares it: the document's `x-access` (the access suite reads it). */
+export type Access = { public: true } | { public: false; roles: Role[]; orgAdmin: boolean; memberOwnBookingsOnly: boolean };
+
+export const ALL_ROLES: readonly Role[] = ['customer', 'finance', 'operator', 'meter'];
+
+const ACCESS = new WeakMap<MiddlewareHandler<AppEnv>, { roles: Role[]; orgAdmin: boolean; memberOwnBookingsOnly: boolean }>();
+
+/**
+ * The access a route declares: public without `security`; otherwise the roles of its requireRole
+ * middleware (every authenticated role without one). Stamped on the operation as `x-access` by createApp.
+ */
+export function accessOf(route: { security?: unknown[] | undefined; middleware?: unknown }): Access {
+  if (!route.security || route.security.length === 0) return { public: true };
+  const middleware = (Array.isArray(route.middleware) ? route.middleware : route.middleware ? [route.middleware] : []) as MiddlewareHandler<AppEnv>[];
+  const declared = middleware.map((m) => ACCESS.get(m)).filter((a) => a !== undefined);
+  if (declared.length === 0) return { public: false, roles: [...ALL_ROLES], orgAdmin: false, memberOwnBookingsOnly: false };
+  return {
+    public: false,
+    roles: ALL_ROLES.filter((r) => declared.every((d) => d.roles.includes(r))),
+    orgAdmin: declared.some((d) => d.orgAdmin),
+    memberOwnBookingsOnly: declared.some((d) => d.memberOwnBookingsOnly),
   };
 }

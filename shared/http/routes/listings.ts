@@ -11,6 +11,8 @@ import { json as ok, jsonBody, security } from '../route.ts';
 import { IdParam, IdempotencyHeader, MoneySchema, PageQuery, Timestamp, pageOf } from '../schemas.ts';
 
 const customerOnly = [requireRole(['customer'])];
+/** Listing and withdrawing: org admins for any of the org's bookings, members for those their key made (checked by the resale service). */
+const bookingOwner = [requireRole(['customer'], { memberOwnBookingsOnly: true })];
 const WRITE_ERRORS = [...COMMON_ERRORS, 'malformed_json', 'not_found', 'invalid_state', 'idempotency_in_flight', 'idempotency_key_reused', 'contention'] as const;
 
 const HoursSchema = z
@@ -75,7 +77,7 @@ const create = createRoute({
   description:
     'Other orgs’ bookings take listed GPU-hours through the normal quote → reservation path; each sold GPU-hour leaves this reservation and earns the buyer’s price minus the pool’s platform fee (default 10 %). Org admins list any of their org’s bookings, members the ones their key made.',
   security,
-  middleware: customerOnly,
+  middleware: bookingOwner,
   request: { headers: IdempotencyHeader, params: IdParam('Reservation', 'res_01jabc'), body: jsonBody(CreateListingSchema) },
   responses: { 201: ok(ListingSchema, 'The open listing'), ...errorResponses(...WRITE_ERRORS, 'unprocessable') },
 });
@@ -114,7 +116,7 @@ const withdraw = createRoute({
   summary: 'Withdraw what is unsold of an open listing',
   description: 'The unsold hours stay the reservation’s; what was sold stays sold. Hours held by a buyer’s unconfirmed booking are sold if it confirms, and come back to the reservation if its hold lapses.',
   security,
-  middleware: customerOnly,
+  middleware: bookingOwner,
   request: { params: IdParam('Listing', 'lst_01jabc') },
   responses: { 200: ok(ListingSchema, 'The listing, withdrawn'), ...errorResponses(...COMMON_ERRORS, 'not_found', 'invalid_state', 'contention') },
 });
