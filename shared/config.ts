@@ -13,11 +13,15 @@ const ConfigSchema = z.object({
   STRIPE_API_URL: z.url().optional(),
   STRIPE_SECRET_ARN: z.string().optional(),
   WEBHOOK_ALLOWED_HOSTS: z.string().default(''),
+  /** Browser origins (comma list) allowed to call the API from their scripts (CORS); none by default. */
+  CORS_ORIGINS: z.string().default(''),
   WEBHOOK_QUEUE_URL: z.string().optional(),
   /** Multiplies every rate limit's count (README "Limits"); 1 = the real defaults. */
   RATE_LIMIT_SCALE: z.coerce.number().positive().max(10_000).default(1),
   SWEEP_INTERVAL_MS: z.coerce.number().int().min(200).default(5000),
   LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('INFO'),
+  /** `json` (one object per line, for CloudWatch: the default) or `pretty` (for a terminal: `npm start`'s default). */
+  LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
   STAGE: z.string().default('local'),
 });
 

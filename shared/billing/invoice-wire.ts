@@ -11,8 +11,13 @@ export type InvoiceAudience = 'customer' | 'finance';
 /** What a customer is told while an invoice or credit note is not (yet) in Stripe as it should be. */
 export const BEING_ISSUED_NOTE = 'Being issued: our finance team is completing it; the payment page follows.';
 
+/** A note is at most this long on the wire (the API document's limit): Stripe's own error text is cut. */
+export const MAX_NOTE_LENGTH = 2000;
+
+const clip = (note: string | null): string | null => (note !== null && note.length > MAX_NOTE_LENGTH ? `${note.slice(0, MAX_NOTE_LENGTH - 1)}…` : note);
+
 const noteFor = (sync: StripeSync, note: string | null, audience: InvoiceAudience): string | null =>
-  audience === 'finance' || sync !== 'failed' ? note : BEING_ISSUED_NOTE;
+  clip(audience === 'finance' || sync !== 'failed' ? note : BEING_ISSUED_NOTE);
 
 const apiLine = (l: InvoiceLine) => ({
   description: l.description,

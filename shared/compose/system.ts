@@ -7,6 +7,7 @@
 import type { BillingGateway } from '#billing/gateway.ts';
 import { createApp } from '#http/app.ts';
 import { scaledRateLimits, type RateLimitConfig } from '#http/rate-limit.ts';
+import { parseCorsOrigins } from '#http/cors.ts';
 import { billingModule } from '#http/routes/billing.ts';
 import { meteringModule } from '#http/routes/usage.ts';
 import { webhooksModule } from '#http/routes/webhooks.ts';
@@ -47,6 +48,7 @@ export function createSystem(options: SystemOptions) {
   const portalInvoices = portalInvoicesOf(db);
   const app = createApp(services, {
     rateLimits: options.rateLimits ?? scaledRateLimits(config.RATE_LIMIT_SCALE),
+    corsOrigins: parseCorsOrigins(config.CORS_ORIGINS),
     modules: [meteringModule, billingModule, webhooksModule, createPortalModule({ invoices: portalInvoices, billing })],
   });
   return {

@@ -12,6 +12,7 @@ import { idempotency } from './idempotency.ts';
 import { finishOpenApiDocument } from './openapi.ts';
 import { problemBody, problemResponse } from './problem.ts';
 import { DOCS_CSP, DOCS_CSS, renderDocsPage } from './docs-page.ts';
+import { corsFor } from './cors.ts';
 import { securityHeaders } from './security-headers.ts';
 import { createRateLimiter, declareRateLimits, DEFAULT_RATE_LIMITS } from './rate-limit.ts';
 import { registerAvailabilityRoutes } from './routes/availability.ts';
@@ -99,6 +100,9 @@ export function createApp(services: Services, options: AppOptions = {}): OpenAPI
     c.header('x-request-id', requestId);
   });
 
+  // Before authentication and limits: a preflight carries no credentials and is answered here.
+  app.use('*', corsFor(options.corsOrigins ?? []));
+
   const limiter = createRateLimiter(options.rateLimits ?? DEFAULT_RATE_LIMITS, { exempt: (path) => publicPaths.has(path) });
   app.use('*', limiter.byAddress);
 
@@ -121,12 +125,18 @@ export function createApp(services: Services, options: AppOptions = {}): OpenAPI
   app.openapi = ((route: Parameters<typeof registerRoute>[0], ...rest: unknown[]) =>
     (registerRoute as (...a: unknown[]) => unknown)({ ...route, 'x-access': accessOf(route) }, ...rest)) as typeof app.openapi;
   for (const m of modules) m.register(app, withLimits);
-  declareRateLimits(app.openAPIRegistry);
+  declareRateLimits(app.openAPIRegistry, (path) => publicPaths.has(path));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'ApiKey', {
     type: 'http',
     scheme: 'bearer',
     description: 'API key, e.g. `gm_live_…`',
+  });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'StripeSignature', {
+    type: 'apiKey',
+    in: 'header',
+    name: 'Stripe-Signature',
+    description: 'Stripe’s signature of the raw body with the endpoint’s signing secret (`STRIPE_WEBHOOK_SECRET`): `t=<unix time>,v1=<HMAC-SHA256>`, at most 300 s old. Only Stripe’s webhook takes it.',
   });
   const documentConfig = {
     openapi: '3.1.0',
@@ -136,7 +146,7 @@ export function createApp(services: Services, options: AppOptions = {}): OpenAPI
       description:
         'Reserve GPU capacity at Valence–Rovaltain, Marseille and Grand Est: catalog, availability, quotes, reservations, usage, invoices and webhooks. Errors are RFC 9457 problem details.',
     },
-    servers: [{ url: '/' }],
+    servers: [{ url: '/', description: 'This deployment (production, staging, or local under `npm start`): paths are relative to where this document was fetched', 'x-internal': false }],
   };
   let document: ReturnType<typeof app.getOpenAPI31Document> | undefined;
   const openApiDocument = () => (document ??= finishOpenApiDocument(app.getOpenAPI31Document(documentConfig)));

@@ -72,6 +72,8 @@ export interface AppOptions {
   rateLimits?: RateLimitConfig | undefined;
   /** Largest accepted request body. */
   maxBodyBytes?: number | undefined;
+  /** Browser origins allowed by CORS (`CORS_ORIGINS`); none by default. */
+  corsOrigins?: readonly string[] | undefined;
   /** Route modules beyond the core (metering, billing, webhooks, portal), in registration order. */
   modules?: AppModule[] | undefined;
 }

@@ -1,22 +1,29 @@
 /** RFC 9457 problem details, generated from the one error-code table in shared/domain/errors.ts. */
 import { z } from '@hono/zod-openapi';
 import { ERROR_CODES, type ErrorCode, type FieldError } from '#domain/errors.ts';
+import { MAX, Period } from './schemas.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 export const problemType = (code: ErrorCode): string => `https://gpu-market.example/problems/${code.replaceAll('_', '-')}`;
 
+/** At most this many field errors are listed; `detail` and each text are cut to the document's limits. */
+export const MAX_FIELD_ERRORS = 100;
+
+const clip = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+
 export const ProblemSchema = z
   .object({
-    type: z.string().openapi({ example: problemType('capacity_unavailable') }),
-    title: z.string().openapi({ example: ERROR_CODES.capacity_unavailable.title }),
+    type: z.string().max(MAX.id).openapi({ example: problemType('capacity_unavailable') }),
+    title: z.string().max(MAX.name).openapi({ example: ERROR_CODES.capacity_unavailable.title }),
     status: z.number().int().openapi({ example: 409 }),
-    detail: z.string().openapi({ example: 'Only 8 GPUs are free in every hour of that window' }),
-    instance: z.string().optional(),
-    requestId: z.string().optional(),
+    detail: z.string().max(MAX.text).openapi({ example: 'Only 8 GPUs are free in every hour of that window' }),
+    instance: z.string().max(MAX.url).optional(),
+    requestId: z.string().max(MAX.id).optional(),
     errors: z
-      .array(z.object({ path: z.string().openapi({ example: 'gpus' }), message: z.string() }))
+      .array(z.object({ path: z.string().max(MAX.name).openapi({ example: 'gpus' }), message: z.string().max(MAX.text) }))
+      .max(MAX_FIELD_ERRORS)
       .optional()
-      .openapi({ description: 'Field errors: the path of each offending field and what is wrong with it' }),
+      .openapi({ description: `Field errors: the path of each offending field and what is wrong with it (the first ${MAX_FIELD_ERRORS})` }),
     limit: z
       .object({ amount: z.number().int(), currency: z.literal('EUR') })
       .optional()
@@ -29,7 +36,7 @@ export const ProblemSchema = z
       .object({ amount: z.number().int(), currency: z.literal('EUR') })
       .optional()
       .openapi({ description: 'budget-exceeded: what remains of the limit this month (limit − spent − committed, at least 0)' }),
-    period: z.string().optional().openapi({ description: 'budget-exceeded: the month (YYYY-MM) the limit applies to' }),
+    period: Period.optional().openapi({ description: 'budget-exceeded: the month (YYYY-MM) the limit applies to' }),
   })
   .openapi('Problem');
 
@@ -46,10 +53,12 @@ export function problemBody(
     type: problemType(code),
     title,
     status,
-    detail,
+    detail: clip(detail, MAX.text),
     ...(extra.instance ? { instance: extra.instance } : {}),
     ...(extra.requestId ? { requestId: extra.requestId } : {}),
-    ...(extra.errors && extra.errors.length > 0 ? { errors: extra.errors } : {}),
+    ...(extra.errors && extra.errors.length > 0
+      ? { errors: extra.errors.slice(0, MAX_FIELD_ERRORS).map((e) => ({ path: clip(e.path, MAX.name), message: clip(e.message, MAX.text) })) }
+      : {}),
   };
 }
 

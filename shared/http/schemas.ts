@@ -1,9 +1,49 @@
 /** Wire schemas shared by several routes. Each field is documented once, here. */
 import { z } from '@hono/zod-openapi';
 
+/**
+ * Limits of the wire (OWASP API4): every string, integer and array of the document is bounded, in
+ * requests and in responses. A request past one is refused (the zod schema is the validation); a
+ * response is parsed with the same schema before it leaves (shared/http/route.ts `output`), so the
+ * document cannot promise less than what is sent. README "The OpenAPI document" lists them.
+ */
+export const MAX = {
+  /** Ids, slugs, event types, key prefixes, Stripe ids (ours are a prefix and a 26-character ULID). */
+  id: 128,
+  /** Names of orgs, sites, limits; field paths of errors. */
+  name: 200,
+  /** Free text: descriptions, reasons, notes, error details, invoice lines. */
+  text: 2000,
+  /** URLs (webhook endpoints, Stripe's hosted pages). */
+  url: 2048,
+  /** An e-mail address (RFC 5321: 254 in practice, 320 in theory). */
+  email: 320,
+  /** Short codes: VAT numbers, decimal figures, dates. */
+  short: 32,
+  /** ISO 3166-1 alpha-2. */
+  country: 2,
+  /** An opaque list cursor. */
+  cursor: 2048,
+  /**
+   * Items of a list the API answers without pages (catalog, receivables, a month's invoices, a year's
+   * buckets): more than this could not leave anyway (API Gateway and Lambda answer at most 6 MB).
+   */
+  list: 10_000,
+  /** Items of one page of a paged list (the largest `limit` any list accepts). */
+  page: 500,
+} as const;
+
 export const Timestamp = z.iso
   .datetime({ offset: true })
+  .max(64)
   .openapi({ description: 'RFC 3339 timestamp (UTC recommended)', example: '2026-12-01T08:00:00Z' });
+
+/** A calendar month, `YYYY-MM` (billing periods). */
+export const Period = z
+  .string()
+  .max(7)
+  .regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be YYYY-MM')
+  .openapi({ description: 'Calendar month (UTC), YYYY-MM', example: '2026-11' });
 
 export const MoneySchema = z
   .object({
@@ -13,7 +53,7 @@ export const MoneySchema = z
   .openapi('Money');
 
 export const LineSchema = z
-  .object({ description: z.string().openapi({ example: '8 GPUs × 168 h × €2.95/GPU-h' }), amount: MoneySchema })
+  .object({ description: z.string().max(MAX.text).openapi({ example: '8 GPUs × 168 h × €2.95/GPU-h' }), amount: MoneySchema })
   .openapi('Line');
 
 export const Slug = (example: string) =>
@@ -29,7 +69,7 @@ export const SiteFields = {
   id: Slug('valence-rovaltain').openapi({ description: 'Slug id, unique', example: 'valence-rovaltain' }),
   name: z.string().min(1).max(200).openapi({ description: 'Display name', example: 'Valence–Rovaltain' }),
   city: z.string().min(1).max(200).openapi({ description: 'City or commune', example: 'Alixan' }),
-  country: z.string().regex(/^[A-Z]{2}$/, 'ISO 3166-1 alpha-2 code, upper case').openapi({ description: 'ISO 3166-1 alpha-2', example: 'FR' }),
+  country: z.string().max(2).regex(/^[A-Z]{2}$/, 'ISO 3166-1 alpha-2 code, upper case').openapi({ description: 'ISO 3166-1 alpha-2', example: 'FR' }),
   timezone: z.string().min(1).max(64).openapi({ description: 'IANA time zone', example: 'Europe/Paris' }),
   powerMw: z.number().positive().max(100_000).openapi({ description: 'IT power of the site, megawatts', example: 24 }),
   cooling: z.string().min(1).max(500).openapi({ description: 'How the site is cooled', example: 'direct liquid cooling' }),
@@ -108,24 +148,24 @@ export const PoolSchema = z.object(PoolFields).openapi('Pool');
 
 export const QuoteSchema = z
   .object({
-    id: z.string().openapi({ example: 'qt_01jabc' }),
-    site: z.string(),
-    gpuType: z.string(),
-    poolId: z.string(),
+    id: z.string().max(MAX.id).openapi({ example: 'qt_01jabc' }),
+    site: z.string().max(MAX.id),
+    gpuType: z.string().max(MAX.id),
+    poolId: z.string().max(MAX.id),
     gpus: z.number().int(),
-    start: z.string(),
-    end: z.string(),
+    start: Timestamp,
+    end: Timestamp,
     gpuHours: z.number().int(),
     unitPrice: MoneySchema.openapi({ description: 'Effective price per GPU-hour, for display' }),
-    lines: z.array(LineSchema),
+    lines: z.array(LineSchema).max(MAX.list),
     total: MoneySchema,
-    expiresAt: z.string(),
-    createdAt: z.string(),
+    expiresAt: Timestamp,
+    createdAt: Timestamp,
   })
   .openapi('Quote');
 
 export const RefundSchema = z
-  .object({ percent: z.number().int(), amount: MoneySchema, rule: z.string() })
+  .object({ percent: z.number().int(), amount: MoneySchema, rule: z.string().max(MAX.text) })
   .openapi('Refund');
 
 export const FootprintSchema = z
@@ -135,49 +175,49 @@ export const FootprintSchema = z
     co2eKg: z.number().openapi({ description: 'Facility energy × the site’s grid carbon intensity (location-based), kg CO2e', example: 7.258 }),
     heatReusedKwh: z.number().openapi({ description: 'Facility energy × the site’s heat-reuse fraction, kWh', example: 48.384 }),
     basis: z.enum(['metered', 'reserved']).openapi({ description: '`metered` once the meter has reported GPU-seconds (or measured energy); `reserved` from the reserved GPU-hours before that' }),
-    method: z.string().openapi({ description: 'How the figures were computed, with the factors used' }),
+    method: z.string().max(MAX.text).openapi({ description: 'How the figures were computed, with the factors used' }),
   })
   .openapi('Footprint');
 
 export const ReservationSchema = z
   .object({
-    id: z.string().openapi({ example: 'res_01jabc' }),
+    id: z.string().max(MAX.id).openapi({ example: 'res_01jabc' }),
     kind: z.enum(['reserved', 'on_demand']),
     status: z.enum(['held', 'confirmed', 'active', 'completed', 'expired', 'cancelled', 'stopped']),
-    site: z.string(),
-    gpuType: z.string(),
-    poolId: z.string(),
+    site: z.string().max(MAX.id),
+    gpuType: z.string().max(MAX.id),
+    poolId: z.string().max(MAX.id),
     gpus: z.number().int(),
-    start: z.string(),
-    end: z.string().nullable().openapi({ description: 'null while an on-demand reservation runs' }),
-    holdExpiresAt: z.string().nullable(),
-    quoteId: z.string().nullable(),
+    start: Timestamp,
+    end: Timestamp.nullable().openapi({ description: 'null while an on-demand reservation runs' }),
+    holdExpiresAt: Timestamp.nullable(),
+    quoteId: z.string().max(MAX.id).nullable(),
     price: MoneySchema.nullable().openapi({ description: 'Total price of a reserved booking; on-demand is billed by metered usage' }),
-    lines: z.array(LineSchema),
-    invoiceId: z.string().nullable(),
+    lines: z.array(LineSchema).max(MAX.list),
+    invoiceId: z.string().max(MAX.id).nullable(),
     refund: RefundSchema.nullable(),
-    createdAt: z.string(),
-    updatedAt: z.string(),
-    confirmedAt: z.string().nullable(),
-    cancelledAt: z.string().nullable(),
-    stoppedAt: z.string().nullable(),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+    confirmedAt: Timestamp.nullable(),
+    cancelledAt: Timestamp.nullable(),
+    stoppedAt: Timestamp.nullable(),
     footprint: FootprintSchema.nullable().openapi({ description: 'Energy and carbon of the booking (docs/footprint.md); null when the catalog lacks the site’s or GPU type’s figures' }),
   })
   .openapi('Reservation');
 
 export const EventSchema = z
   .object({
-    id: z.string().openapi({ example: 'evt_01jabc' }),
-    type: z.string().openapi({ example: 'reservation.confirmed' }),
-    createdAt: z.string(),
-    orgId: z.string(),
+    id: z.string().max(MAX.id).openapi({ example: 'evt_01jabc' }),
+    type: z.string().max(MAX.id).openapi({ example: 'reservation.confirmed' }),
+    createdAt: Timestamp,
+    orgId: z.string().max(MAX.id),
     sequence: z.number().int().openapi({ description: 'Gapless, increasing per org; poll with `after=<sequence>`' }),
     data: z.record(z.string(), z.unknown()),
   })
   .openapi('Event');
 
 export const pageOf = <T extends z.ZodTypeAny>(item: T, name: string) =>
-  z.object({ data: z.array(item), nextCursor: z.string().nullable() }).openapi(name);
+  z.object({ data: z.array(item).max(MAX.page), nextCursor: z.string().max(MAX.cursor).nullable() }).openapi(name);
 
 export const PageQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50).openapi({ description: 'Page size (1-200)', example: 50 }),

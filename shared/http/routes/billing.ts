@@ -11,14 +11,9 @@ import { principalOf, requireRole } from '../auth.ts';
 import { required, type AppModule } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { json, output, security } from '../route.ts';
-import { FootprintSchema, IdParam, IdempotencyHeader, MoneySchema, PageQuery, pageOf } from '../schemas.ts';
+import { FootprintSchema, IdParam, IdempotencyHeader, MAX, MoneySchema, PageQuery, Period, Timestamp, pageOf } from '../schemas.ts';
 
 const financeOnly = [requireRole(['finance'])];
-
-const Period = z
-  .string()
-  .regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be YYYY-MM')
-  .openapi({ description: 'Billing period: a calendar month, UTC', example: '2026-11' });
 
 const InvoiceStatusSchema = z.enum(INVOICE_STATUSES as unknown as [string, ...string[]]).openapi({
   description: '`draft` (not sent: Stripe not configured, or not yet finalized) → `open` → `paid` | `void` | `uncollectible`',
@@ -26,71 +21,72 @@ const InvoiceStatusSchema = z.enum(INVOICE_STATUSES as unknown as [string, ...st
 
 const InvoiceLineSchema = z
   .object({
-    description: z.string(),
+    description: z.string().max(MAX.text),
     amount: MoneySchema.openapi({ description: 'Excluding VAT; negative for discounts' }),
     tax: MoneySchema.openapi({ description: 'VAT of this line, rounded half up on the line' }),
-    site: z.string().nullable(),
-    gpuType: z.string().nullable(),
-    gpuHours: z.string().nullable().openapi({ description: 'GPU-hours charged (decimal, display only); null for discount lines', example: '1344' }),
+    site: z.string().max(MAX.id).nullable(),
+    gpuType: z.string().max(MAX.id).nullable(),
+    gpuHours: z.string().max(MAX.short).nullable().openapi({ description: 'GPU-hours charged (decimal, display only); null for discount lines', example: '1344' }),
     unitPrice: MoneySchema.nullable().openapi({ description: 'Per GPU-hour' }),
-    usagePeriod: z.string().nullable().openapi({ description: 'On-demand lines: the month the usage happened in' }),
+    usagePeriod: Period.nullable().openapi({ description: 'On-demand lines: the month the usage happened in' }),
     footprint: FootprintSchema.nullable().openapi({ description: 'Energy and carbon of the GPU-hours this line charges (`reserved` for a booking’s lines, `metered` for usage); null for discount lines' }),
   })
   .openapi('InvoiceLine');
 
 const InvoiceSchema = z
   .object({
-    id: z.string().openapi({ example: 'inv_01jabc' }),
-    orgId: z.string(),
+    id: z.string().max(MAX.id).openapi({ example: 'inv_01jabc' }),
+    orgId: z.string().max(MAX.id),
     kind: z.enum(['reservation', 'extension', 'usage']),
-    reservationId: z.string().nullable(),
-    period: z.string().openapi({ example: '2026-11' }),
+    reservationId: z.string().max(MAX.id).nullable(),
+    period: Period.openapi({ example: '2026-11' }),
     status: InvoiceStatusSchema,
-    customer: z.object({ name: z.string(), country: z.string(), vatNumber: z.string().nullable(), billingEmail: z.string() }),
+    customer: z.object({ name: z.string().max(MAX.name), country: z.string().max(MAX.country), vatNumber: z.string().max(MAX.short).nullable(), billingEmail: z.string().max(MAX.email) }),
     taxTreatment: z.enum(['fr_vat', 'eu_reverse_charge', 'eu_vat', 'export_none']),
-    legalMention: z.string().nullable().openapi({ description: 'VAT mention printed on the invoice (reverse charge, export)' }),
-    lines: z.array(InvoiceLineSchema),
+    legalMention: z.string().max(MAX.text).nullable().openapi({ description: 'VAT mention printed on the invoice (reverse charge, export)' }),
+    lines: z.array(InvoiceLineSchema).max(MAX.list),
     subtotal: MoneySchema,
     tax: MoneySchema,
     total: MoneySchema.openapi({ description: 'subtotal + tax, exactly' }),
     creditedTotal: MoneySchema.openapi({ description: 'Credit notes issued on this invoice, VAT included' }),
-    creditNoteIds: z.array(z.string()),
+    creditNoteIds: z.array(z.string().max(MAX.id)).max(MAX.list),
     stripeSync: z.enum(['pending', 'synced', 'not_configured', 'failed']).openapi({ description: 'Where the invoice stands with Stripe' }),
     note: z
       .string()
+      .max(MAX.text)
       .nullable()
       .openapi({
         description:
           'Why the invoice is not (yet) payable in Stripe. Customers (and invoice events) see a plain status ("Being issued: …") when issuing in Stripe failed; finance keys see the detail',
         example: 'Stripe is not configured: this invoice was not sent',
       }),
-    stripeInvoiceId: z.string().nullable(),
-    stripeCustomerId: z.string().nullable(),
-    hostedInvoiceUrl: z.string().nullable().openapi({ description: 'Stripe’s page where the customer pays' }),
-    pdfUrl: z.string().nullable(),
-    createdAt: z.string(),
-    finalizedAt: z.string().nullable(),
-    paidAt: z.string().nullable(),
+    stripeInvoiceId: z.string().max(MAX.id).nullable(),
+    stripeCustomerId: z.string().max(MAX.id).nullable(),
+    hostedInvoiceUrl: z.string().max(MAX.url).nullable().openapi({ description: 'Stripe’s page where the customer pays' }),
+    pdfUrl: z.string().max(MAX.url).nullable(),
+    createdAt: Timestamp,
+    finalizedAt: Timestamp.nullable(),
+    paidAt: Timestamp.nullable(),
   })
   .openapi('Invoice');
 
 const CreditNoteSchema = z
   .object({
-    id: z.string().openapi({ example: 'cn_01jabc' }),
-    orgId: z.string(),
-    invoiceId: z.string(),
-    reservationId: z.string().nullable(),
-    period: z.string(),
-    reason: z.string(),
+    id: z.string().max(MAX.id).openapi({ example: 'cn_01jabc' }),
+    orgId: z.string().max(MAX.id),
+    invoiceId: z.string().max(MAX.id),
+    reservationId: z.string().max(MAX.id).nullable(),
+    period: Period,
+    reason: z.string().max(MAX.text),
     subtotal: MoneySchema,
     tax: MoneySchema,
     total: MoneySchema.openapi({ description: 'Credited to the customer, VAT included (refunded to the payment when the invoice was paid)' }),
     status: z.enum(['pending', 'issued']),
     stripeSync: z.enum(['pending', 'synced', 'not_configured', 'failed']),
-    note: z.string().nullable(),
-    stripeCreditNoteId: z.string().nullable(),
-    stripeRefundId: z.string().nullable(),
-    createdAt: z.string(),
+    note: z.string().max(MAX.text).nullable(),
+    stripeCreditNoteId: z.string().max(MAX.id).nullable(),
+    stripeRefundId: z.string().max(MAX.id).nullable(),
+    createdAt: Timestamp,
   })
   .openapi('CreditNote');
 
@@ -124,7 +120,7 @@ const exportCsv = createRoute({
   middleware: financeOnly,
   request: { query: z.object({ period: Period }) },
   responses: {
-    200: { description: 'CSV with a header row', content: { 'text/csv': { schema: z.string() } } },
+    200: { description: 'CSV with a header row (at most 6 MB: API Gateway and Lambda answer no more)', content: { 'text/csv': { schema: z.string().max(6 * 1024 * 1024) } } },
     ...errorResponses(...COMMON_ERRORS),
   },
 });
@@ -139,7 +135,7 @@ const getInvoice = createRoute({
   middleware: [requireRole(['customer', 'finance'])],
   request: { params: IdParam('Invoice', 'inv_01jabc') },
   responses: {
-    200: json(InvoiceSchema.extend({ creditNotes: z.array(CreditNoteSchema) }).openapi('InvoiceWithCreditNotes'), 'The invoice'),
+    200: json(InvoiceSchema.extend({ creditNotes: z.array(CreditNoteSchema).max(MAX.list) }).openapi('InvoiceWithCreditNotes'), 'The invoice'),
     ...errorResponses(...COMMON_ERRORS, 'not_found'),
   },
 });
@@ -190,7 +186,7 @@ const closePeriod = createRoute({
   request: { headers: IdempotencyHeader, body: { required: true, content: { 'application/json': { schema: z.object({ period: Period }).strict() } } } },
   responses: {
     200: json(
-      z.object({ period: z.string(), created: z.number().int().openapi({ description: 'Invoices created by this call' }), invoices: z.array(InvoiceSchema) }).openapi('BillingClose'),
+      z.object({ period: Period, created: z.number().int().openapi({ description: 'Invoices created by this call' }), invoices: z.array(InvoiceSchema).max(MAX.list) }).openapi('BillingClose'),
       'The period’s usage invoices',
     ),
     ...errorResponses(...COMMON_ERRORS, 'malformed_json', 'unprocessable', 'contention'),
@@ -248,23 +244,23 @@ const receivables = createRoute({
     200: json(
       z
         .object({
-          asOf: z.string(),
+          asOf: Timestamp,
           total: MoneySchema,
-          buckets: z.array(Bucket),
+          buckets: z.array(Bucket).max(MAX.list),
           invoices: z.array(
             z.object({
-              invoiceId: z.string(),
-              orgId: z.string(),
-              customerName: z.string(),
-              period: z.string(),
+              invoiceId: z.string().max(MAX.id),
+              orgId: z.string().max(MAX.id),
+              customerName: z.string().max(MAX.name),
+              period: Period,
               total: MoneySchema,
               outstanding: MoneySchema,
-              finalizedAt: z.string().nullable(),
+              finalizedAt: Timestamp.nullable(),
               ageDays: z.number().int(),
-              bucket: z.string(),
-              hostedInvoiceUrl: z.string().nullable(),
+              bucket: z.string().max(MAX.id),
+              hostedInvoiceUrl: z.string().max(MAX.url).nullable(),
             }),
-          ),
+          ).max(MAX.list),
         })
         .openapi('Receivables'),
       'Receivables',
@@ -286,9 +282,9 @@ const revenue = createRoute({
     200: json(
       z
         .object({
-          period: z.string(),
+          period: Period,
           currency: z.literal('EUR'),
-          rows: z.array(z.object({ site: z.string().nullable(), gpuType: z.string().nullable(), gpuHours: z.number(), invoiced: MoneySchema, credited: MoneySchema, net: MoneySchema })),
+          rows: z.array(z.object({ site: z.string().max(MAX.id).nullable(), gpuType: z.string().max(MAX.id).nullable(), gpuHours: z.number(), invoiced: MoneySchema, credited: MoneySchema, net: MoneySchema })).max(MAX.list),
           total: z.object({ invoiced: MoneySchema, credited: MoneySchema, net: MoneySchema }),
         })
         .openapi('Revenue'),
@@ -314,7 +310,7 @@ const reconciliation = createRoute({
     200: json(
       z
         .object({
-          period: z.string(),
+          period: Period,
           currency: z.literal('EUR'),
           invoices: Totals.extend({ voided: MoneySchema }),
           creditNotes: Totals,
@@ -341,6 +337,7 @@ const stripeWebhook = createRoute({
   operationId: 'receiveStripeWebhook',
   tags: ['Billing'],
   summary: 'Stripe events (signed with STRIPE_WEBHOOK_SECRET; no API key)',
+  security: [{ StripeSignature: [] }],
   description:
     'The `Stripe-Signature` header is checked on the raw body (300 s tolerance); a bad, missing or stale signature answers 400. Each event id is handled once; out-of-order events never move an invoice backwards.',
   responses: {
@@ -348,11 +345,11 @@ const stripeWebhook = createRoute({
       z
         .object({
           received: z.literal(true),
-          eventId: z.string(),
-          type: z.string(),
+          eventId: z.string().max(MAX.id),
+          type: z.string().max(MAX.id),
           outcome: z.enum(['processed', 'duplicate', 'ignored']),
-          invoiceId: z.string().optional(),
-          creditNoteId: z.string().optional(),
+          invoiceId: z.string().max(MAX.id).optional(),
+          creditNoteId: z.string().max(MAX.id).optional(),
         })
         .openapi('StripeWebhookReceipt'),
       'Received',

@@ -5,7 +5,7 @@ import { principalOf, requireRole } from '../auth.ts';
 import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { json, jsonBody, security } from '../route.ts';
-import { IdParam, IdempotencyHeader, MoneySchema, PageQuery, pageOf } from '../schemas.ts';
+import { IdParam, IdempotencyHeader, MAX, MoneySchema, PageQuery, Period, Timestamp, pageOf } from '../schemas.ts';
 
 
 const LimitInput = (min: number, description: string) =>
@@ -42,17 +42,17 @@ export const BudgetInputSchema = z
 export const BudgetSchema = z
   .object({
     monthlyLimit: MoneySchema,
-    alertThresholdsPct: z.array(z.number().int()),
+    alertThresholdsPct: z.array(z.number().int()).max(10),
     enforce: z.boolean(),
     stopOnDemandAtLimit: z.boolean(),
-    period: z.string().openapi({ description: 'The calendar month (UTC) of the figures', example: '2026-12' }),
+    period: Period.openapi({ description: 'The calendar month (UTC) of the figures', example: '2026-12' }),
     spent: MoneySchema.openapi({
       description: 'Reserved bookings invoiced this month (confirmations, extensions) − credit notes − resale earnings + on-demand charges so far (GPU-seconds held × rate)',
     }),
     committed: MoneySchema.openapi({ description: 'Held bookings, plus the part of a running on-demand reservation’s first hour not charged yet' }),
     forecast: MoneySchema.openapi({ description: 'spent + committed + running on-demand projected to the end of the month at its current rate' }),
     remaining: MoneySchema.openapi({ description: 'monthlyLimit − spent − committed (negative when on-demand ran past the limit)' }),
-    thresholdsReached: z.array(z.number().int()).openapi({ description: 'Thresholds whose alert was sent this month', example: [50] }),
+    thresholdsReached: z.array(z.number().int()).max(10).openapi({ description: 'Thresholds whose alert was sent this month', example: [50] }),
     breakdown: z
       .object({
         reserved: MoneySchema.openapi({ description: 'The reserved part of spent' }),
@@ -62,24 +62,24 @@ export const BudgetSchema = z
       })
       .openapi({ description: 'spent and committed by kind' }),
     byDay: z
-      .array(z.object({ date: z.string().openapi({ example: '2026-12-03' }), reserved: MoneySchema, onDemand: MoneySchema }))
+      .array(z.object({ date: z.string().max(MAX.short).openapi({ example: '2026-12-03' }), reserved: MoneySchema, onDemand: MoneySchema })).max(31)
       .openapi({ description: 'Month-to-date spend by day (UTC): reserved (invoiced that day, net of credits) and on-demand (held that day)' }),
-    updatedAt: z.string().openapi({ description: 'When the budget settings last changed' }),
+    updatedAt: Timestamp.openapi({ description: 'When the budget settings last changed' }),
   })
   .openapi('Budget');
 
 const ApiKeyViewSchema = z
   .object({
-    id: z.string().openapi({ example: 'key_01jabc' }),
-    prefix: z.string().openapi({ description: 'The first characters of the key (the key is shown once, at creation)', example: 'gm_live_Abc1' }),
+    id: z.string().max(MAX.id).openapi({ example: 'key_01jabc' }),
+    prefix: z.string().max(MAX.id).openapi({ description: 'The first characters of the key (the key is shown once, at creation)', example: 'gm_live_Abc1' }),
     role: z.enum(['customer', 'finance', 'operator', 'meter']),
-    orgId: z.string().nullable(),
+    orgId: z.string().max(MAX.id).nullable(),
     orgRole: z.enum(['admin', 'member']).nullable(),
     revoked: z.boolean(),
-    createdAt: z.string(),
+    createdAt: Timestamp,
     monthlySpendLimit: MoneySchema.nullable().openapi({ description: 'Monthly limit on what bookings made with this key spend and commit; null: none' }),
     monthToDate: z
-      .object({ period: z.string(), spent: MoneySchema, committed: MoneySchema })
+      .object({ period: Period, spent: MoneySchema, committed: MoneySchema })
       .openapi({ description: 'What bookings made with this key spent and committed this month' }),
   })
   .openapi('ApiKeySummary');
@@ -92,7 +92,7 @@ const getBudget = createRoute({
   summary: "The org's monthly budget with spent, committed, forecast and remaining",
   security,
   middleware: [requireRole(['customer'])],
-  request: { query: z.object({ period: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be YYYY-MM').optional().openapi({ description: 'Month (default: this one)', example: '2026-12' }) }) },
+  request: { query: z.object({ period: Period.optional().openapi({ description: 'Month (default: this one)', example: '2026-12' }) }) },
   responses: { 200: json(BudgetSchema, 'The budget and its figures'), ...errorResponses(...COMMON_ERRORS, 'not_found') },
 });
 

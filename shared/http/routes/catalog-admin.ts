@@ -7,7 +7,7 @@ import { principalOf, requireRole } from '../auth.ts';
 import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { json, security } from '../route.ts';
-import { GpuTypeFields, GpuTypeSchema, IdempotencyHeader, PageQuery, PoolFields, PoolSchema, SiteFields, SiteSchema, Slug, Timestamp, pageOf } from '../schemas.ts';
+import { GpuTypeFields, GpuTypeSchema, IdempotencyHeader, MAX, PageQuery, PoolFields, PoolSchema, SiteFields, SiteSchema, Slug, Timestamp, pageOf } from '../schemas.ts';
 
 const body = <T extends z.ZodTypeAny>(schema: T) => ({ required: true, content: { 'application/json': { schema } } });
 const idParam = (example: string, what: string) => z.object({ id: Slug(example).openapi({ param: { name: 'id', in: 'path' }, description: `${what} id` }) });
@@ -30,11 +30,11 @@ const PoolPatch = z
 
 export const AuditEntrySchema = z
   .object({
-    id: z.string().openapi({ description: 'Entry id', example: 'aud_01jabc' }),
-    at: z.string().openapi({ description: 'When the change committed', example: '2026-12-01T08:00:00.000Z' }),
-    actor: z.string().openapi({ description: 'Key id of the operator who made it, or `bootstrap`', example: 'key_01jabc' }),
-    action: z.string().openapi({ description: 'What was done', example: 'pool.updated' }),
-    target: z.string().openapi({ description: 'What it was done to', example: 'pool:marseille-b200' }),
+    id: z.string().max(MAX.id).openapi({ description: 'Entry id', example: 'aud_01jabc' }),
+    at: Timestamp.openapi({ description: 'When the change committed', example: '2026-12-01T08:00:00.000Z' }),
+    actor: z.string().max(MAX.id).openapi({ description: 'Key id of the operator who made it, or `bootstrap`', example: 'key_01jabc' }),
+    action: z.string().max(MAX.id).openapi({ description: 'What was done', example: 'pool.updated' }),
+    target: z.string().max(MAX.id).openapi({ description: 'What it was done to', example: 'pool:marseille-b200' }),
     before: z.record(z.string(), z.unknown()).nullable().openapi({ description: 'The item before (null when created)' }),
     after: z.record(z.string(), z.unknown()).nullable().openapi({ description: 'The item after' }),
   })
@@ -118,17 +118,17 @@ const CapacityChangeCreate = z
   .openapi('CapacityChangeCreate');
 export const CapacityChangeSchema = z
   .object({
-    poolId: z.string().openapi({ description: 'Pool id', example: 'grand-est-b200' }),
-    effectiveFrom: z.string().openapi({ description: 'First hour with this capacity (UTC)', example: '2027-03-01T00:00:00.000Z' }),
+    poolId: z.string().max(MAX.id).openapi({ description: 'Pool id', example: 'grand-est-b200' }),
+    effectiveFrom: Timestamp.openapi({ description: 'First hour with this capacity (UTC)', example: '2027-03-01T00:00:00.000Z' }),
     totalGpus: z.number().int().openapi({ description: 'GPUs installed from then on, until the next change', example: 2048 }),
-    createdAt: z.string().openapi({ description: 'When the change was scheduled', example: '2026-12-01T08:00:00.000Z' }),
-    actor: z.string().openapi({ description: 'Key id of the operator who scheduled it', example: 'key_01jabc' }),
+    createdAt: Timestamp.openapi({ description: 'When the change was scheduled', example: '2026-12-01T08:00:00.000Z' }),
+    actor: z.string().max(MAX.id).openapi({ description: 'Key id of the operator who scheduled it', example: 'key_01jabc' }),
   })
   .openapi('CapacityChange');
 const CapacityChangeList = z
   .object({
-    data: z.array(CapacityChangeSchema).openapi({ description: `The pool's changes, oldest first, past ones included (at most ${MAX_CAPACITY_CHANGES})` }),
-    nextCursor: z.string().nullable().openapi({ description: 'Always null: the whole schedule fits one page' }),
+    data: z.array(CapacityChangeSchema).max(MAX_CAPACITY_CHANGES).openapi({ description: `The pool's changes, oldest first, past ones included (at most ${MAX_CAPACITY_CHANGES})` }),
+    nextCursor: z.string().max(MAX.cursor).nullable().openapi({ description: 'Always null: the whole schedule fits one page' }),
   })
   .openapi('CapacityChangeList');
 
@@ -172,10 +172,10 @@ const listAuditRoute = createRoute({
 
 const EnergyReportSchema = z
   .object({
-    site: z.string().openapi({ description: 'Site id' }),
+    site: z.string().max(MAX.id).openapi({ description: 'Site id' }),
     year: z.number().int().openapi({ description: 'Calendar year (UTC)', example: 2026 }),
-    from: z.string().openapi({ description: 'Start of the period covered' }),
-    to: z.string().openapi({ description: 'End of the period covered (now, for the current year)' }),
+    from: Timestamp.openapi({ description: 'Start of the period covered' }),
+    to: Timestamp.openapi({ description: 'End of the period covered (now, for the current year)' }),
     meteredGpuHours: z.number().openapi({ description: 'Metered GPU-hours of the site’s pools' }),
     itEnergyKwh: z.number().openapi({ description: 'EED: energy consumed by the IT equipment, kWh' }),
     facilityEnergyKwh: z.number().openapi({ description: 'EED: total energy consumption of the data centre, kWh (IT × PUE)' }),
@@ -185,10 +185,10 @@ const EnergyReportSchema = z
     heatReuseFraction: z.number().openapi({ description: 'Fraction of the heat reused (the energy reuse factor)' }),
     gridCarbonGramsPerKwh: z.number().openapi({ description: 'Grid carbon intensity used, g CO2e/kWh' }),
     pools: z
-      .array(z.object({ poolId: z.string(), gpuType: z.string(), meteredGpuHours: z.number(), itEnergyKwh: z.number() }).openapi({ description: 'Per pool' }))
+      .array(z.object({ poolId: z.string().max(MAX.id), gpuType: z.string().max(MAX.id), meteredGpuHours: z.number(), itEnergyKwh: z.number() }).openapi({ description: 'Per pool' })).max(MAX.list)
       .openapi({ description: 'IT energy per pool' }),
-    method: z.string().openapi({ description: 'How the figures were computed' }),
-    notAvailable: z.array(z.string()).openapi({ description: 'EED fields the platform’s data does not give' }),
+    method: z.string().max(MAX.text).openapi({ description: 'How the figures were computed' }),
+    notAvailable: z.array(z.string().max(MAX.text)).max(MAX.list).openapi({ description: 'EED fields the platform’s data does not give' }),
   })
   .openapi('SiteEnergyReport');
 

@@ -4,7 +4,7 @@ import { notFound } from '#domain/errors.ts';
 import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { json, security } from '../route.ts';
-import { GpuTypeSchema, PoolSchema, SiteSchema, Slug } from '../schemas.ts';
+import { GpuTypeSchema, MAX, PoolSchema, SiteSchema, Slug } from '../schemas.ts';
 
 
 /** A pool as the API shows it: `totalGpus` is the capacity in force at `now` (its schedule applied). */
@@ -17,7 +17,7 @@ const listSites = createRoute({
   tags: ['Catalog'],
   summary: 'Data-center sites',
   security,
-  responses: { 200: json(z.object({ data: z.array(SiteSchema) }), 'Sites'), ...errorResponses(...COMMON_ERRORS) },
+  responses: { 200: json(z.object({ data: z.array(SiteSchema).max(MAX.list) }), 'Sites'), ...errorResponses(...COMMON_ERRORS) },
 });
 
 const getSite = createRoute({
@@ -38,7 +38,7 @@ const listGpuTypes = createRoute({
   tags: ['Catalog'],
   summary: 'GPU types',
   security,
-  responses: { 200: json(z.object({ data: z.array(GpuTypeSchema) }), 'GPU types'), ...errorResponses(...COMMON_ERRORS) },
+  responses: { 200: json(z.object({ data: z.array(GpuTypeSchema).max(MAX.list) }), 'GPU types'), ...errorResponses(...COMMON_ERRORS) },
 });
 
 const listPools = createRoute({
@@ -54,7 +54,7 @@ const listPools = createRoute({
       gpuType: Slug('h100-sxm-80gb').optional().openapi({ description: 'Filter by GPU type id' }),
     }),
   },
-  responses: { 200: json(z.object({ data: z.array(PoolSchema) }), 'Pools'), ...errorResponses(...COMMON_ERRORS) },
+  responses: { 200: json(z.object({ data: z.array(PoolSchema).max(MAX.list) }), 'Pools'), ...errorResponses(...COMMON_ERRORS) },
 });
 
 export function registerCatalogRoutes(app: App, services: Services) {

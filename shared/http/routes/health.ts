@@ -3,6 +3,7 @@ import { probeTable } from '#store/health.ts';
 import type { App, Services } from '../context.ts';
 import { output } from '../route.ts';
 import { errorResponses } from '../problem.ts';
+import { MAX, Timestamp } from '../schemas.ts';
 
 const health = createRoute({
   method: 'get',
@@ -11,7 +12,7 @@ const health = createRoute({
   tags: ['Health'],
   summary: 'The API and its table answer',
   responses: {
-    200: { description: 'Healthy', content: { 'application/json': { schema: z.object({ status: z.literal('ok'), table: z.string(), time: z.string() }) } } },
+    200: { description: 'Healthy', content: { 'application/json': { schema: z.object({ status: z.literal('ok'), table: z.string().max(MAX.name), time: Timestamp }) } } },
     ...errorResponses('internal'),
   },
 });

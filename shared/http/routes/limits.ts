@@ -10,16 +10,16 @@ import { principalOf, requireRole } from '../auth.ts';
 import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { DEFAULT_RATE_LIMITS, rateUsage } from '../rate-limit.ts';
-import { Slug } from '../schemas.ts';
+import { MAX, Slug, Timestamp } from '../schemas.ts';
 
 const security = [{ ApiKey: [] }];
 
 const LimitSchema = z
   .object({
-    name: z.string().openapi({ description: 'The limit: `open-holds`, `held-gpus:<poolId>`, `same-window-holds-per-hour`, or a rate (`quotes-per-60s`, …)', example: 'open-holds' }),
+    name: z.string().max(MAX.name).openapi({ description: 'The limit: `open-holds`, `held-gpus:<poolId>`, `same-window-holds-per-hour`, or a rate (`quotes-per-60s`, …)', example: 'open-holds' }),
     limit: z.number().int().openapi({ description: 'The most allowed', example: 10 }),
     used: z.number().int().openapi({ description: 'What the org (or, for `writes-…`, this key) uses of it now', example: 2 }),
-    resetsAt: z.string().nullable().openapi({ description: 'When `used` starts again from zero; null for limits that are freed by confirming or cancelling holds', example: null }),
+    resetsAt: Timestamp.nullable().openapi({ description: 'When `used` starts again from zero; null for limits that are freed by confirming or cancelling holds', example: null }),
   })
   .openapi('Limit');
 
@@ -34,7 +34,7 @@ const list = createRoute({
   security,
   middleware: [requireRole(['customer'])],
   responses: {
-    200: { description: 'The limits', content: { 'application/json': { schema: z.object({ data: z.array(LimitSchema) }).openapi('LimitList') } } },
+    200: { description: 'The limits', content: { 'application/json': { schema: z.object({ data: z.array(LimitSchema).max(MAX.list) }).openapi('LimitList') } } },
     ...errorResponses(...COMMON_ERRORS),
   },
 });

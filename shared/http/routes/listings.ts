@@ -8,7 +8,7 @@ import { principalOf, requireRole } from '../auth.ts';
 import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { json as ok, jsonBody, security } from '../route.ts';
-import { IdParam, IdempotencyHeader, MoneySchema, PageQuery, Timestamp, pageOf } from '../schemas.ts';
+import { IdParam, IdempotencyHeader, MAX, MoneySchema, PageQuery, Timestamp, pageOf } from '../schemas.ts';
 
 const customerOnly = [requireRole(['customer'])];
 /** Listing and withdrawing: org admins for any of the org's bookings, members for those their key made (checked by the resale service). */
@@ -17,33 +17,33 @@ const WRITE_ERRORS = [...COMMON_ERRORS, 'malformed_json', 'not_found', 'invalid_
 
 const HoursSchema = z
   .object({
-    start: z.string().openapi({ description: 'First hour (UTC)', example: '2026-12-10T00:00:00.000Z' }),
-    end: z.string().openapi({ description: 'End of the last hour (UTC)', example: '2026-12-12T00:00:00.000Z' }),
+    start: Timestamp.openapi({ description: 'First hour (UTC)', example: '2026-12-10T00:00:00.000Z' }),
+    end: Timestamp.openapi({ description: 'End of the last hour (UTC)', example: '2026-12-12T00:00:00.000Z' }),
     gpus: z.number().int().openapi({ description: 'GPUs sold in each of these hours', example: 8 }),
   })
   .openapi('ResoldHours');
 
 const FillSchema = z
   .object({
-    id: z.string().openapi({ description: 'Fill id', example: 'fill_01jabc' }),
+    id: z.string().max(MAX.id).openapi({ description: 'Fill id', example: 'fill_01jabc' }),
     gpuHours: z.number().int().openapi({ description: 'GPU-hours this booking bought', example: 384 }),
-    hours: z.array(HoursSchema).openapi({ description: 'The hours and GPUs bought' }),
+    hours: z.array(HoursSchema).max(MAX.list).openapi({ description: 'The hours and GPUs bought' }),
     gross: MoneySchema.openapi({ description: 'The buyer’s price for these GPU-hours: its booking total × these GPU-hours ÷ its GPU-hours, rounded down to the cent' }),
     fee: MoneySchema.openapi({ description: 'Platform fee: gross × the pool’s fee, rounded half up to the cent' }),
     earnings: MoneySchema.openapi({ description: 'gross − fee, credited on the seller’s invoice for the month of the sale' }),
-    settledAt: z.string().openapi({ description: 'When the buyer confirmed (the sale became final)' }),
+    settledAt: Timestamp.openapi({ description: 'When the buyer confirmed (the sale became final)' }),
   })
   .openapi('ListingFill');
 
 export const ListingSchema = z
   .object({
-    id: z.string().openapi({ description: 'Listing id', example: 'lst_01jabc' }),
-    reservationId: z.string().openapi({ description: 'The listed reservation (the seller’s)', example: 'res_01jabc' }),
-    site: z.string().openapi({ description: 'Site id', example: 'valence-rovaltain' }),
-    gpuType: z.string().openapi({ description: 'GPU type id', example: 'h100-sxm-80gb' }),
-    poolId: z.string().openapi({ description: 'Pool id', example: 'valence-rovaltain-h100' }),
-    start: z.string().openapi({ description: 'First listed hour (UTC)' }),
-    end: z.string().openapi({ description: 'End of the last listed hour (UTC)' }),
+    id: z.string().max(MAX.id).openapi({ description: 'Listing id', example: 'lst_01jabc' }),
+    reservationId: z.string().max(MAX.id).openapi({ description: 'The listed reservation (the seller’s)', example: 'res_01jabc' }),
+    site: z.string().max(MAX.id).openapi({ description: 'Site id', example: 'valence-rovaltain' }),
+    gpuType: z.string().max(MAX.id).openapi({ description: 'GPU type id', example: 'h100-sxm-80gb' }),
+    poolId: z.string().max(MAX.id).openapi({ description: 'Pool id', example: 'valence-rovaltain-h100' }),
+    start: Timestamp.openapi({ description: 'First listed hour (UTC)' }),
+    end: Timestamp.openapi({ description: 'End of the last listed hour (UTC)' }),
     gpus: z.number().int().openapi({ description: 'GPUs listed in every hour of the window', example: 8 }),
     minPricePerGpuHour: z.number().int().nullable().openapi({ description: 'Lowest price per GPU-hour accepted, cents (a booking whose average price per GPU-hour is lower never takes it); null: any price', example: 250 }),
     status: z.enum(['open', 'sold', 'withdrawn', 'ended']).openapi({ description: '`open` (for sale), `sold` (every GPU-hour sold), `withdrawn` (by the seller), `ended` (its window started, or its reservation was cancelled)' }),
@@ -51,10 +51,10 @@ export const ListingSchema = z
     pendingGpuHours: z.number().int().openapi({ description: 'GPU-hours held by buyers’ unconfirmed bookings (sold when they confirm, back on sale if their hold lapses)', example: 0 }),
     earnings: MoneySchema.openapi({ description: 'Seller’s earnings so far: the buyers’ price for the sold GPU-hours minus the platform fee' }),
     fees: MoneySchema.openapi({ description: 'Platform fees kept so far' }),
-    fills: z.array(FillSchema).openapi({ description: 'Each confirmed sale, oldest first (no buyer identity)' }),
-    createdAt: z.string().openapi({ description: 'When it was listed' }),
-    updatedAt: z.string().openapi({ description: 'Last change' }),
-    endedAt: z.string().nullable().openapi({ description: 'When it stopped being open; null while open' }),
+    fills: z.array(FillSchema).max(MAX.list).openapi({ description: 'Each confirmed sale, oldest first (no buyer identity)' }),
+    createdAt: Timestamp.openapi({ description: 'When it was listed' }),
+    updatedAt: Timestamp.openapi({ description: 'Last change' }),
+    endedAt: Timestamp.nullable().openapi({ description: 'When it stopped being open; null while open' }),
   })
   .openapi('Listing');
 

@@ -2,7 +2,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
-import { Slug, Timestamp } from '../schemas.ts';
+import { MAX, Slug, Timestamp } from '../schemas.ts';
 
 const Cents = (what: string) => z.number().int().nullable().openapi({ description: `${what}, cents per GPU-hour; null when count is 0`, example: 231 });
 
@@ -19,8 +19,8 @@ const StatsSchema = (what: string) =>
 
 const BucketSchema = z
   .object({
-    start: z.string().openapi({ description: 'Bucket start (UTC)', example: '2026-12-01T00:00:00.000Z' }),
-    end: z.string().openapi({ description: 'Bucket end (UTC)', example: '2026-12-02T00:00:00.000Z' }),
+    start: Timestamp.openapi({ description: 'Bucket start (UTC)', example: '2026-12-01T00:00:00.000Z' }),
+    end: Timestamp.openapi({ description: 'Bucket end (UTC)', example: '2026-12-02T00:00:00.000Z' }),
     listPricePerGpuHour: z.number().int().openapi({ description: 'The pool’s reserved list price per GPU-hour today, cents (before discounts and utilization)', example: 199 }),
     quotedPerGpuHour: StatsSchema('quoted').openapi({ description: 'Quotes made in the bucket: total ÷ GPU-hours, rounded down to the cent' }),
     bookedPerGpuHour: StatsSchema('booked').openapi({ description: 'Bookings confirmed in the bucket: total ÷ GPU-hours, rounded down to the cent' }),
@@ -32,11 +32,11 @@ const BucketSchema = z
 
 const MarketPricesSchema = z
   .object({
-    site: z.string().openapi({ description: 'Site id', example: 'valence-rovaltain' }),
-    gpuType: z.string().openapi({ description: 'GPU type id', example: 'h100-sxm-80gb' }),
-    poolId: z.string().openapi({ description: 'The pool of that site and GPU type', example: 'valence-rovaltain-h100' }),
+    site: z.string().max(MAX.id).openapi({ description: 'Site id', example: 'valence-rovaltain' }),
+    gpuType: z.string().max(MAX.id).openapi({ description: 'GPU type id', example: 'h100-sxm-80gb' }),
+    poolId: z.string().max(MAX.id).openapi({ description: 'The pool of that site and GPU type', example: 'valence-rovaltain-h100' }),
     granularity: z.enum(['hour', 'day']).openapi({ description: 'Bucket size' }),
-    data: z.array(BucketSchema).openapi({ description: 'Every bucket of the range, oldest first (no org identity anywhere)' }),
+    data: z.array(BucketSchema).max(MAX.list).openapi({ description: 'Every bucket of the range, oldest first (no org identity anywhere)' }),
   })
   .openapi('MarketPrices');
 

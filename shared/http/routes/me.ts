@@ -4,6 +4,7 @@ import { getOrg } from '#store/orgs.ts';
 import { principalOf } from '../auth.ts';
 import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
+import { MAX } from '../schemas.ts';
 
 const TaxSchema = z
   .object({
@@ -11,22 +12,22 @@ const TaxSchema = z
       description: '`fr_vat`: French VAT; `eu_reverse_charge`: EU business with a VAT number; `eu_vat`: EU without a VAT number (French VAT); `export_none`: outside the EU',
     }),
     rateBps: z.number().int().min(0).max(10_000).openapi({ description: 'VAT rate in basis points applied to each invoice line (2000 = 20 %)', example: 2000 }),
-    legalMention: z.string().nullable().openapi({ description: 'The mention printed on invoices (reverse charge, export), or null' }),
+    legalMention: z.string().max(MAX.text).nullable().openapi({ description: 'The mention printed on invoices (reverse charge, export), or null' }),
   })
   .openapi('TaxTreatment');
 
 const MeSchema = z
   .object({
-    keyId: z.string().openapi({ description: 'Id of the API key that made this request', example: 'key_01jabc' }),
+    keyId: z.string().max(MAX.id).openapi({ description: 'Id of the API key that made this request', example: 'key_01jabc' }),
     role: z.enum(['customer', 'finance', 'operator', 'meter']),
     orgRole: z.enum(['admin', 'member']).nullable().openapi({ description: 'For customer keys: the key holder’s role in its org' }),
-    siteId: z.string().nullable().openapi({ description: 'For meter keys: the only site it reports for' }),
+    siteId: z.string().max(MAX.id).nullable().openapi({ description: 'For meter keys: the only site it reports for' }),
     org: z
       .object({
-        id: z.string().openapi({ example: 'org_lumiere' }),
-        name: z.string().openapi({ example: 'Lumière AI SAS' }),
-        country: z.string().openapi({ description: 'ISO 3166-1 alpha-2', example: 'FR' }),
-        vatNumber: z.string().nullable(),
+        id: z.string().max(MAX.id).openapi({ example: 'org_lumiere' }),
+        name: z.string().max(MAX.name).openapi({ example: 'Lumière AI SAS' }),
+        country: z.string().max(MAX.country).openapi({ description: 'ISO 3166-1 alpha-2', example: 'FR' }),
+        vatNumber: z.string().max(MAX.short).nullable(),
         tax: TaxSchema.openapi({ description: 'How invoices to this org are taxed: what a quote’s total becomes on the invoice' }),
       })
       .nullable()

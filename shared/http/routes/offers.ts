@@ -3,7 +3,7 @@ import { MAX_RESERVED_HOURS } from '#domain/capacity.ts';
 import { DEFAULT_OFFERS, MAX_OFFERS } from '../../services/offers.ts';
 import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
-import { LineSchema, MoneySchema, Timestamp } from '../schemas.ts';
+import { LineSchema, MAX, MoneySchema, Timestamp } from '../schemas.ts';
 
 const SLUG = '[a-z0-9][a-z0-9-]{0,63}';
 
@@ -19,6 +19,7 @@ const hoursParam = (description: string, example: number) =>
 export const OfferQuerySchema = z.object({
   gpuType: z
     .string({ error: 'required' })
+    .max(64)
     .regex(new RegExp(`^${SLUG}$`), 'must be a GPU type id (lowercase slug)')
     .openapi({ description: 'GPU type id (required)', example: 'h100-sxm-80gb' }),
   gpus: z.coerce
@@ -34,6 +35,7 @@ export const OfferQuerySchema = z.object({
   latestEnd: Timestamp.optional().openapi({ description: 'No offer ends after this (rounded down to a whole hour); default and maximum: the booking horizon', example: '2026-12-15T00:00:00Z' }),
   site: z
     .string()
+    .max(20 * 65)
     .regex(new RegExp(`^${SLUG}(,${SLUG}){0,19}$`), 'must be a comma list of site ids')
     .optional()
     .openapi({ description: 'Only these sites (comma list of site ids); default: every site', example: 'valence-rovaltain,marseille' }),
@@ -56,42 +58,42 @@ export const OfferQuerySchema = z.object({
 
 export const OfferSchema = z
   .object({
-    site: z.string().openapi({ description: 'Site id', example: 'valence-rovaltain' }),
-    gpuType: z.string().openapi({ description: 'GPU type id', example: 'h100-sxm-80gb' }),
-    poolId: z.string().openapi({ description: 'Pool the GPUs come from', example: 'valence-rovaltain-h100' }),
+    site: z.string().max(MAX.id).openapi({ description: 'Site id', example: 'valence-rovaltain' }),
+    gpuType: z.string().max(MAX.id).openapi({ description: 'GPU type id', example: 'h100-sxm-80gb' }),
+    poolId: z.string().max(MAX.id).openapi({ description: 'Pool the GPUs come from', example: 'valence-rovaltain-h100' }),
     gpus: z.number().int().openapi({ description: 'GPUs free in every hour of the window for this offer', example: 64 }),
-    start: z.string().openapi({ description: 'Window start (whole UTC hour)', example: '2026-12-02T00:00:00.000Z' }),
-    end: z.string().openapi({ description: 'Window end (whole UTC hour)', example: '2026-12-05T00:00:00.000Z' }),
+    start: Timestamp.openapi({ description: 'Window start (whole UTC hour)', example: '2026-12-02T00:00:00.000Z' }),
+    end: Timestamp.openapi({ description: 'Window end (whole UTC hour)', example: '2026-12-05T00:00:00.000Z' }),
     durationHours: z.number().int().openapi({ description: 'Hours from start to end', example: 72 }),
     total: MoneySchema.openapi({ description: 'What POST /v1/quotes charges for this window now (before VAT)' }),
     pricePerGpuHour: MoneySchema.openapi({ description: 'total ÷ GPU-hours, rounded half up to the cent' }),
-    lines: z.array(LineSchema).openapi({ description: 'The quote’s lines: base, discounts, utilization; they sum to total' }),
+    lines: z.array(LineSchema).max(MAX.list).openapi({ description: 'The quote’s lines: base, discounts, utilization; they sum to total' }),
   })
   .openapi('Offer');
 
 export const OffersSchema = z
   .object({
-    earliestStart: z.string().openapi({ description: 'Start of the range searched, after defaults and rounding' }),
-    latestEnd: z.string().openapi({ description: 'End of the range searched, after defaults and rounding' }),
-    data: z.array(OfferSchema).openapi({ description: 'Offers, spread across pools and time, in the order asked (docs/offers.md)' }),
+    earliestStart: Timestamp.openapi({ description: 'Start of the range searched, after defaults and rounding' }),
+    latestEnd: Timestamp.openapi({ description: 'End of the range searched, after defaults and rounding' }),
+    data: z.array(OfferSchema).max(MAX_OFFERS).openapi({ description: 'Offers, spread across pools and time, in the order asked (docs/offers.md)' }),
     nearest: z
       .object({
         mostGpus: z
           .object({
-            site: z.string().openapi({ description: 'Site id' }),
-            poolId: z.string().openapi({ description: 'Pool id' }),
+            site: z.string().max(MAX.id).openapi({ description: 'Site id' }),
+            poolId: z.string().max(MAX.id).openapi({ description: 'Pool id' }),
             gpus: z.number().int().openapi({ description: 'Most GPUs (whole nodes) free in every hour of a window of the shortest duration asked' }),
-            start: z.string().openapi({ description: 'Earliest such window: start' }),
-            end: z.string().openapi({ description: 'Earliest such window: end' }),
+            start: Timestamp.openapi({ description: 'Earliest such window: start' }),
+            end: Timestamp.openapi({ description: 'Earliest such window: end' }),
           })
           .nullable()
           .openapi({ description: 'The most GPUs any pool has free for the shortest duration asked within the range; null if none' }),
         earliestFit: z
           .object({
-            site: z.string().openapi({ description: 'Site id' }),
-            poolId: z.string().openapi({ description: 'Pool id' }),
-            start: z.string().openapi({ description: 'Window start' }),
-            end: z.string().openapi({ description: 'Window end (shortest duration asked)' }),
+            site: z.string().max(MAX.id).openapi({ description: 'Site id' }),
+            poolId: z.string().max(MAX.id).openapi({ description: 'Pool id' }),
+            start: Timestamp.openapi({ description: 'Window start' }),
+            end: Timestamp.openapi({ description: 'Window end (shortest duration asked)' }),
           })
           .nullable()
           .openapi({ description: 'The earliest window ending after latestEnd that fits the GPUs asked; null if none within the booking limits' }),

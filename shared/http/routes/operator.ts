@@ -3,32 +3,32 @@ import { principalOf, requireRole } from '../auth.ts';
 import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { json, jsonBody, output, security } from '../route.ts';
-import { IdempotencyHeader, Slug, Timestamp } from '../schemas.ts';
+import { IdempotencyHeader, MAX, Slug, Timestamp } from '../schemas.ts';
 
 
 const MaintenanceSchema = z
-  .object({ id: z.string(), poolId: z.string(), start: z.string(), end: z.string(), gpus: z.number().int(), reason: z.string(), createdAt: z.string() })
+  .object({ id: z.string().max(MAX.id), poolId: z.string().max(MAX.id), start: Timestamp, end: Timestamp, gpus: z.number().int(), reason: z.string().max(MAX.text), createdAt: Timestamp })
   .openapi('MaintenanceWindow');
 const OrgSchema = z
   .object({
-    id: z.string(),
-    name: z.string(),
-    country: z.string(),
-    vatNumber: z.string().nullable(),
-    billingEmail: z.string(),
-    stripeCustomerId: z.string().nullable(),
-    createdAt: z.string(),
+    id: z.string().max(MAX.id),
+    name: z.string().max(MAX.name),
+    country: z.string().max(MAX.country),
+    vatNumber: z.string().max(MAX.short).nullable(),
+    billingEmail: z.string().max(MAX.email),
+    stripeCustomerId: z.string().max(MAX.id).nullable(),
+    createdAt: Timestamp,
   })
   .openapi('Org');
 const ApiKeySchema = z
   .object({
-    id: z.string(),
-    key: z.string().openapi({ description: 'Shown once; only its hash is stored' }),
+    id: z.string().max(MAX.id),
+    key: z.string().max(MAX.id).openapi({ description: 'Shown once; only its hash is stored' }),
     role: z.enum(['customer', 'finance', 'operator', 'meter']),
-    orgId: z.string().nullable(),
+    orgId: z.string().max(MAX.id).nullable(),
     orgRole: z.enum(['admin', 'member']).nullable(),
-    siteId: z.string().nullable(),
-    createdAt: z.string(),
+    siteId: z.string().max(MAX.id).nullable(),
+    createdAt: Timestamp,
   })
   .openapi('ApiKey');
 const PoolParam = z.object({ id: Slug('marseille-b200').openapi({ param: { name: 'id', in: 'path' } }) });
@@ -67,7 +67,7 @@ const listMaintenance = createRoute({
   security,
   middleware: [requireRole(['operator'])],
   request: { params: PoolParam },
-  responses: { 200: json(z.object({ data: z.array(MaintenanceSchema) }), 'Windows'), ...errorResponses(...COMMON_ERRORS, 'not_found') },
+  responses: { 200: json(z.object({ data: z.array(MaintenanceSchema).max(MAX.list) }), 'Windows'), ...errorResponses(...COMMON_ERRORS, 'not_found') },
 });
 
 const removeMaintenance = createRoute({
@@ -96,9 +96,9 @@ const createOrg = createRoute({
       z
         .object({
           name: z.string().min(1).max(200),
-          country: z.string().regex(/^[A-Za-z]{2}$/, 'ISO 3166-1 alpha-2 code').openapi({ example: 'FR' }),
-          vatNumber: z.string().regex(/^[A-Z]{2}[0-9A-Z+*.]{2,13}$/, 'EU VAT number, e.g. DE123456789').nullable().optional(),
-          billingEmail: z.email(),
+          country: z.string().max(2).regex(/^[A-Za-z]{2}$/, 'ISO 3166-1 alpha-2 code').openapi({ example: 'FR' }),
+          vatNumber: z.string().max(15).regex(/^[A-Z]{2}[0-9A-Z+*.]{2,13}$/, 'EU VAT number, e.g. DE123456789').nullable().optional(),
+          billingEmail: z.email().max(MAX.email),
         })
         .strict(),
     ),
@@ -114,7 +114,7 @@ const listOrgs = createRoute({
   summary: 'Every org (operator and finance)',
   security,
   middleware: [requireRole(['operator', 'finance'])],
-  responses: { 200: json(z.object({ data: z.array(OrgSchema) }), 'Orgs'), ...errorResponses(...COMMON_ERRORS) },
+  responses: { 200: json(z.object({ data: z.array(OrgSchema).max(MAX.list) }), 'Orgs'), ...errorResponses(...COMMON_ERRORS) },
 });
 
 const createKey = createRoute({

@@ -7,7 +7,7 @@ import { principalOf, requireRole } from '../auth.ts';
 import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { json, security } from '../route.ts';
-import { IdParam, IdempotencyHeader, LineSchema, MoneySchema, PageQuery, ReservationSchema, Slug, Timestamp, pageOf } from '../schemas.ts';
+import { IdParam, IdempotencyHeader, LineSchema, MAX, MoneySchema, PageQuery, ReservationSchema, Slug, Timestamp, pageOf } from '../schemas.ts';
 
 const customerOnly = [requireRole(['customer'])];
 const WRITE_ERRORS = [...COMMON_ERRORS, 'malformed_json', 'not_found', 'invalid_state', 'idempotency_in_flight', 'idempotency_key_reused', 'contention'] as const;
@@ -100,7 +100,7 @@ const cancel = action(
 const stop = action('stop', 'Stop an on-demand reservation', '`active` → `stopped`; frees its GPUs.');
 
 const ExtensionSchema = z
-  .object({ start: z.string(), end: z.string(), gpuHours: z.number().int(), lines: z.array(LineSchema), price: MoneySchema.openapi({ description: 'Price of the extra hours' }) })
+  .object({ start: Timestamp, end: Timestamp, gpuHours: z.number().int(), lines: z.array(LineSchema).max(MAX.list), price: MoneySchema.openapi({ description: 'Price of the extra hours' }) })
   .openapi('Extension');
 const ExtendedReservationSchema = ReservationSchema.extend({ extension: ExtensionSchema }).openapi('ExtendedReservation');
 

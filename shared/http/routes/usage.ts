@@ -10,7 +10,7 @@ import { principalOf, requireRole } from '../auth.ts';
 import type { App, AppModule } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { json, security } from '../route.ts';
-import { IdempotencyHeader, Timestamp } from '../schemas.ts';
+import { IdempotencyHeader, MAX, Timestamp } from '../schemas.ts';
 
 
 const UsageEventSchema = z
@@ -44,14 +44,14 @@ const IngestResultSchema = z
     rejected: z
       .array(
         z.object({
-          id: z.string(),
+          id: z.string().max(MAX.id),
           reason: z.enum(reasonNames).openapi({
             description: Object.entries(USAGE_REJECTION_REASONS)
               .map(([code, meaning]) => `\`${code}\`: ${meaning}`)
               .join('; '),
           }),
         }),
-      )
+      ).max(MAX_EVENTS_PER_REQUEST)
       .openapi({ description: 'Events not counted, with a stable reason; their ids stay free' }),
   })
   .openapi('UsageIngestResult');
@@ -75,14 +75,14 @@ const ingest = createRoute({
 
 const UsageReportSchema = z
   .object({
-    reservationId: z.string().nullable().openapi({ description: 'null for org-wide totals' }),
-    orgId: z.string(),
+    reservationId: z.string().max(MAX.id).nullable().openapi({ description: 'null for org-wide totals' }),
+    orgId: z.string().max(MAX.id),
     granularity: z.enum(['hour', 'day']),
-    from: z.string().openapi({ description: 'Start of the first bucket (aligned to the granularity, UTC)' }),
-    to: z.string().openapi({ description: 'End of the last bucket, exclusive' }),
+    from: Timestamp.openapi({ description: 'Start of the first bucket (aligned to the granularity, UTC)' }),
+    to: Timestamp.openapi({ description: 'End of the last bucket, exclusive' }),
     gpuSeconds: z.number().int().openapi({ description: 'Metered GPU-seconds in [from, to): exact sum of the buckets', example: 86400 }),
     buckets: z
-      .array(z.object({ start: z.string(), gpuSeconds: z.number().int() }))
+      .array(z.object({ start: Timestamp, gpuSeconds: z.number().int() })).max(MAX.list)
       .openapi({ description: 'One per hour or UTC day in [from, to), zeros included' }),
     reservedGpuHours: z
       .number()

@@ -1,31 +1,32 @@
 import { listScope } from '../cursor.ts';
 import { createRoute, z } from '@hono/zod-openapi';
+import { MAX_LOGGED_ATTEMPTS } from '#webhooks/deliveries.ts';
 import { EVENT_TYPES, MAX_ENDPOINTS_PER_ORG } from '#webhooks/endpoints.ts';
 import { principalOf, requireRole } from '../auth.ts';
 import { required, type AppModule } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { json, output, security } from '../route.ts';
-import { IdempotencyHeader, PageQuery, pageOf } from '../schemas.ts';
+import { IdempotencyHeader, MAX, PageQuery, Timestamp, pageOf } from '../schemas.ts';
 
 const adminOnly = [requireRole(['customer'], { orgAdmin: true })];
 const tags = ['Webhooks'];
 
 const EndpointSchema = z
   .object({
-    id: z.string().openapi({ example: 'whe_01jabc' }),
-    url: z.string().openapi({ example: 'https://partner.example/webhooks/gpu-market' }),
-    description: z.string().nullable(),
-    events: z.array(z.string()).openapi({ description: 'Subscribed event types, or `["*"]` for all', example: ['reservation.confirmed', 'reservation.cancelled'] }),
+    id: z.string().max(MAX.id).openapi({ example: 'whe_01jabc' }),
+    url: z.string().max(MAX.url).openapi({ example: 'https://partner.example/webhooks/gpu-market' }),
+    description: z.string().max(MAX.text).nullable(),
+    events: z.array(z.string().max(100)).max(50).openapi({ description: 'Subscribed event types, or `["*"]` for all', example: ['reservation.confirmed', 'reservation.cancelled'] }),
     status: z.enum(['enabled', 'disabled']),
-    disabledReason: z.string().nullable().openapi({ description: 'Why deliveries stopped: a 410 answer, or 5 days of failures' }),
-    disabledAt: z.string().nullable(),
-    failingSince: z.string().nullable().openapi({ description: 'First failed attempt since the last success; null while healthy' }),
-    createdAt: z.string(),
-    updatedAt: z.string(),
+    disabledReason: z.string().max(MAX.text).nullable().openapi({ description: 'Why deliveries stopped: a 410 answer, or 5 days of failures' }),
+    disabledAt: Timestamp.nullable(),
+    failingSince: Timestamp.nullable().openapi({ description: 'First failed attempt since the last success; null while healthy' }),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
   })
   .openapi('WebhookEndpoint');
 
-const SecretField = z.string().openapi({ description: 'Signing secret; shown only in this response', example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' });
+const SecretField = z.string().max(MAX.id).openapi({ description: 'Signing secret; shown only in this response', example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' });
 
 const CreateEndpointSchema = z
   .object({
@@ -42,29 +43,29 @@ const CreateEndpointSchema = z
 
 const AttemptSchema = z
   .object({
-    at: z.string(),
+    at: Timestamp,
     responseStatus: z.number().int().nullable().openapi({ description: 'null when no HTTP answer came (timeout, network, refused address)' }),
     latencyMs: z.number().int().nullable(),
-    error: z.string().nullable(),
+    error: z.string().max(MAX.text).nullable(),
   })
   .openapi('WebhookAttempt');
 
 const DeliverySchema = z
   .object({
-    id: z.string().openapi({ description: 'Also the `webhook-id` header, the same on every attempt', example: 'msg_01jabc_01jdef' }),
-    endpointId: z.string(),
-    eventId: z.string(),
-    eventType: z.string().openapi({ example: 'reservation.confirmed' }),
+    id: z.string().max(MAX.id).openapi({ description: 'Also the `webhook-id` header, the same on every attempt', example: 'msg_01jabc_01jdef' }),
+    endpointId: z.string().max(MAX.id),
+    eventId: z.string().max(MAX.id),
+    eventType: z.string().max(MAX.id).openapi({ example: 'reservation.confirmed' }),
     status: z.enum(['pending', 'succeeded', 'failed']),
     attemptCount: z.number().int(),
-    nextAttemptAt: z.string().nullable(),
-    lastAttemptAt: z.string().nullable(),
+    nextAttemptAt: Timestamp.nullable(),
+    lastAttemptAt: Timestamp.nullable(),
     responseStatus: z.number().int().nullable().openapi({ description: 'Status of the last attempt' }),
     latencyMs: z.number().int().nullable().openapi({ description: 'Latency of the last attempt' }),
-    error: z.string().nullable(),
-    attempts: z.array(AttemptSchema).openapi({ description: 'The latest attempts, oldest first' }),
-    createdAt: z.string(),
-    updatedAt: z.string(),
+    error: z.string().max(MAX.text).nullable(),
+    attempts: z.array(AttemptSchema).max(MAX_LOGGED_ATTEMPTS).openapi({ description: 'The latest attempts, oldest first' }),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
   })
   .openapi('WebhookDelivery');
 
@@ -137,7 +138,7 @@ const rotate = createRoute({
   request: { headers: IdempotencyHeader, params: EndpointParam },
   responses: {
     200: json(
-      EndpointSchema.extend({ secret: SecretField, previousSecretExpiresAt: z.string().openapi({ description: 'When the previous secret stops signing' }) }).openapi('RotatedWebhookEndpoint'),
+      EndpointSchema.extend({ secret: SecretField, previousSecretExpiresAt: Timestamp.openapi({ description: 'When the previous secret stops signing' }) }).openapi('RotatedWebhookEndpoint'),
       'The endpoint, with its new secret',
     ),
     ...errorResponses(...COMMON_ERRORS, 'not_found', 'contention', 'idempotency_in_flight', 'idempotency_key_reused', 'secret_shown_once'),
