@@ -206,16 +206,16 @@ const syncPending = createRoute({
 
 const FinanceAlertSchema = z
   .object({
-    id: z.string(),
-    at: z.string().openapi({ description: 'When it was raised (RFC 3339 UTC)' }),
+    id: z.string().max(MAX.id),
+    at: Timestamp.openapi({ description: 'When it was raised (RFC 3339 UTC)' }),
     kind: z.enum(FINANCE_ALERT_KINDS).openapi({ description: '`stripe_invoice_mismatch`: Stripe’s invoice did not add up to ours; ours is not sent and shows customers “being issued”' }),
-    orgId: z.string(),
-    invoiceId: z.string().openapi({ description: 'Our invoice (its `note` holds the same detail for finance)' }),
-    stripeInvoiceId: z.string().nullable().openapi({ description: 'Stripe’s invoice it concerns, if one was made' }),
+    orgId: z.string().max(MAX.id),
+    invoiceId: z.string().max(MAX.id).openapi({ description: 'Our invoice (its `note` holds the same detail for finance)' }),
+    stripeInvoiceId: z.string().max(MAX.id).nullable().openapi({ description: 'Stripe’s invoice it concerns, if one was made' }),
     stripeAction: z.enum(['draft_deleted', 'voided', 'none']).openapi({
       description: 'What was done in Stripe: the draft deleted before it was finalized (never sent), the finalized invoice voided (nothing to pay on it), or nothing',
     }),
-    detail: z.string().openapi({ description: 'The amounts that differed' }),
+    detail: z.string().max(MAX.text).openapi({ description: 'The amounts that differed' }),
   })
   .openapi('FinanceAlert');
 
