@@ -86,9 +86,10 @@ function corsFor(origins: readonly string[]): { corsPreflight?: CorsPreflightOpt
   return {
     corsPreflight: {
       allowOrigins: [...origins],
-      allowMethods: [CorsHttpMethod.GET, CorsHttpMethod.POST, CorsHttpMethod.DELETE, CorsHttpMethod.OPTIONS],
+      // The same as the app's own CORS (shared/http/cors.ts) for `npm start`.
+      allowMethods: [CorsHttpMethod.GET, CorsHttpMethod.POST, CorsHttpMethod.PUT, CorsHttpMethod.PATCH, CorsHttpMethod.DELETE, CorsHttpMethod.OPTIONS],
       allowHeaders: ['authorization', 'content-type', 'idempotency-key'],
-      exposeHeaders: ['location', 'retry-after'],
+      exposeHeaders: ['location', 'retry-after', 'ratelimit', 'ratelimit-policy', 'x-request-id'],
       allowCredentials: true,
       maxAge: Duration.hours(1),
     },

@@ -16,7 +16,7 @@ export const CORS_EXPOSE_HEADERS = ['location', 'retry-after', 'ratelimit', 'rat
 export function corsFor(origins: readonly string[]): MiddlewareHandler<AppEnv> {
   if (origins.length === 0) return async (_c, next) => next();
   const allowed = new Set(origins);
-  return cors({
+  const handler = cors({
     origin: (origin) => (allowed.has(origin) ? origin : null),
     allowMethods: CORS_ALLOW_METHODS,
     allowHeaders: CORS_ALLOW_HEADERS,
@@ -24,6 +24,9 @@ export function corsFor(origins: readonly string[]): MiddlewareHandler<AppEnv> {
     credentials: true,
     maxAge: 3600,
   }) as MiddlewareHandler<AppEnv>;
+  // Another origin (or none) gets no Access-Control-* header at all, and its preflight goes on like
+  // any request (answered 401 or 404, never 204).
+  return async (c, next) => (allowed.has(c.req.header('origin') ?? '') ? handler(c, next) : next());
 }
 
 /** `CORS_ORIGINS` (comma list of `scheme://host[:port]`) as a list. */
