@@ -9,25 +9,42 @@ import { parseConfig } from '../shared/config.ts';
 import { seedDemo, type DemoKeys } from '../shared/store/seed.ts';
 import { createDocumentClient, ensureTable } from '../shared/store/db.ts';
 import { createSystem } from '../shared/compose/system.ts';
-import { answers, startDynamoDbLocal, type LocalDynamo } from './dynamodb-local.ts';
+import { answers, claimOwnership, ownerOf, portIsFree, startDynamoDbLocal, type LocalDynamo } from './dynamodb-local.ts';
 
 const LOCAL_DIR = resolve('.local');
 const KEYS_FILE = resolve(LOCAL_DIR, 'keys.json');
 const DYNAMO_PORT = Number(process.env.DYNAMODB_LOCAL_PORT ?? 8000);
+/** This checkout: the DynamoDB Local it starts keeps its data in `.local/dynamodb` and is marked with this path. */
+const CHECKOUT = resolve('.');
 
 async function main() {
-  const config = parseConfig(process.env);
+  // Terminal-friendly logs unless asked otherwise (LOG_FORMAT=json); Lambda logs JSON.
+  const config = parseConfig({ LOG_FORMAT: 'pretty', ...process.env });
   mkdirSync(resolve(LOCAL_DIR, 'dynamodb'), { recursive: true });
+  if (!(await portIsFree(config.PORT, config.HOST))) {
+    throw new Error(`Port ${config.PORT} is already in use (another \`npm start\`, or another program). Stop it, or choose another port: PORT=${config.PORT + 1} npm start`);
+  }
 
   let dynamo: LocalDynamo | undefined;
   let endpoint = config.DYNAMODB_ENDPOINT;
   if (!endpoint) {
     endpoint = `http://127.0.0.1:${DYNAMO_PORT}`;
     if (await answers(endpoint)) {
-      console.log(`Reusing the DynamoDB already answering on ${endpoint}`);
+      // Never write into another checkout's database: its keys would land there, and this API would
+      // answer 500 once that checkout stops its DynamoDB Local.
+      const owner = await ownerOf(endpoint);
+      if (owner !== CHECKOUT) {
+        throw new Error(
+          `A DynamoDB already answers on ${endpoint}, and it is not this checkout's (${owner ? `it belongs to the checkout at ${owner}` : 'no `npm start` of a GPU Market checkout started it'}).\n` +
+            `Each checkout keeps its own DynamoDB Local. Stop that one, or start this checkout's on another port: DYNAMODB_LOCAL_PORT=${DYNAMO_PORT + 1} npm start\n` +
+            `To use that database on purpose: DYNAMODB_ENDPOINT=${endpoint} npm start`,
+        );
+      }
+      console.log(`Reusing this checkout's DynamoDB Local, already running on ${endpoint}`);
     } else {
       console.log(`Starting DynamoDB Local on ${endpoint} (data in .local/dynamodb)…`);
       dynamo = await startDynamoDbLocal({ port: DYNAMO_PORT, dbPath: resolve(LOCAL_DIR, 'dynamodb') });
+      await claimOwnership(endpoint, CHECKOUT);
     }
   }
 

@@ -9,7 +9,7 @@
  * id generator.
  */
 import type { Config } from '../config.ts';
-import { consoleLogger, silentLogger, type Logger } from '../log.ts';
+import { consoleLogger, prettyLogger, silentLogger, type Logger } from '../log.ts';
 import { createDocumentClient, type Db } from '#store/db.ts';
 import { createIdGenerator, systemClock, type Clock, type IdGenerator } from '../ids.ts';
 
@@ -32,6 +32,6 @@ export function createFoundation(options: FoundationOptions): Foundation {
   const { config } = options;
   const db = options.db ?? { doc: createDocumentClient({ endpoint: config.DYNAMODB_ENDPOINT, region: config.AWS_REGION }), table: config.TABLE_NAME };
   const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? (config.LOG_LEVEL === 'SILENT' ? silentLogger : consoleLogger);
+  const logger = options.logger ?? (config.LOG_LEVEL === 'SILENT' ? silentLogger : config.LOG_FORMAT === 'pretty' ? prettyLogger() : consoleLogger);
   return { config, db, clock, logger, ids: createIdGenerator(clock) };
 }
