@@ -4,10 +4,11 @@
  * after the commit.
  */
 import { withCredit, withLineFootprints, type CreditNote, type Invoice } from '#domain/invoice.ts';
-import { eur, type Money } from '#domain/money.ts';
+import { eur, formatMoney, type Money } from '#domain/money.ts';
 import { DomainError } from '#domain/errors.ts';
 import type { Refund, Reservation } from '#domain/reservation.ts';
 import { periodOf } from '#domain/time.ts';
+import { getCreditLimit, unpaidTotal } from '#store/credit-limits.ts';
 import type { EventDraft } from '#store/events.ts';
 import { creditNoteCreate, getInvoice, invoiceCreate, invoiceReplace, syncMarkerPut } from '#store/invoices.ts';
 import type { TransactItem } from '#store/transact.ts';
@@ -22,6 +23,27 @@ export function createReservationBilling(ctx: BillingContext, sync: StripeSync):
   const { db, ids, logger, stripeConfigured } = ctx;
   const { pushInvoice, pushCreditNote, pushAfterCommit } = sync;
 
+  /**
+   * Finance's credit limit on the org's unpaid commitments: the invoice this confirmation or extension
+   * adds, on top of the org's unpaid invoices, must fit under it; otherwise 402 credit-limit (pay open
+   * invoices first, or ask finance to raise the limit). No limit set: nothing checked.
+   */
+  async function checkCreditLimit(r: Reservation, kind: 'reservation' | 'extension', adds: number): Promise<void> {
+    const limit = await getCreditLimit(db, r.orgId);
+    if (limit?.amount === null || limit?.amount === undefined) return;
+    const unpaid = await unpaidTotal(db, r.orgId);
+    if (unpaid + adds <= limit.amount) return;
+    const what = kind === 'reservation' ? 'Confirming' : 'Extending';
+    throw new DomainError(
+      'credit_limit',
+      `${what} reservation ${r.id} adds an invoice of ${formatMoney(eur(adds))} to ${formatMoney(eur(unpaid))} unpaid, over the org's credit limit of ${formatMoney(eur(limit.amount))}: pay open invoices first`,
+      {
+        errors: [{ path: 'creditLimit', message: `unpaid ${unpaid} + ${adds} cents exceeds the credit limit of ${limit.amount} cents` }],
+        extensions: { creditLimit: eur(limit.amount), unpaid: eur(unpaid), invoiceTotal: eur(adds) },
+      },
+    );
+  }
+
   async function bookingInvoice(kind: 'reservation' | 'extension', r: Reservation, window: { start: string; end: string }, lines: Reservation['lines'], price: Money, now: Date): Promise<BillingEffect> {
     const org = await orgOrFail(db, r.orgId);
     const c = await ctx.catalog.get();
@@ -34,6 +56,7 @@ export function createReservationBilling(ctx: BillingContext, sync: StripeSync):
       ),
       (site, gpuType) => factorsFor(c, site, gpuType),
     );
+    await checkCreditLimit(r, kind, invoice.total.amount);
     return {
       items: [invoiceCreate(db, invoice), ...(stripeConfigured ? [syncMarkerPut(db, invoice.createdAt, { kind: 'INV', orgId: r.orgId, id: invoice.id })] : [])],
       events: [{ type: 'invoice.created', data: toApiInvoice(invoice) }],

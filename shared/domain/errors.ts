@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   idempotency_in_flight: { status: 409, title: 'A request with this Idempotency-Key is in flight' },
   secret_shown_once: { status: 409, title: 'The answer to this Idempotency-Key carried a secret, shown once' },
   budget_exceeded: { status: 402, title: 'Budget exceeded' },
+  credit_limit: { status: 402, title: 'Credit limit reached: pay open invoices first' },
   quote_expired: { status: 410, title: 'Quote expired' },
   payload_too_large: { status: 413, title: 'Payload too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },

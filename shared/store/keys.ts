@@ -45,6 +45,8 @@ export const keys = {
   rateWindow: (scope: string, windowStart: number) => ({ pk: `RATE#${scope}#${windowStart}`, sk: 'RATE' }),
   /** Operator audit log: one partition, newest last by sort key (ISO time, then the entry's ULID). */
   audit: (at: string, id: string) => ({ pk: 'AUDIT', sk: `AT#${at}#${id}` }),
+  /** The org's credit limit on unpaid commitments, set by finance (shared/store/credit-limits.ts). */
+  creditLimit: (orgId: string) => ({ pk: `ORG#${orgId}`, sk: 'CREDIT' }),
   /** Alerts for finance (e.g. a Stripe invoice that did not match ours): one partition, newest last by sort key. */
   financeAlert: (at: string, id: string) => ({ pk: 'FINALERT', sk: `AT#${at}#${id}` }),
   /** Operator key created by the bootstrap command of a deployed stack: its presence makes bootstrap idempotent. */

@@ -5,12 +5,16 @@
 import { listScope } from '../cursor.ts';
 import { createRoute, z } from '@hono/zod-openapi';
 import { INVOICE_STATUSES } from '#domain/invoice.ts';
+import { eur } from '#domain/money.ts';
+import { invalidField, notFound } from '#domain/errors.ts';
+import { getOrg } from '#store/orgs.ts';
+import { getCreditLimit, putCreditLimit, unpaidTotal } from '#store/credit-limits.ts';
 import { FINANCE_ALERT_KINDS, listFinanceAlerts } from '#store/finance-alerts.ts';
 import { toApiCreditNote, toApiInvoice } from '#billing/invoice-wire.ts';
 import { principalOf, requireRole } from '../auth.ts';
 import { required, type AppModule } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
-import { json, output, security } from '../route.ts';
+import { json, jsonBody, output, security } from '../route.ts';
 import { FootprintSchema, IdParam, IdempotencyHeader, MAX, MoneySchema, PageQuery, Period, Timestamp, pageOf } from '../schemas.ts';
 
 const financeOnly = [requireRole(['finance'])];
@@ -231,6 +235,44 @@ const listAlerts = createRoute({
   responses: { 200: json(pageOf(FinanceAlertSchema, 'FinanceAlertPage'), 'Alerts'), ...errorResponses(...COMMON_ERRORS) },
 });
 
+const CreditLimitSchema = z
+  .object({
+    orgId: z.string().max(MAX.id),
+    creditLimit: MoneySchema.nullable().openapi({ description: 'Unpaid commitments (invoices not paid or void, VAT included) the org may have; null: no limit' }),
+    unpaid: MoneySchema.openapi({ description: 'What the org owes now: its draft, open and uncollectible invoices less their credit notes' }),
+    updatedAt: Timestamp.nullable(),
+    updatedBy: z.string().max(MAX.id).nullable().openapi({ description: 'Key id of the finance key that set it' }),
+  })
+  .openapi('CreditLimit');
+
+const orgCreditLimitParams = IdParam('Org', 'org_lumiere');
+const getCreditLimitRoute = createRoute({
+  method: 'get',
+  path: '/v1/orgs/{id}/credit-limit',
+  operationId: 'getCreditLimit',
+  tags: ['Billing'],
+  summary: 'An org’s credit limit and what it owes now (finance)',
+  security,
+  middleware: financeOnly,
+  request: { params: orgCreditLimitParams },
+  responses: { 200: json(CreditLimitSchema, 'The credit limit'), ...errorResponses(...COMMON_ERRORS, 'not_found') },
+});
+
+const putCreditLimitRoute = createRoute({
+  method: 'put',
+  path: '/v1/orgs/{id}/credit-limit',
+  operationId: 'setCreditLimit',
+  tags: ['Billing'],
+  summary: 'Set an org’s credit limit: beyond it, confirming or extending needs open invoices paid first (402 credit-limit)',
+  security,
+  middleware: financeOnly,
+  request: {
+    params: orgCreditLimitParams,
+    body: jsonBody(z.object({ creditLimit: MoneySchema.nullable().openapi({ description: 'VAT included; null removes the limit' }) }).strict().openapi('CreditLimitInput')),
+  },
+  responses: { 200: json(CreditLimitSchema, 'The credit limit as set'), ...errorResponses(...COMMON_ERRORS, 'not_found') },
+});
+
 const Bucket = z.object({ bucket: z.enum(['0-30', '31-60', '61-90', '>90']), count: z.number().int(), amount: MoneySchema });
 const receivables = createRoute({
   method: 'get',
@@ -404,6 +446,26 @@ export const billingModule: AppModule = {
       return c.json({ period: result.period, created: result.created, invoices: result.invoices.map((i) => InvoiceSchema.parse(toApiInvoice(i, 'finance'))) }, 200);
     });
     app.openapi(syncPending, async (c) => c.json(output(syncPending, 200, await service.syncPending()), 200));
+    const creditLimitView = async (orgId: string) => {
+      if (!(await getOrg(services.db, orgId))) throw notFound('Org', orgId);
+      const limit = await getCreditLimit(services.db, orgId);
+      return output(getCreditLimitRoute, 200, {
+        orgId,
+        creditLimit: limit?.amount === null || limit === null ? null : eur(limit.amount),
+        unpaid: eur(await unpaidTotal(services.db, orgId)),
+        updatedAt: limit?.updatedAt ?? null,
+        updatedBy: limit?.updatedBy ?? null,
+      });
+    };
+    app.openapi(getCreditLimitRoute, async (c) => c.json(await creditLimitView(c.req.valid('param').id), 200));
+    app.openapi(putCreditLimitRoute, async (c) => {
+      const { id } = c.req.valid('param');
+      if (!(await getOrg(services.db, id))) throw notFound('Org', id);
+      const { creditLimit } = c.req.valid('json');
+      if (creditLimit && creditLimit.amount < 0) throw invalidField('creditLimit.amount', 'must be zero or more');
+      await putCreditLimit(services.db, { orgId: id, amount: creditLimit ? creditLimit.amount : null, updatedAt: services.clock().toISOString(), updatedBy: principalOf(c).keyId });
+      return c.json(await creditLimitView(id), 200);
+    });
     app.openapi(listAlerts, async (c) => {
       const { limit, cursor } = c.req.valid('query');
       const scope = listScope('finance-alerts', principalOf(c));

@@ -1,4 +1,5 @@
 /** `GET /v1/limits` (an org's limits and what it uses of them) and the operator's overrides per org and pool. */
+import { getCreditLimit, unpaidTotal } from '#store/credit-limits.ts';
 import { createRoute, z } from '@hono/zod-openapi';
 import { DomainError, notFound } from '#domain/errors.ts';
 import { peakCapacity } from '#domain/catalog.ts';
@@ -16,7 +17,7 @@ const security = [{ ApiKey: [] }];
 
 const LimitSchema = z
   .object({
-    name: z.string().max(MAX.name).openapi({ description: 'The limit: `open-holds`, `held-gpus:<poolId>`, `same-window-holds-per-hour`, or a rate (`quotes-per-60s`, …)', example: 'open-holds' }),
+    name: z.string().max(MAX.name).openapi({ description: 'The limit: `open-holds`, `held-gpus:<poolId>`, `same-window-holds-per-hour`, a rate (`quotes-per-60s`, …), or `credit-limit-cents` (unpaid invoices, VAT included, where finance set a credit limit)', example: 'open-holds' }),
     limit: z.number().int().openapi({ description: 'The most allowed', example: 10 }),
     used: z.number().int().openapi({ description: 'What the org (or, for `writes-…`, this key) uses of it now', example: 2 }),
     resetsAt: Timestamp.nullable().openapi({ description: 'When `used` starts again from zero; null for limits that are freed by confirming or cancelling holds', example: null }),
@@ -90,11 +91,12 @@ export function registerLimitRoutes(app: App, services: Services) {
     const { db, clock, catalog, rateLimits, holdLimits } = services;
     const now = clock();
     const { pools } = await catalog.get();
-    const [ledger, orgLimits, poolLimits, rates] = await Promise.all([
+    const [ledger, orgLimits, poolLimits, rates, credit] = await Promise.all([
       readHoldLedger(db, orgId),
       readLimitOverrides(db, `org:${orgId}`),
       Promise.all(pools.map((p) => readLimitOverrides(db, `pool:${p.id}`))),
       rateUsage(db, rateLimits ?? DEFAULT_RATE_LIMITS, principal, now),
+      getCreditLimit(db, orgId),
     ]);
     const base = holdLimits ?? DEFAULT_HOLD_LIMITS;
     const orgWide = mergeLimits(base, orgLimits);
@@ -110,6 +112,8 @@ export function registerLimitRoutes(app: App, services: Services) {
       })),
       { name: 'same-window-holds-per-hour', limit: orgWide.sameWindowHoldsPerHour, used: sameWindow, resetsAt: fromEpochHour(hour + 1).toISOString() },
       ...rates,
+      // Finance's credit limit on unpaid invoices (cents, VAT included), shown only where one is set.
+      ...(credit?.amount !== null && credit?.amount !== undefined ? [{ name: 'credit-limit-cents', limit: credit.amount, used: await unpaidTotal(db, orgId), resetsAt: null }] : []),
     ];
     return c.json({ data: data.map((d) => LimitSchema.parse(d)) }, 200);
   });
