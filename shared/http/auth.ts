@@ -62,11 +62,12 @@ export const ALL_ROLES: readonly Role[] = ['customer', 'finance', 'operator', 'm
 const ACCESS = new WeakMap<MiddlewareHandler<AppEnv>, { roles: Role[]; orgAdmin: boolean; memberOwnBookingsOnly: boolean }>();
 
 /**
- * The access a route declares: public without `security`; otherwise the roles of its requireRole
+ * The access a route declares: public without an `ApiKey` security requirement; otherwise the roles of its requireRole
  * middleware (every authenticated role without one). Stamped on the operation as `x-access` by createApp.
  */
 export function accessOf(route: { security?: unknown[] | undefined; middleware?: unknown }): Access {
-  if (!route.security || route.security.length === 0) return { public: true };
+  // Public: no API-key requirement (none at all, or another scheme such as Stripe's signature).
+  if (!(route.security ?? []).some((requirement) => typeof requirement === 'object' && requirement !== null && 'ApiKey' in requirement)) return { public: true };
   const middleware = (Array.isArray(route.middleware) ? route.middleware : route.middleware ? [route.middleware] : []) as MiddlewareHandler<AppEnv>[];
   const declared = middleware.map((m) => ACCESS.get(m)).filter((a) => a !== undefined);
   if (declared.length === 0) return { public: false, roles: [...ALL_ROLES], orgAdmin: false, memberOwnBookingsOnly: false };
