@@ -21,6 +21,11 @@ export interface InvoiceLineInput {
   description: string;
   /** Integer cents, excluding tax; negative for discounts and credits. */
   amount: number;
+  /**
+   * This line's share of the invoice's VAT in integer cents (shared/domain/vat.ts `lineTaxes`), sent to
+   * Stripe as the line's tax amount so Stripe's VAT is ours exactly; 0 without VAT.
+   */
+  tax: number;
   metadata?: Record<string, string>;
 }
 
@@ -30,7 +35,7 @@ export interface CreateInvoiceInput {
   customerId: string;
   currency: 'eur';
   lines: InvoiceLineInput[];
-  /** 0 or 2000 (French VAT 20 %), applied to every line, exclusive of the line amounts. */
+  /** 0 or 2000 (French VAT 20 %): the rate the lines' tax amounts were computed at, exclusive of the line amounts. */
   taxRateBps: number;
   /** Legal mention printed on the invoice, e.g. the reverse charge article. */
   footer?: string | null;

@@ -20,7 +20,7 @@ import { addMoney, applyBps, eur, formatMoney, moneyEquals, mulRound, subtractMo
 import { onDemandCharge, type PriceLine } from '#domain/pricing.ts';
 import type { Org } from '#domain/principal.ts';
 import { HOUR_MS, nextPeriod, periodStart } from '#domain/time.ts';
-import { invoiceTotals, taxTreatmentFor } from '#domain/vat.ts';
+import { invoiceTotals, lineTaxes, taxTreatmentFor } from '#domain/vat.ts';
 
 // ---- ids ----
 
@@ -63,7 +63,11 @@ interface InvoiceHeader {
 function assembleInvoice(header: InvoiceHeader, drafts: DraftLine[]): Invoice {
   if (drafts.length === 0) throw new RangeError('An invoice needs at least one line');
   const treatment = taxTreatmentFor(header.org);
-  const lines: InvoiceLine[] = drafts.map((l) => ({ ...l, tax: eur(applyBps(l.amount.amount, treatment.rateBps)) }));
+  const shares = lineTaxes(
+    drafts.map((l) => l.amount),
+    treatment.rateBps,
+  );
+  const lines: InvoiceLine[] = drafts.map((l, index) => ({ ...l, tax: shares[index]! }));
   const totals = invoiceTotals(
     lines.map((l) => l.amount),
     treatment.rateBps,

@@ -46,15 +46,12 @@ const DEFAULT_RATE_LIMIT_RETRY_DELAY_MS = 500;
 const MAX_RATE_LIMIT_RETRY_DELAY_MS = 5_000;
 const DEFAULT_DAYS_UNTIL_DUE = 30;
 
-/** Metadata marking the tax rates this system created, so it finds them again instead of creating more. */
-const TAX_RATE_MARKER = 'gpuMarketTaxRate';
-
 /** The idempotency key of every write to Stripe, derived from our ids only. */
 export const stripeIdempotencyKeys = {
   customer: (orgId: string) => `customer-${orgId}`,
-  taxRate: (rateBps: number) => `taxrate-fr-${rateBps}`,
   invoiceCreate: (invoiceId: string) => `inv-${invoiceId}-create`,
   invoiceItem: (invoiceId: string, index: number) => `inv-${invoiceId}-item-${index}`,
+  invoiceTaxes: (invoiceId: string) => `inv-${invoiceId}-taxes`,
   invoiceFinalize: (invoiceId: string) => `inv-${invoiceId}-finalize`,
   invoiceVoid: (invoiceId: string) => `inv-${invoiceId}-void`,
   creditNote: (creditNoteId: string) => `cn-${creditNoteId}`,
@@ -145,43 +142,29 @@ export function createStripeGateway(config: StripeGatewayConfig): BillingGateway
     }
   }
 
-  const taxRateIds = new Map<number, Promise<string>>();
-
-  /** Our exclusive French VAT tax rate, found by its marker or created once (the key covers a crash mid-way). */
-  async function findOrCreateTaxRate(rateBps: number): Promise<string> {
-    const marker = `fr-${rateBps}`;
-    const found = await withRateLimitRetry(async () => {
-      for await (const rate of stripe.taxRates.list({ active: true, limit: 100 })) {
-        if (rate.metadata?.[TAX_RATE_MARKER] === marker && !rate.inclusive) return rate.id;
+  /** Sets each line's tax amount (French VAT at `taxRateBps`) on the draft, in one call keyed by our invoice id. */
+  async function setLineTaxes(draftId: string, input: CreateInvoiceInput): Promise<Stripe.Invoice> {
+    const lineIds = new Map<string, string>();
+    await withRateLimitRetry(async () => {
+      for await (const line of stripe.invoices.listLineItems(draftId, { limit: 100 })) {
+        if (line.metadata?.invoiceId === input.invoiceId && line.metadata.lineIndex !== undefined) lineIds.set(line.metadata.lineIndex, line.id);
       }
-      return undefined;
     });
-    if (found !== undefined) return found;
-    const created = await withRateLimitRetry(() =>
-      stripe.taxRates.create(
-        {
-          display_name: 'TVA',
-          description: `French VAT ${rateBps / 100} %`,
-          percentage: rateBps / 100,
-          inclusive: false,
-          country: 'FR',
-          jurisdiction: 'FR',
-          tax_type: 'vat',
-          metadata: { [TAX_RATE_MARKER]: marker },
-        },
-        { idempotencyKey: stripeIdempotencyKeys.taxRate(rateBps) },
-      ),
-    );
-    return created.id;
-  }
-
-  function taxRateFor(rateBps: number): Promise<string> {
-    const known = taxRateIds.get(rateBps);
-    if (known) return known;
-    const pending = findOrCreateTaxRate(rateBps);
-    taxRateIds.set(rateBps, pending);
-    pending.catch(() => taxRateIds.delete(rateBps));
-    return pending;
+    const lines = input.lines.map((line, index) => {
+      const id = lineIds.get(String(index));
+      if (id === undefined) throw new StripeInvoiceMismatchError(`Stripe draft ${draftId} for ${input.invoiceId} has no line ${index}`, draftId, 'none');
+      return {
+        id,
+        tax_amounts: [
+          {
+            amount: line.tax,
+            taxable_amount: line.amount,
+            tax_rate_data: { display_name: 'TVA', description: `French VAT ${input.taxRateBps / 100} %`, percentage: input.taxRateBps / 100, inclusive: false, country: 'FR', jurisdiction: 'FR', tax_type: 'vat' as const },
+          },
+        ],
+      };
+    });
+    return withRateLimitRetry(() => stripe.invoices.updateLines(draftId, { lines }, { idempotencyKey: stripeIdempotencyKeys.invoiceTaxes(input.invoiceId) }));
   }
 
   /** The customer this system created for the org, found by its billing email and `orgId` metadata. */
@@ -230,7 +213,8 @@ export function createStripeGateway(config: StripeGatewayConfig): BillingGateway
       if (!Number.isSafeInteger(input.taxRateBps) || input.taxRateBps < 0) {
         throw new RangeError(`taxRateBps must be a non-negative integer, got ${input.taxRateBps}`);
       }
-      const taxRates = input.taxRateBps > 0 ? [await taxRateFor(input.taxRateBps)] : [];
+      input.lines.forEach((line, index) => assertCents(line.tax, `lines[${index}].tax`));
+      if (input.taxRateBps === 0 && input.lines.some((line) => line.tax !== 0)) throw new RangeError('Lines carry tax at a 0 % rate');
       const draft = await withRateLimitRetry(() =>
         stripe.invoices.create(
           {
@@ -241,7 +225,6 @@ export function createStripeGateway(config: StripeGatewayConfig): BillingGateway
             // Stripe must not finalize a draft we are still filling; finalize turns auto-advance on.
             auto_advance: false,
             pending_invoice_items_behavior: 'exclude',
-            ...(taxRates.length > 0 ? { default_tax_rates: taxRates } : {}),
             ...(input.footer ? { footer: input.footer } : {}),
             ...(input.description ? { description: input.description } : {}),
             metadata: { ...input.metadata, invoiceId: input.invoiceId },
@@ -276,8 +259,12 @@ export function createStripeGateway(config: StripeGatewayConfig): BillingGateway
         ].filter((d): d is string => d !== null);
         return wrong.length === 0 ? null : `Stripe invoice ${invoice.id} for ${input.invoiceId} has ${wrong.join(', ')}`;
       };
+      // VAT as we computed it (once, on the subtotal; docs/pricing.md), each line's share set as its tax
+      // amount: Stripe adds them up instead of rounding a tax rate per line, so its VAT is ours.
+      // (A rerun that meets the invoice already finalized leaves it as it is and checks it below.)
+      let filled: Stripe.Invoice = await withRateLimitRetry(() => stripe.invoices.retrieve(draft.id));
+      if (filled.status === 'draft' && input.taxRateBps > 0) filled = await setLineTaxes(draft.id, input);
       // Checked before finalizing: a draft that does not add up is deleted, never sent to the customer.
-      const filled = await withRateLimitRetry(() => stripe.invoices.retrieve(draft.id));
       if (filled.status === 'draft') {
         const wrong = differences(filled);
         if (wrong !== null) {

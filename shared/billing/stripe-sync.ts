@@ -61,6 +61,7 @@ export function createStripeSync(ctx: BillingContext, ledger: Ledger) {
         lines: invoice.lines.map((l) => ({
           description: l.description,
           amount: l.amount.amount,
+          tax: l.tax.amount,
           metadata: { kind: l.kind, ...(l.poolId ? { poolId: l.poolId } : {}), ...(l.usagePeriod ? { usagePeriod: l.usagePeriod } : {}) },
         })),
         taxRateBps: invoice.taxRateBps,

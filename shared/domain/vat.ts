@@ -7,8 +7,10 @@
  *   businesses; a customer without a VAT number is taxed as if the service were supplied in France.
  * - Outside the EU: no French VAT ('export_none'), with the legal mention.
  *
- * Tax on an invoice is computed per line and rounded half up per line, then summed: that is how
- * Stripe computes tax rates on invoice line items, so our totals and Stripe's agree to the cent.
+ * VAT on an invoice is computed once, on its subtotal: tax = round_half_up(subtotal × rate), total =
+ * subtotal + tax. Each line shows its share of that VAT (`lineTaxes`), and those shares are what
+ * Stripe is sent as the lines' tax amounts, so Stripe's total VAT is ours to the cent (Stripe's own
+ * tax rates would round per line instead). See docs/pricing.md.
  */
 import { addMoney, applyBps, eur, sumMoney, type Money } from './money.ts';
 
@@ -68,15 +70,30 @@ const assertRate = (rateBps: number): void => {
   if (!Number.isSafeInteger(rateBps) || rateBps < 0) throw new RangeError(`rateBps must be a non-negative integer, got ${rateBps}`);
 };
 
-/** Σ round_half_up(line × rate): tax per line, each rounded once, then summed exactly. Negative lines carry negative tax. */
-export const taxForLines = (amounts: readonly Money[], rateBps: number): Money => {
+/** VAT on a subtotal: round_half_up(subtotal × rateBps / 10000), rounded once. A negative subtotal carries negative VAT. */
+export const taxOnSubtotal = (subtotal: Money, rateBps: number): Money => {
   assertRate(rateBps);
-  return sumMoney(amounts.map((line) => eur(applyBps(line.amount, rateBps))));
+  return eur(applyBps(subtotal.amount, rateBps));
 };
 
-/** subtotal = Σ lines; tax = taxForLines; total = subtotal + tax, exactly. */
+/** subtotal = Σ lines; tax = taxOnSubtotal(subtotal) (once, on the whole); total = subtotal + tax, exactly. */
 export const invoiceTotals = (lines: readonly Money[], rateBps: number): InvoiceTotals => {
   const subtotal = sumMoney(lines);
-  const tax = taxForLines(lines, rateBps);
+  const tax = taxOnSubtotal(subtotal, rateBps);
   return { subtotal, tax, total: addMoney(subtotal, tax) };
+};
+
+/**
+ * The invoice's VAT shared over its lines, for showing per line and for sending to Stripe: each line
+ * gets round_half_up(line × rate), and the difference to the invoice's VAT (at most half a cent per
+ * line) goes to the first line of the largest amount. The shares sum to `invoiceTotals(...).tax`
+ * exactly.
+ */
+export const lineTaxes = (lines: readonly Money[], rateBps: number): Money[] => {
+  const { tax } = invoiceTotals(lines, rateBps);
+  const shares = lines.map((line) => applyBps(line.amount, rateBps));
+  if (shares.length === 0) return [];
+  const largest = lines.reduce((best, line, index) => (line.amount > lines[best]!.amount ? index : best), 0);
+  shares[largest] = shares[largest]! + (tax.amount - shares.reduce((a, b) => a + b, 0));
+  return shares.map(eur);
 };

@@ -149,7 +149,8 @@ describe('monthly close', () => {
     expect(fr!.lines[1]!.description).toBe(
       'Adjustment: on-demand usage of 2026-11 reported after it was invoiced, H100 SXM 80GB · Valence–Rovaltain: 4 GPU-h × €2.49/GPU-h',
     );
-    expect([fr!.subtotal.amount, fr!.tax.amount, fr!.total.amount]).toEqual([2988, 398 + 199, 2988 + 597]);
+    // VAT once on the subtotal: 2988 × 20 % = 597.6 → 598 (not 398 + 199 line by line).
+    expect([fr!.subtotal.amount, fr!.tax.amount, fr!.total.amount]).toEqual([2988, 598, 2988 + 598]);
     // Nothing more, however often it runs (the scheduled job closes the previous month the same way).
     expect((await close('2026-12')).created).toBe(0);
     expect((await service.closePreviousPeriod()).created).toBe(0);

@@ -160,7 +160,7 @@ export const stripeInvoicesFor = (standIn: StripeStandIn, invoiceId: string) =>
     total: number;
     footer: string | null;
     customer: string;
-    lines: { data: { amount: number; description: string }[] };
+    lines: { data: { amount: number; description: string; taxes?: { amount: number }[] }[] };
   }[];
 
 /** A Stripe event around `object`, signed as Stripe would (timestamp from the test clock unless given). */

@@ -27,7 +27,7 @@ const UTILIZATION = -478;
 const SUBTOTAL = 4298;
 
 describe('invoice on confirm', () => {
-  it('French customer: lines are the quote’s, subtotal = the quote total, VAT 20 % rounded per line, total = subtotal + tax', async () => {
+  it('French customer: lines are the quote’s, subtotal = the quote total, VAT 20 % on the subtotal rounded once, total = subtotal + tax', async () => {
     const { t, standIn } = b;
     const r = await book(t, t.keys.customer);
     expect(r.invoiceId).toMatch(/^inv_/);
@@ -37,11 +37,12 @@ describe('invoice on confirm', () => {
       r.quote.lines.map((l) => [l.description, l.amount.amount]),
     );
     expect(inv.lines.map((l: { amount: { amount: number } }) => l.amount.amount)).toEqual([BASE, UTILIZATION]);
-    // 4776 × 20 % = 955.2 → 955; −478 × 20 % = −95.6 → −96 (half away from zero); not round(4298 × 20 %) = 860.
-    expect(inv.lines.map((l: { tax: { amount: number } }) => l.tax.amount)).toEqual([955, -96]);
+    // VAT once on the subtotal: 4298 × 20 % = 859.6 → 860 (the lines rounded one by one would give 955 − 96 = 859).
+    // Each line's share: 955.2 → 955 and −95.6 → −96, the missing cent on the largest line.
+    expect(inv.lines.map((l: { tax: { amount: number } }) => l.tax.amount)).toEqual([956, -96]);
     expect(inv.subtotal).toEqual({ amount: SUBTOTAL, currency: 'EUR' });
-    expect(inv.tax).toEqual({ amount: 859, currency: 'EUR' });
-    expect(inv.total).toEqual({ amount: 5157, currency: 'EUR' });
+    expect(inv.tax).toEqual({ amount: 860, currency: 'EUR' });
+    expect(inv.total).toEqual({ amount: 5158, currency: 'EUR' });
     expect(inv).toMatchObject({ kind: 'reservation', reservationId: r.id, period: '2026-11', taxTreatment: 'fr_vat', legalMention: null });
     expect(inv.lines[0]).toMatchObject({ site: 'valence-rovaltain', gpuType: 'h100-sxm-80gb', gpuHours: '24', unitPrice: { amount: 199, currency: 'EUR' } });
     // Each line carries the energy and carbon of the GPU-hours it charges: the booking's, from its reserved hours.
@@ -54,7 +55,8 @@ describe('invoice on confirm', () => {
     expect(inv).toMatchObject({ status: 'open', stripeSync: 'synced', note: null });
     const [stripe, ...more] = stripeInvoicesFor(standIn!, inv.id);
     expect(more).toHaveLength(0);
-    expect(stripe).toMatchObject({ id: inv.stripeInvoiceId, status: 'open', subtotal: SUBTOTAL, total: 5157 });
+    expect(stripe).toMatchObject({ id: inv.stripeInvoiceId, status: 'open', subtotal: SUBTOTAL, total: 5158 });
+    expect(stripe!.lines.data.map((l) => l.taxes?.[0]?.amount)).toEqual([956, -96]);
     expect(stripe!.lines.data.map((l) => l.amount)).toEqual([BASE, UTILIZATION]);
     expect(inv.hostedInvoiceUrl).toContain(stripe!.id);
     // One Stripe customer for the org, stored on the org.
@@ -105,7 +107,7 @@ describe('invoice on confirm', () => {
     const r = await book(t, key);
     const inv = await invoice(t, r.invoiceId!, key);
     expect(inv).toMatchObject({ taxTreatment: 'eu_vat', legalMention: null });
-    expect([inv.subtotal.amount, inv.tax.amount, inv.total.amount]).toEqual([SUBTOTAL, 859, 5157]);
+    expect([inv.subtotal.amount, inv.tax.amount, inv.total.amount]).toEqual([SUBTOTAL, 860, 5158]);
   });
 
   it('a quote with every discount: invoice subtotal is exactly the quote total', async () => {
@@ -304,7 +306,7 @@ describe('without Stripe', () => {
       stripeInvoiceId: null,
       hostedInvoiceUrl: null,
     });
-    expect([inv.subtotal.amount, inv.tax.amount, inv.total.amount]).toEqual([SUBTOTAL, 859, 5157]);
+    expect([inv.subtotal.amount, inv.tax.amount, inv.total.amount]).toEqual([SUBTOTAL, 860, 5158]);
     const cancelled = await t.call('POST', `/v1/reservations/${r.id}/cancel`);
     expect(cancelled.status).toBe(200);
     expect(cancelled.body.refund.percent).toBe(100);
@@ -315,9 +317,9 @@ describe('without Stripe', () => {
       stripeSync: 'not_configured',
       note: 'Stripe is not configured: this credit note was not sent',
       subtotal: { amount: SUBTOTAL },
-      total: { amount: 5157 },
+      total: { amount: 5158 },
     });
-    expect(after.creditedTotal.amount).toBe(5157);
+    expect(after.creditedTotal.amount).toBe(5158);
     expect(await service.syncPending()).toEqual({ synced: 0, failed: 0 });
     const hook = await t.call('POST', '/v1/stripe/webhook', { key: null, rawBody: '{}', headers: { 'stripe-signature': 't=1,v1=00' } });
     expect(hook.status).toBe(400);

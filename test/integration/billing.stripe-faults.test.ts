@@ -12,12 +12,12 @@ type Kind = 'status_500' | 'status_429' | 'timeout' | 'commit_then_fail';
 const KINDS: Kind[] = ['status_500', 'status_429', 'timeout', 'commit_then_fail'];
 
 const post = (path: RegExp) => (r: RequestView) => r.method === 'POST' && path.test(r.path);
-/** The steps of sending an invoice, in order. The tax rate is created once per Stripe account, so it comes first. */
+/** The steps of sending an invoice, in order. */
 const STEPS: { step: string; match: (r: RequestView) => boolean }[] = [
-  { step: 'tax rate', match: post(/^\/v1\/tax_rates$/) },
   { step: 'customer', match: post(/^\/v1\/customers$/) },
   { step: 'invoice', match: post(/^\/v1\/invoices$/) },
   { step: 'second invoice item', match: (r) => post(/^\/v1\/invoiceitems$/)(r) && (r.body.metadata as Record<string, string> | undefined)?.lineIndex === '1' },
+  { step: 'line taxes', match: post(/^\/v1\/invoices\/[^/]+\/update_lines$/) },
   { step: 'finalize', match: post(/^\/v1\/invoices\/[^/]+\/finalize$/) },
 ];
 

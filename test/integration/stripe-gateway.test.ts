@@ -5,7 +5,7 @@
 import Stripe from 'stripe';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eur } from '#domain/money.ts';
-import { invoiceTotals, REVERSE_CHARGE_MENTION } from '#domain/vat.ts';
+import { invoiceTotals, lineTaxes, REVERSE_CHARGE_MENTION } from '#domain/vat.ts';
 import { InvalidStripeSignatureError, type CreateInvoiceInput, type CustomerInput } from '#billing/gateway.ts';
 import { createStripeGateway, StripeInvoiceMismatchError, stripeIdempotencyKeys as keys, type StripeGatewayConfig } from '#billing/stripe-gateway.ts';
 import { signStripeEvent, startStripeStandIn, type StripeStandIn } from '../support/stripe-stand-in.ts';
@@ -42,20 +42,28 @@ const germanCustomer: CustomerInput = {
   taxExempt: 'reverse',
 };
 
-/** Amounts chosen so per-line rounding differs from rounding the sum: 3 × 0.4 ¢ round to 0 each, 1.2 ¢ would round to 1. */
-const LINES = [
+/**
+ * Amounts chosen so per-line rounding (what Stripe's tax rates would do) differs from VAT on the
+ * subtotal rounded once (our rule): 54 604.8 − 2 730.2 + 3 × 0.4 = 51 875.8 → 51 876, while the lines
+ * rounded one by one give 51 875. Each line carries its share (`lineTaxes`): the cent goes to the
+ * largest line.
+ */
+const AMOUNTS = [
   { description: 'H100 SXM 80GB × 16 GPUs × 72 h @ 2.37 €/GPU-h', amount: 273_024, metadata: { kind: 'reservation' } },
   { description: 'Duration discount ≥ 7 days', amount: -13_651 },
   { description: 'Adjustment: late usage 2026-10', amount: 2 },
   { description: 'Adjustment: late usage 2026-10 (B200)', amount: 2 },
   { description: 'Adjustment: late usage 2026-10 (H200)', amount: 2 },
 ];
+const SHARES = lineTaxes(AMOUNTS.map((l) => eur(l.amount)), 2000);
+const LINES = AMOUNTS.map((l, i) => ({ ...l, tax: SHARES[i]!.amount }));
+const UNTAXED = LINES.map((l) => ({ ...l, tax: 0 }));
 
 const invoiceInput = (customerId: string, overrides: Partial<CreateInvoiceInput> = {}): CreateInvoiceInput => ({
   invoiceId: 'inv_01JD0000000000000000000001',
   customerId,
   currency: 'eur',
-  lines: LINES,
+  lines: overrides.taxRateBps === 0 ? UNTAXED : LINES,
   taxRateBps: 2000,
   footer: null,
   metadata: { orgId: 'org_fr', reservationId: 'res_42' },
@@ -65,9 +73,10 @@ const invoiceInput = (customerId: string, overrides: Partial<CreateInvoiceInput>
 
 const posts = (target: StripeStandIn = standIn) => target.requests.filter((r) => r.method === 'POST');
 const keysSent = (target: StripeStandIn = standIn) => posts(target).map((r) => r.idempotencyKey);
-const invoiceStepKeys = (invoiceId: string, lineCount: number) => [
+const invoiceStepKeys = (invoiceId: string, lineCount: number, taxed = true) => [
   keys.invoiceCreate(invoiceId),
   ...Array.from({ length: lineCount }, (_, i) => keys.invoiceItem(invoiceId, i)),
+  ...(taxed ? [keys.invoiceTaxes(invoiceId)] : []),
   keys.invoiceFinalize(invoiceId),
 ];
 
@@ -130,22 +139,22 @@ describe('customers', () => {
 });
 
 describe('invoices', () => {
-  it('invoices French VAT 20 % exactly: tax per line rounded half up, total = subtotal + tax, as the domain computes it', async () => {
+  it('invoices French VAT 20 % exactly: VAT on the subtotal rounded once, each line sent its share as its tax amount, total = subtotal + tax, as the domain computes it', async () => {
     const { customerId } = await gateway().ensureCustomer(frenchCustomer);
     standIn.requests.length = 0;
     const result = await gateway().createFinalizedInvoice(invoiceInput(customerId));
 
-    // 273 024 × 20 % = 54 604.8 → 54 605; −13 651 × 20 % = −2 730.2 → −2 730; 2 × 20 % = 0.4 → 0 (three times).
+    // 259 379 × 20 % = 51 875.8 → 51 876 (Stripe's tax rates, rounding each line, would give 51 875).
     const expected = invoiceTotals(LINES.map((l) => eur(l.amount)), 2000);
-    expect(expected).toEqual({ subtotal: eur(259_379), tax: eur(51_875), total: eur(311_254) });
+    expect(expected).toEqual({ subtotal: eur(259_379), tax: eur(51_876), total: eur(311_255) });
     expect(result).toEqual({
       stripeInvoiceId: expect.stringMatching(/^in_/),
       status: 'open',
       hostedInvoiceUrl: expect.stringContaining(result.stripeInvoiceId),
       pdfUrl: expect.stringContaining(result.stripeInvoiceId),
       subtotal: 259_379,
-      tax: 51_875,
-      total: 311_254,
+      tax: 51_876,
+      total: 311_255,
     });
 
     const invoice = expectExactlyOneInvoiceWith(standIn, LINES);
@@ -158,31 +167,38 @@ describe('invoices', () => {
       auto_advance: true,
       description: 'Reservation res_42',
       metadata: { orgId: 'org_fr', reservationId: 'res_42', invoiceId: 'inv_01JD0000000000000000000001' },
-      amount_due: 311_254,
+      amount_due: 311_255,
     });
-    expect(invoice.lines.data.map((line) => line.taxes?.[0]?.amount)).toEqual([54_605, -2_730, 0, 0, 0]);
+    // 54 604.8 → 54 605, −2 730.2 → −2 730, 0.4 → 0 (three times): 51 875, one cent short, given to the largest line.
+    expect(invoice.lines.data.map((line) => line.taxes?.[0]?.amount)).toEqual([54_606, -2_730, 0, 0, 0]);
     expect(invoice.lines.data[0]?.metadata).toEqual({ kind: 'reservation', invoiceId: 'inv_01JD0000000000000000000001', lineIndex: '0' });
 
+    // Stripe keeps the tax amounts' rate as an archived tax rate; no tax rate is set on the invoice.
     const [rate] = standIn.taxRates() as unknown as [Stripe.TaxRate];
-    expect(rate).toMatchObject({ percentage: 20, inclusive: false, country: 'FR', tax_type: 'vat', active: true });
-    expect(invoice.default_tax_rates.map((r) => r.id)).toEqual([rate.id]);
+    expect(rate).toMatchObject({ percentage: 20, inclusive: false, country: 'FR', tax_type: 'vat', active: false });
+    expect(invoice.default_tax_rates).toEqual([]);
 
-    expect(keysSent()).toEqual(['taxrate-fr-2000', ...invoiceStepKeys('inv_01JD0000000000000000000001', LINES.length)]);
-    const [create, ...rest] = posts().slice(1);
-    expect(create?.body).toMatchObject({ pending_invoice_items_behavior: 'exclude', auto_advance: 'false', default_tax_rates: [rate.id] });
+    expect(keysSent()).toEqual(invoiceStepKeys('inv_01JD0000000000000000000001', LINES.length));
+    const [create, ...rest] = posts();
+    expect(create?.body).toMatchObject({ pending_invoice_items_behavior: 'exclude', auto_advance: 'false' });
+    expect(create?.body.default_tax_rates).toBeUndefined();
     expect(rest.slice(0, LINES.length).every((r) => r.body.invoice === result.stripeInvoiceId)).toBe(true);
+    const taxes = rest.at(-2);
+    expect(taxes).toMatchObject({ path: `/v1/invoices/${result.stripeInvoiceId}/update_lines`, idempotencyKey: keys.invoiceTaxes('inv_01JD0000000000000000000001') });
+    expect((taxes!.body.lines as { tax_amounts: { amount: string; taxable_amount: string }[] }[]).map((l) => [l.tax_amounts[0]!.amount, l.tax_amounts[0]!.taxable_amount])).toEqual(
+      LINES.map((l) => [String(l.tax), String(l.amount)]),
+    );
     expect(rest.at(-1)).toMatchObject({ path: `/v1/invoices/${result.stripeInvoiceId}/finalize`, body: { auto_advance: 'true' } });
   });
 
-  it('reuses the tax rate it created, also from a freshly started process', async () => {
+  it('sends the same tax rate data every time: Stripe reuses one archived rate, also from a freshly started process', async () => {
     const { customerId } = await gateway().ensureCustomer(frenchCustomer);
     const warm = gateway();
     await warm.createFinalizedInvoice(invoiceInput(customerId, { invoiceId: 'inv_a' }));
     await warm.createFinalizedInvoice(invoiceInput(customerId, { invoiceId: 'inv_b' }));
     await gateway().createFinalizedInvoice(invoiceInput(customerId, { invoiceId: 'inv_c' }));
     expect(standIn.taxRates()).toHaveLength(1);
-    expect(keysSent().filter((k) => k?.startsWith('taxrate-'))).toEqual(['taxrate-fr-2000']);
-    expect(standIn.requests.filter((r) => r.method === 'GET' && r.path === '/v1/tax_rates')).toHaveLength(2);
+    expect(standIn.requests.some((r) => r.path === '/v1/tax_rates')).toBe(false);
   });
 
   it('reverse charge: no tax rate, no tax, the legal mention as footer', async () => {
@@ -227,13 +243,12 @@ describe('invoices', () => {
 
   it('checks the totals before finalizing: a draft whose VAT differs from ours is deleted, never finalized or sent (issue 15, finding 4)', async () => {
     const { customerId } = await gateway().ensureCustomer(frenchCustomer);
-    // A tax rate carrying our marker but another percentage (made by hand in the dashboard, say): Stripe's VAT would differ.
-    const other = new Stripe(SECRET_KEY, { host: standIn.host, port: standIn.port, protocol: 'http' });
-    await other.taxRates.create({ display_name: 'TVA', percentage: 19.6, inclusive: false, country: 'FR', metadata: { gpuMarketTaxRate: 'fr-2000' } });
+    // The lines' tax amounts as Stripe ends up with them add up to other VAT than our invoice's (here one cent off on a line).
     const totals = invoiceTotals(LINES.map((l) => eur(l.amount)), 2000);
     const expected = { subtotal: totals.subtotal.amount, tax: totals.tax.amount, total: totals.total.amount };
+    const off = LINES.map((l, i) => (i === 1 ? { ...l, tax: l.tax + 1 } : l));
     const error = await gateway()
-      .createFinalizedInvoice(invoiceInput(customerId, { expected }))
+      .createFinalizedInvoice(invoiceInput(customerId, { lines: off, expected }))
       .then(() => null, (e: unknown) => e);
     expect(error).toBeInstanceOf(StripeInvoiceMismatchError);
     expect(error).toMatchObject({ action: 'draft_deleted' });
@@ -262,7 +277,7 @@ describe('retries: the SDK and the gateway retry with the same idempotency keys 
     const sent = keysSent().slice(1);
     expect(sent.filter((k) => k === keys.invoiceCreate(id))).toHaveLength(3);
     expect(sent.filter((k) => k === keys.invoiceItem(id, 1))).toHaveLength(2);
-    expect([...new Set(sent)]).toEqual(invoiceStepKeys(id, LINES.length));
+    expect([...new Set(sent)]).toEqual(invoiceStepKeys(id, LINES.length, false));
     const itemRetry = posts().filter((r) => r.idempotencyKey === keys.invoiceItem(id, 1));
     expect(itemRetry.map((r) => [r.fault, r.replayed])).toEqual([
       ['timeout', false],
@@ -274,13 +289,13 @@ describe('retries: the SDK and the gateway retry with the same idempotency keys 
     const { customerId } = await gateway().ensureCustomer(frenchCustomer);
     const id = 'inv_retry_429';
     standIn.failNext({ count: 2, status: 429, match: (r) => r.idempotencyKey === keys.invoiceFinalize(id) });
-    standIn.failNext({ count: 1, status: 429, match: (r) => r.idempotencyKey === keys.taxRate(2000) });
+    standIn.failNext({ count: 1, status: 429, match: (r) => r.idempotencyKey === keys.invoiceTaxes(id) });
     const result = await gateway({ maxNetworkRetries: 3 }).createFinalizedInvoice(invoiceInput(customerId, { invoiceId: id }));
-    expect(result).toMatchObject({ status: 'open', total: 311_254 });
+    expect(result).toMatchObject({ status: 'open', total: 311_255 });
     expectExactlyOneInvoiceWith(standIn, LINES);
     expect(standIn.taxRates()).toHaveLength(1);
     expect(keysSent().filter((k) => k === keys.invoiceFinalize(id))).toHaveLength(3);
-    expect(keysSent().filter((k) => k === keys.taxRate(2000))).toHaveLength(2);
+    expect(keysSent().filter((k) => k === keys.invoiceTaxes(id))).toHaveLength(2);
   });
 
   it('gives up after maxNetworkRetries rate-limited attempts; the rerun finishes the same invoice', async () => {
@@ -290,7 +305,7 @@ describe('retries: the SDK and the gateway retry with the same idempotency keys 
     await expect(gateway({ maxNetworkRetries: 2 }).createFinalizedInvoice(input)).rejects.toBeInstanceOf(Stripe.errors.StripeRateLimitError);
     expect(standIn.invoices()[0]).toMatchObject({ status: 'draft' });
     const result = await gateway({ maxNetworkRetries: 2 }).createFinalizedInvoice(input);
-    expect(result).toMatchObject({ status: 'open', total: 311_254 });
+    expect(result).toMatchObject({ status: 'open', total: 311_255 });
     expectExactlyOneInvoiceWith(standIn, LINES);
   });
 
@@ -299,7 +314,7 @@ describe('retries: the SDK and the gateway retry with the same idempotency keys 
     const id = 'inv_lost_answer';
     standIn.failNext({ count: 1, mode: 'commit_then_fail', match: (r) => r.idempotencyKey === keys.invoiceItem(id, 0) });
     const result = await gateway({ maxNetworkRetries: 1 }).createFinalizedInvoice(invoiceInput(customerId, { invoiceId: id }));
-    expect(result.total).toBe(311_254);
+    expect(result.total).toBe(311_255);
     expectExactlyOneInvoiceWith(standIn, LINES);
     expect(posts().filter((r) => r.idempotencyKey === keys.invoiceItem(id, 0)).map((r) => [r.fault, r.replayed])).toEqual([
       ['commit_then_fail', false],
@@ -310,9 +325,9 @@ describe('retries: the SDK and the gateway retry with the same idempotency keys 
 
 describe('crash between Stripe’s write and our reading of its answer, then a rerun of the job', () => {
   const id = 'inv_01JD_CRASH';
-  const steps = [keys.taxRate(2000), ...invoiceStepKeys(id, LINES.length)];
+  const steps = invoiceStepKeys(id, LINES.length);
 
-  it.each(steps)('at %s: the rerun ends with one invoice, one tax rate, each line once', async (step) => {
+  it.each(steps)('at %s: the rerun ends with one invoice, one tax rate, each line once with its tax', async (step) => {
     const target = await startStripeStandIn();
     try {
       const { customerId } = await gatewayFor(target).ensureCustomer(frenchCustomer);
@@ -321,15 +336,17 @@ describe('crash between Stripe’s write and our reading of its answer, then a r
       await expect(gatewayFor(target).createFinalizedInvoice(input)).rejects.toBeInstanceOf(Stripe.errors.StripeAPIError);
 
       const result = await gatewayFor(target).createFinalizedInvoice(input);
-      expect(result).toMatchObject({ status: 'open', subtotal: 259_379, tax: 51_875, total: 311_254 });
+      expect(result).toMatchObject({ status: 'open', subtotal: 259_379, tax: 51_876, total: 311_255 });
       const invoice = expectExactlyOneInvoiceWith(target, LINES);
       expect(invoice.id).toBe(result.stripeInvoiceId);
+      expect(invoice.lines.data.map((line) => line.taxes?.[0]?.amount)).toEqual(LINES.map((l) => l.tax));
       expect(target.taxRates()).toHaveLength(1);
       const crashed = posts(target).filter((r) => r.idempotencyKey === step);
-      // The rerun replays Stripe's saved answer; the tax rate, already created, is found by listing instead.
-      expect(crashed.map((r) => [r.fault, r.replayed])).toEqual(
-        step === keys.taxRate(2000) ? [['commit_then_fail', false]] : [['commit_then_fail', false], [null, true]],
-      );
+      // The rerun replays Stripe's saved answer.
+      expect(crashed.map((r) => [r.fault, r.replayed])).toEqual([
+        ['commit_then_fail', false],
+        [null, true],
+      ]);
     } finally {
       await target.close();
     }
@@ -365,7 +382,7 @@ describe('credit notes', () => {
     expect(standIn.creditNotes()).toEqual([
       expect.objectContaining({ amount: 155_627, pre_payment_amount: 155_627, post_payment_amount: 0, type: 'pre_payment', refunds: [] }),
     ]);
-    expect(standIn.invoices()[0]).toMatchObject({ amount_remaining: 311_254 - 155_627, pre_payment_credit_notes_amount: 155_627 });
+    expect(standIn.invoices()[0]).toMatchObject({ amount_remaining: 311_255 - 155_627, pre_payment_credit_notes_amount: 155_627 });
     const create = posts().find((r) => r.path === '/v1/credit_notes');
     expect(create).toMatchObject({
       idempotencyKey: 'cn-cn_ours_1',
@@ -381,16 +398,16 @@ describe('credit notes', () => {
     const result = await gateway().createCreditNote({
       creditNoteId: 'cn_ours_2',
       stripeInvoiceId: invoice.stripeInvoiceId,
-      amount: 311_254,
+      amount: 311_255,
       reason: 'Cancelled ≥ 7 days before start: full refund',
       refundIfPaid: true,
     });
     expect(result.refundId).toMatch(/^re_/);
-    expect(standIn.refunds()).toEqual([expect.objectContaining({ id: result.refundId, amount: 311_254 })]);
+    expect(standIn.refunds()).toEqual([expect.objectContaining({ id: result.refundId, amount: 311_255 })]);
     expect(standIn.creditNotes()).toEqual([
-      expect.objectContaining({ id: result.stripeCreditNoteId, type: 'post_payment', post_payment_amount: 311_254, refunds: [expect.objectContaining({ refund: result.refundId, amount_refunded: 311_254 })] }),
+      expect.objectContaining({ id: result.stripeCreditNoteId, type: 'post_payment', post_payment_amount: 311_255, refunds: [expect.objectContaining({ refund: result.refundId, amount_refunded: 311_255 })] }),
     ]);
-    expect(posts().find((r) => r.path === '/v1/credit_notes')?.body).toMatchObject({ amount: '311254', refund_amount: '311254' });
+    expect(posts().find((r) => r.path === '/v1/credit_notes')?.body).toMatchObject({ amount: '311255', refund_amount: '311255' });
   });
 
   it('on a paid invoice without refundIfPaid: credits the customer balance instead', async () => {
@@ -441,7 +458,7 @@ describe('credit notes', () => {
   it('more than the invoice total is refused by Stripe and nothing is issued', async () => {
     const invoice = await openInvoice();
     await expect(
-      gateway().createCreditNote({ creditNoteId: 'cn_too_much', stripeInvoiceId: invoice.stripeInvoiceId, amount: 311_255, reason: 'x', refundIfPaid: true }),
+      gateway().createCreditNote({ creditNoteId: 'cn_too_much', stripeInvoiceId: invoice.stripeInvoiceId, amount: 311_256, reason: 'x', refundIfPaid: true }),
     ).rejects.toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
     expect(standIn.creditNotes()).toHaveLength(0);
   });

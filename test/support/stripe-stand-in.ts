@@ -8,7 +8,8 @@
  * - `Idempotency-Key` on POST: the first answer of an executed request (success or error) is saved;
  *   the same key with the same parameters replays it (`Idempotent-Replayed: true`), the same key with
  *   other parameters or on another endpoint answers 400 `idempotency_error`;
- * - invoice totals from its lines, tax per line and per rate rounded half away from zero;
+ * - invoice totals from its lines, tax per line and per rate rounded half away from zero, or the tax
+ *   amounts set on a line by hand (`update_lines` with `tax_amounts`, archived rates from `tax_rate_data`);
  * - `pending_invoice_items_behavior` (default `include` sweeps the customer's pending items in);
  * - credit notes reduce what is due first, the rest must be refunded, credited or marked out of band.
  * Faults (`failNext`) model what the network and Stripe can do to a caller; see FaultSpec.
@@ -62,6 +63,11 @@ export interface StripeStandIn {
   /** Every request received, in order, faults and replays included. */
   requests: RecordedRequest[];
   failNext(fault: FaultSpec): void;
+  /**
+   * From now on, Stripe keeps each line's tax amount `cents` away from what it was sent (a Stripe
+   * account whose tax settings change what it charges): for tests of the totals check.
+   */
+  skewTaxes(cents: number): void;
   customers(): StripeObject[];
   taxRates(): StripeObject[];
   invoiceItems(): StripeObject[];
@@ -236,6 +242,8 @@ interface InvoiceItemState {
   currency: string;
   description: string | null;
   taxRates: string[];
+  /** Tax amounts set on the line by hand (`update_lines` with `tax_amounts`): they replace the rates' computation. */
+  manualTaxes: { rateId: string; amount: number; taxable: number }[] | null;
   metadata: Record<string, string>;
 }
 
@@ -370,7 +378,9 @@ export async function startStripeStandIn(): Promise<StripeStandIn> {
     const lines = invoice.items.map((id) => {
       const item = items.get(id)!;
       const rates = item.taxRates.length > 0 ? item.taxRates : invoice.defaultTaxRates;
-      const taxes = rates.map((rateId) => ({ rate: taxRates.get(rateId)!, amount: lineTax(item.amount, taxRates.get(rateId)!.rateBps) }));
+      const taxes = item.manualTaxes
+        ? item.manualTaxes.map((t) => ({ rate: taxRates.get(t.rateId)!, amount: t.amount }))
+        : rates.map((rateId) => ({ rate: taxRates.get(rateId)!, amount: lineTax(item.amount, taxRates.get(rateId)!.rateBps) }));
       return { item, taxes };
     });
     const subtotal = lines.reduce((sum, line) => sum + line.item.amount, 0);
@@ -399,7 +409,7 @@ export async function startStripeStandIn(): Promise<StripeStandIn> {
   function renderInvoice(invoice: InvoiceState) {
     const amounts = invoiceAmounts(invoice);
     const lines = amounts.lines.map(({ item, taxes }) => ({
-      id: `il_${item.id.slice(3)}`,
+      id: lineIdOf(item),
       object: 'line_item',
       amount: item.amount,
       currency: item.currency,
@@ -628,6 +638,7 @@ export async function startStripeStandIn(): Promise<StripeStandIn> {
       currency,
       description: text(params, 'description') ?? null,
       taxRates: existingTaxRates(params, 'tax_rates'),
+      manualTaxes: null,
       metadata: metadata(params),
     };
     items.set(item.id, item);
@@ -665,6 +676,58 @@ export async function startStripeStandIn(): Promise<StripeStandIn> {
     invoice.status = 'void';
     invoice.voidedAt = now();
     invoice.autoAdvance = false;
+    return renderInvoice(invoice);
+  }
+
+  let taxSkew = 0;
+
+  /** The line id Stripe gives an invoice item's line on an invoice. */
+  const lineIdOf = (item: InvoiceItemState) => `il_${item.id.slice(3)}`;
+
+  /**
+   * Like Stripe's manual tax amounts: each `tax_amounts` entry sets the line's tax outright; its
+   * `tax_rate_data` finds or creates an archived tax rate (reused when the data is the same).
+   */
+  function rateFromData(data: unknown, param: string): string {
+    if (typeof data !== 'object' || data === null || Array.isArray(data)) throw invalidParams('Invalid tax_rate_data', param);
+    const d = data as Record<string, unknown>;
+    checkParams(d, ['display_name', 'inclusive', 'percentage', 'country', 'description', 'jurisdiction', 'jurisdiction_level', 'state', 'tax_type'], ['display_name', 'inclusive', 'percentage']);
+    const percentage = Number(text(d, 'percentage'));
+    if (!Number.isFinite(percentage) || percentage < 0 || percentage > 100) throw invalidParams('Invalid percentage', `${param}[percentage]`);
+    if (boolean(d, 'inclusive')) throw invalidParams('The stand-in models exclusive tax amounts only', `${param}[inclusive]`);
+    const wanted = { displayName: text(d, 'display_name')!, description: text(d, 'description') ?? null, percentage, country: text(d, 'country') ?? null, jurisdiction: text(d, 'jurisdiction') ?? null, taxType: text(d, 'tax_type') ?? null };
+    const same = [...taxRates.values()].find(
+      (r) => !r.active && r.displayName === wanted.displayName && r.description === wanted.description && r.percentage === percentage && r.country === wanted.country && r.jurisdiction === wanted.jurisdiction && r.taxType === wanted.taxType,
+    );
+    if (same) return same.id;
+    const rate: TaxRateState = { id: newId('txr'), created: now(), ...wanted, rateBps: Math.round(percentage * 100), inclusive: false, active: false, metadata: {} };
+    taxRates.set(rate.id, rate);
+    return rate.id;
+  }
+
+  function updateLines(id: string, params: Record<string, unknown>) {
+    checkParams(params, ['lines', 'invoice_metadata'], ['lines']);
+    const invoice = findInvoice(id);
+    if (invoice.status !== 'draft') throw invalidRequest(`Invoice ${id} is not a draft; its lines can no longer be changed.`);
+    if (!Array.isArray(params.lines)) throw invalidParams('Invalid array', 'lines');
+    const changes = params.lines.map((raw, index) => {
+      if (typeof raw !== 'object' || raw === null) throw invalidParams('Invalid line', `lines[${index}]`);
+      const line = raw as Record<string, unknown>;
+      checkParams(line, ['id', 'tax_amounts'], ['id']);
+      const item = invoice.items.map((itemId) => items.get(itemId)!).find((i) => lineIdOf(i) === text(line, 'id'));
+      if (!item) throw invalidParams(`No such line on ${id}: ${String(line.id)}`, `lines[${index}][id]`);
+      const raws = line.tax_amounts === undefined || line.tax_amounts === '' ? [] : line.tax_amounts;
+      if (!Array.isArray(raws)) throw invalidParams('Invalid array', `lines[${index}][tax_amounts]`);
+      const taxes = raws.map((t, j) => {
+        const param = `lines[${index}][tax_amounts][${j}]`;
+        if (typeof t !== 'object' || t === null) throw invalidParams('Invalid tax amount', param);
+        const entry = t as Record<string, unknown>;
+        checkParams(entry, ['amount', 'taxable_amount', 'tax_rate_data', 'taxability_reason'], ['amount', 'taxable_amount', 'tax_rate_data']);
+        return { amount: integer(entry, 'amount')!, taxable: integer(entry, 'taxable_amount')!, rateId: rateFromData(entry.tax_rate_data, `${param}[tax_rate_data]`) };
+      });
+      return { item, taxes };
+    });
+    for (const { item, taxes } of changes) item.manualTaxes = taxes.map((t) => ({ ...t, amount: t.amount + taxSkew }));
     return renderInvoice(invoice);
   }
 
@@ -771,6 +834,12 @@ export async function startStripeStandIn(): Promise<StripeStandIn> {
         return finalizeInvoice(id!, params);
       case 'POST invoices/:id/void':
         return voidInvoice(id!, params);
+      case 'POST invoices/:id/update_lines':
+        return updateLines(id!, params);
+      case 'GET invoices/:id/lines': {
+        const lines = renderInvoice(findInvoice(id!)).lines.data;
+        return list([...lines].reverse(), (l) => l as unknown as StripeObject, query, path);
+      }
       case 'DELETE invoices/:id':
         return deleteInvoice(id!);
       case 'POST invoiceitems':
@@ -896,6 +965,9 @@ export async function startStripeStandIn(): Promise<StripeStandIn> {
       faults.push({ ...fault, remaining: fault.count });
     },
     customers: () => [...customers.values()].map((customer) => ({ ...renderCustomer(customer), tax_ids: customer.taxIds })),
+    skewTaxes: (cents: number) => {
+      taxSkew = cents;
+    },
     taxRates: () => [...taxRates.values()].map(renderTaxRate),
     invoiceItems: () => [...items.values()].map(renderItem),
     invoices: () => [...invoices.values()].map(renderInvoice),

@@ -105,7 +105,8 @@ describe('refund allocation over a reservation’s invoices', () => {
     const inv = reservationInvoice(header(org('FR')), booking, [{ kind: 'base', description: 'x', amount: eur(4776) }, { kind: 'utilization', description: 'y', amount: eur(-478) }], eur(4298));
     const note = creditNoteFor(inv, { id: 'cn_1', subtotal: eur(4298), reason: 'r', now, period: '2026-11', stripeConfigured: true });
     expect(note.total).toEqual(inv.total);
-    expect(note.tax.amount).toBe(859);
+    // VAT on the subtotal once: 4 298 × 20 % = 859.6 → 860 (per line it would be 955 − 96 = 859).
+    expect(note.tax.amount).toBe(860);
   });
 
   it('a partial credit carries its own VAT, and the rest of the invoice can be credited exactly afterwards', () => {
@@ -163,7 +164,9 @@ describe('usage across closes', () => {
       ['usage', '2026-12'],
       ['usage_adjustment', '2026-11'],
     ]);
-    expect(inv).toMatchObject({ status: 'draft', stripeSync: 'not_configured', note: 'Stripe is not configured: this invoice was not sent', subtotal: eur(2988), tax: eur(597) });
+    expect(inv).toMatchObject({ status: 'draft', stripeSync: 'not_configured', note: 'Stripe is not configured: this invoice was not sent', subtotal: eur(2988), tax: eur(598) });
+    // 2 988 × 20 % = 597.6 → 598 once on the subtotal; the lines' shares: 398.4 → 398 and 199.2 → 199, the missing cent on the largest.
+    expect(inv.lines.map((l) => l.tax.amount)).toEqual([399, 199]);
   });
 });
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { applyBps, eur, sumMoney } from '#domain/money.ts';
-import { EU_COUNTRIES, EXPORT_MENTION, REVERSE_CHARGE_MENTION, invoiceTotals, isEuCountry, taxForLines, taxTreatmentFor } from '#domain/vat.ts';
+import { applyBps, eur, sumMoney, type Money } from '#domain/money.ts';
+import { EU_COUNTRIES, EXPORT_MENTION, REVERSE_CHARGE_MENTION, invoiceTotals, isEuCountry, lineTaxes, taxOnSubtotal, taxTreatmentFor } from '#domain/vat.ts';
 
 describe('taxTreatmentFor', () => {
   it('charges French VAT 20 % to a French customer, VAT number or not', () => {
@@ -62,39 +62,69 @@ describe('taxTreatmentFor', () => {
   });
 });
 
-describe('tax on invoice lines', () => {
-  it('rounds tax per line, half up, as Stripe does with line-item tax rates', () => {
-    // Stripe's example: $0.43 and $4.84 at 15 % → 0.0645 → 0.06 and 0.726 → 0.73, tax 0.79
-    expect(taxForLines([eur(43), eur(484)], 1500)).toEqual(eur(79));
-    // Three lines of 2 cents at 20 %: 0.4 → 0 each, while the subtotal's 20 % would be 1.2 → 1
-    expect(taxForLines([eur(2), eur(2), eur(2)], 2000)).toEqual(eur(0));
-    // Ties go away from zero on discount lines too: −2.5 → −3
-    expect(taxForLines([eur(100), eur(-25)], 1000)).toEqual(eur(10 - 3));
+describe('VAT on an invoice: on the subtotal, rounded once, half up (docs/pricing.md)', () => {
+  /** The written rule recomputed independently: subtotal × rate / 10000 in exact rationals, rounded half away from zero. */
+  const rule = (ls: Money[], rateBps: number): number => {
+    const n = BigInt(ls.reduce((acc, l) => acc + l.amount, 0)) * BigInt(rateBps);
+    const magnitude = n < 0n ? -n : n;
+    const rounded = (magnitude + 5000n) / 10000n;
+    return Number(n < 0n ? -rounded : rounded);
+  };
+
+  it('a €18,293.99 subtotal carries €3,658.80 of VAT at 20 %, not the €3,658.81 that rounding each line gives', () => {
+    // Lines that sum to €18,293.99, three of whose VAT (x.6 cents) each round up on their own.
+    const lines = [eur(1_000_003), eur(729_323), eur(100_003), eur(70)];
+    expect(sumMoney(lines)).toEqual(eur(1_829_399));
+    expect(lines.reduce((acc, l) => acc + applyBps(l.amount, 2000), 0)).toBe(365_881);
+    expect(invoiceTotals(lines, 2000)).toEqual({ subtotal: eur(1_829_399), tax: eur(365_880), total: eur(2_195_279) });
+    expect(taxOnSubtotal(eur(1_829_399), 2000)).toEqual(eur(365_880));
+    const shares = lineTaxes(lines, 2000);
+    expect(shares).toEqual([eur(200_000), eur(145_865), eur(20_001), eur(14)]);
+    expect(sumMoney(shares)).toEqual(eur(365_880));
+  });
+
+  it('rounds half away from zero, once: ties go up, negative subtotals mirror positive ones', () => {
+    // Three lines of 2 cents at 20 %: 1.2 → 1 (each line alone would round to 0)
+    expect(invoiceTotals([eur(2), eur(2), eur(2)], 2000).tax).toEqual(eur(1));
+    // 25 cents at 10 %: 2.5 → 3; −25 cents: −2.5 → −3
+    expect(taxOnSubtotal(eur(25), 1000)).toEqual(eur(3));
+    expect(taxOnSubtotal(eur(-25), 1000)).toEqual(eur(-3));
+    // The worked example of docs/pricing.md: €4,055.46 × 20 % = 811.092 → €811.09
+    expect(invoiceTotals([eur(396_480), eur(-19_824), eur(-11_300), eur(40_190)], 2000)).toEqual({ subtotal: eur(405_546), tax: eur(81_109), total: eur(486_655) });
   });
 
   it('has no tax on an empty invoice or at 0 %', () => {
     expect(invoiceTotals([], 2000)).toEqual({ subtotal: eur(0), tax: eur(0), total: eur(0) });
+    expect(lineTaxes([], 2000)).toEqual([]);
     expect(invoiceTotals([eur(405546), eur(-19824)], 0)).toEqual({ subtotal: eur(385722), tax: eur(0), total: eur(385722) });
   });
 
   it('rejects a negative or fractional rate', () => {
-    expect(() => taxForLines([eur(100)], -1)).toThrow(RangeError);
-    expect(() => taxForLines([eur(100)], 19.6)).toThrow(RangeError);
+    expect(() => taxOnSubtotal(eur(100), -1)).toThrow(RangeError);
+    expect(() => invoiceTotals([eur(100)], 19.6)).toThrow(RangeError);
   });
 
   const lines = fc.array(fc.integer({ min: -1e11, max: 1e12 }).map(eur), { maxLength: 40 });
   const rate = fc.oneof(fc.constantFrom(0, 550, 1000, 2000), fc.integer({ min: 0, max: 10000 }));
 
-  it('total = subtotal + tax; tax = Σ per-line rounded tax; within half a cent per line of the exact tax (property)', () => {
+  it('tax = the written rule exactly, total = subtotal + tax, and the line shares sum to the tax (property)', () => {
     fc.assert(
       fc.property(lines, rate, (ls, rateBps) => {
         const t = invoiceTotals(ls, rateBps);
         expect(t.subtotal).toEqual(sumMoney(ls));
+        expect(t.tax.amount).toBe(rule(ls, rateBps));
         expect(t.total.amount).toBe(t.subtotal.amount + t.tax.amount);
-        expect(t.tax.amount).toBe(ls.reduce((acc, l) => acc + applyBps(l.amount, rateBps), 0));
+        // Within half a cent of the exact VAT: |2 × 10000 × tax − 2 × subtotal × rate| ≤ 10000.
         const twiceErrorTimes10000 = 2n * BigInt(t.tax.amount) * 10000n - 2n * BigInt(t.subtotal.amount) * BigInt(rateBps);
-        const bound = BigInt(ls.length) * 10000n;
-        expect(twiceErrorTimes10000 <= bound && twiceErrorTimes10000 >= -bound).toBe(true);
+        expect(twiceErrorTimes10000 <= 10000n && twiceErrorTimes10000 >= -10000n).toBe(true);
+        const shares = lineTaxes(ls, rateBps);
+        expect(shares).toHaveLength(ls.length);
+        expect(shares.reduce((acc, m) => acc + m.amount, 0)).toBe(ls.length === 0 ? 0 : t.tax.amount);
+        // Every line but the largest carries its own VAT rounded half up; the largest takes the difference.
+        const largest = ls.reduce((best, l, i) => (l.amount > ls[best]!.amount ? i : best), 0);
+        ls.forEach((l, i) => {
+          if (i !== largest) expect(shares[i]!.amount).toBe(rule([l], rateBps));
+        });
       }),
     );
   });
@@ -102,17 +132,18 @@ describe('tax on invoice lines', () => {
   it('never taxes a non-negative invoice negatively, nor a 0 % one at all (property)', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 0, max: 1e12 }).map(eur), { maxLength: 40 }), rate, (ls, rateBps) => {
-        expect(taxForLines(ls, rateBps).amount).toBeGreaterThanOrEqual(0);
-        expect(taxForLines(ls, 0)).toEqual(eur(0));
+        expect(invoiceTotals(ls, rateBps).tax.amount).toBeGreaterThanOrEqual(0);
+        expect(invoiceTotals(ls, 0).tax).toEqual(eur(0));
+        expect(lineTaxes(ls, 0).every((m) => m.amount === 0)).toBe(true);
       }),
     );
   });
 
-  it('taxes a credit line exactly opposite to its charge (property)', () => {
+  it('taxes a credited invoice exactly opposite to its charge (property)', () => {
     fc.assert(
       fc.property(lines, rate, (ls, rateBps) => {
         const credit = ls.map((l) => eur(-l.amount));
-        expect(taxForLines(credit, rateBps).amount).toBe(-taxForLines(ls, rateBps).amount + 0);
+        expect(invoiceTotals(credit, rateBps).tax.amount).toBe(-invoiceTotals(ls, rateBps).tax.amount + 0);
       }),
     );
   });
