@@ -8,14 +8,15 @@ import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { emptySpendState, type SpendState } from '#domain/budget.ts';
 import type { Principal } from '#domain/principal.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
+import { getConsistent } from './batched-get.ts';
 import type { Db } from './db.ts';
 import { keys } from './keys.ts';
 import { putVersioned, type TransactItem } from './transact.ts';
 
 /** The org's spend record as it is now (strongly consistent); an empty one (version 0) if never written. */
 export async function readSpend(db: Db, orgId: string): Promise<SpendState> {
-  const res = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.spend(orgId), ConsistentRead: true }));
-  return (res.Item?.spend as SpendState | undefined) ?? emptySpendState(orgId);
+  const item = await getConsistent(db, keys.spend(orgId));
+  return (item?.spend as SpendState | undefined) ?? emptySpendState(orgId);
 }
 
 /** Replaces the spend record read at `previous.version` (creates it when that was 0). */

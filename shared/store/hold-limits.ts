@@ -6,6 +6,7 @@
  */
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { HoldLimits } from '#domain/limits.ts';
+import { getConsistent } from './batched-get.ts';
 import type { Db } from './db.ts';
 import { keys } from './keys.ts';
 import type { TransactItem } from './transact.ts';
@@ -23,8 +24,7 @@ const WINDOW_PREFIX = 'w#';
 export const windowKey = (poolId: string, startHour: number, endHour: number): string => `${poolId}#${startHour}#${endHour}`;
 
 export async function readHoldLedger(db: Db, orgId: string): Promise<HoldLedger> {
-  const res = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.holdLedger(orgId), ConsistentRead: true }));
-  const item = res.Item ?? {};
+  const item = (await getConsistent(db, keys.holdLedger(orgId))) ?? {};
   const gpusByPool: Record<string, number> = {};
   const windows: HoldLedger['windows'] = {};
   for (const [k, v] of Object.entries(item)) {

@@ -12,7 +12,7 @@ import { createRequestRecord, reservationCreate, reservationOfCreateRequest } fr
 import { onDemandFirstHour } from '#domain/budget.ts';
 import { peakCapacity, type Pool } from '#domain/catalog.ts';
 import { DomainError } from '#domain/errors.ts';
-import { DEFAULT_HOLD_LIMITS, holdViolation, mergeLimits } from '#domain/limits.ts';
+import { DEFAULT_HOLD_LIMITS, holdViolation, mergeLimits, type HoldLimits } from '#domain/limits.ts';
 import { holdLedgerOpen, readHoldLedger, readLimitOverrides, windowKey } from '#store/hold-limits.ts';
 import type { TransactItem } from '#store/transact.ts';
 import { hookEffects, spendOf, type BookingDeps, type SpendEffect } from './commit.ts';
@@ -46,16 +46,21 @@ export function createCreates(deps: BookingDeps, sequencer: Sequencer) {
    * returns the ledger write that joins the hold's transaction (conditioned on the ledger's version;
    * the group commit takes one request per org, so concurrent holds of one org cannot both pass).
    */
-  async function holdLimitWrite(orgId: string, pool: Pool, sH: number, eH: number, gpus: number, now: Date): Promise<TransactItem> {
-    const [ledger, orgLimits, poolLimits] = await Promise.all([readHoldLedger(db, orgId), readLimitOverrides(db, `org:${orgId}`), readLimitOverrides(db, `pool:${pool.id}`)]);
-    const limits = mergeLimits(deps.holdLimits ?? DEFAULT_HOLD_LIMITS, poolLimits, orgLimits);
+  async function holdLimitWrite(orgId: string, pool: Pool, sH: number, eH: number, gpus: number, now: Date, known?: HoldLimits): Promise<{ write: TransactItem; limits: HoldLimits }> {
+    const [ledger, limits] = await Promise.all([readHoldLedger(db, orgId), known ?? limitsOf(orgId, pool)]);
     const hour = epochHour(now);
     const window = windowKey(pool.id, sH, eH);
     const w = ledger.windows[window];
     const usage = { open: ledger.open, poolGpus: ledger.gpusByPool[pool.id] ?? 0, sameWindow: w && w.hour === hour ? w.n : 0 };
     const violation = holdViolation(limits, usage, gpus, peakCapacity(pool));
     if (violation) throw new DomainError('hold_limit', violation.detail, { errors: [{ path: 'quoteId', message: `limit "${violation.name}" (${violation.limit}) reached` }] });
-    return holdLedgerOpen(db, orgId, ledger, pool.id, gpus, window, hour);
+    return { write: holdLedgerOpen(db, orgId, ledger, pool.id, gpus, window, hour), limits };
+  }
+
+  /** The hold limits in force for an org in a pool: the org's override, then the pool's, then the defaults. */
+  async function limitsOf(orgId: string, pool: Pool): Promise<HoldLimits> {
+    const [orgLimits, poolLimits] = await Promise.all([readLimitOverrides(db, `org:${orgId}`), readLimitOverrides(db, `pool:${pool.id}`)]);
+    return mergeLimits(deps.holdLimits ?? DEFAULT_HOLD_LIMITS, poolLimits, orgLimits);
   }
 
   return {
@@ -64,17 +69,35 @@ export function createCreates(deps: BookingDeps, sequencer: Sequencer) {
       const id = ids.next('res');
       const changeId = randomUUID();
       const requestHash = createRequestHash(options.idempotencyKey, 'hold', quoteId);
-      return sequencer.submit(orgId, options.receivedAt, async (now) => {
-        const madeEarlier = requestHash ? await reservationOfCreateRequest(db, orgId, requestHash) : null;
-        if (madeEarlier) return { done: madeEarlier };
-        const q = checkQuoteHoldable(await getQuote(db, quoteId), quoteId, orgId, now);
-        // The budget is checked before capacity is decided: a refusal costs one read.
-        const spent = await spend(orgId, [{ kind: 'hold', reservationId: id, price: q.total, keyId: principal.keyId, heldAt: now.toISOString() }], { amount: q.total, keyId: principal.keyId }, now);
+      /**
+       * What a check reads that only another request could change (the quote, the limits in force):
+       * kept between the checks of one request when only its org's own state moved (`orgStateOnly`,
+       * after the org's earlier request committed). A request that lost a race on them (its quote used
+       * by another, its create request recorded twice) is checked again in full.
+       */
+      let memo: { quote: Awaited<ReturnType<typeof getQuote>>; limits?: HoldLimits } | undefined;
+      return sequencer.submit(orgId, options.receivedAt, async (now, orgStateOnly) => {
+        if (!orgStateOnly || !memo) {
+          const madeEarlier = requestHash ? await reservationOfCreateRequest(db, orgId, requestHash) : null;
+          if (madeEarlier) return { done: madeEarlier };
+          memo = { quote: await getQuote(db, quoteId) };
+        }
+        const q = checkQuoteHoldable(memo.quote, quoteId, orgId, now);
         const pool = await poolById(catalog, q.poolId);
-        checkSiteOpen(await siteOf(catalog, pool.site), new Date(q.start), now);
         const sH = epochHour(new Date(q.start));
         const eH = epochHour(new Date(q.end));
-        const ledgerWrite = await holdLimitWrite(orgId, pool, sH, eH, q.gpus, now);
+        // The org's two records (spend, hold ledger) are read together, in one batch with the other
+        // requests checked at the same time; refusals keep their order: budget, site, hold limit.
+        const [spentRead, ledgerRead] = await Promise.allSettled([
+          spend(orgId, [{ kind: 'hold', reservationId: id, price: q.total, keyId: principal.keyId, heldAt: now.toISOString() }], { amount: q.total, keyId: principal.keyId }, now),
+          holdLimitWrite(orgId, pool, sH, eH, q.gpus, now, memo.limits),
+        ]);
+        if (spentRead.status === 'rejected') throw spentRead.reason;
+        const spent = spentRead.value;
+        checkSiteOpen(await siteOf(catalog, pool.site), new Date(q.start), now);
+        if (ledgerRead.status === 'rejected') throw ledgerRead.reason;
+        memo.limits = ledgerRead.value.limits;
+        const ledgerWrite = ledgerRead.value.write;
         const r = newReservation(
           {
             id,

@@ -53,8 +53,12 @@ export interface Prepared {
   afterCommit?: (() => Promise<void>) | undefined;
 }
 
-/** Checks a request alone; returns what it made earlier (`done`) when it is an idempotent replay. */
-export type Prepare = (now: Date) => Promise<Prepared | { done: Reservation }>;
+/**
+ * Checks a request alone; returns what it made earlier (`done`) when it is an idempotent replay.
+ * `orgStateOnly`: checked again because its org's earlier request committed meanwhile, so only the
+ * org's own records (hold ledger, spend record, hooks' items) need reading again.
+ */
+export type Prepare = (now: Date, orgStateOnly?: boolean) => Promise<Prepared | { done: Reservation }>;
 
 interface Member {
   orgId: string;
@@ -122,13 +126,10 @@ export function createSequencer(deps: BookingDeps) {
    * checked afresh this round (`refresh`); only they may join the transaction. Returns the admitted,
    * the refused (with their errors) and the members left for the next round.
    */
-  async function decide(members: Member[], now: Date, candidates: ReadonlySet<Member>) {
+  async function decide(members: Member[], now: Date, candidates: ReadonlySet<Member>, read: GroupRead) {
     const pool = members[0]!.prepared.pool;
     const poolId = pool.id;
-    const totalGpus = pool.totalGpus;
-    const bucketIds = [...new Set(members.flatMap((m) => bucketsOf(m.prepared.take, now)))].sort((a, b) => a - b);
-    const orgIds = [...new Set(members.filter((m) => candidates.has(m)).map((m) => m.orgId))];
-    const [{ snapshot, sequences }, market] = await Promise.all([readPoolGroup(db, poolId, totalGpus, bucketIds, orgIds), readListed(members, now)]);
+    const { snapshot, sequences, market } = read;
     const buckets = new Map(snapshot.buckets);
     const working: PoolSnapshot = { ...snapshot, buckets };
     // Resale: listings as written (the admitted members' takes) and as decided from (`shadow`: also the
@@ -257,6 +258,18 @@ export function createSequencer(deps: BookingDeps) {
   }
 
   /**
+   * What a group is decided from: the pool's buckets over the hours its members ask, its on-demand
+   * total, the event counters of the orgs whose first request may join (`orgIds`), and the listings.
+   */
+  async function readGroup(members: Member[], now: Date, orgIds: string[]) {
+    const pool = members[0]!.prepared.pool;
+    const bucketIds = [...new Set(members.flatMap((m) => bucketsOf(m.prepared.take, now)))].sort((a, b) => a - b);
+    const [{ snapshot, sequences }, market] = await Promise.all([readPoolGroup(db, pool.id, pool.totalGpus, bucketIds, orgIds), readListed(members, now)]);
+    return { snapshot, sequences, market };
+  }
+  type GroupRead = Awaited<ReturnType<typeof readGroup>>;
+
+  /**
    * Resale: the open listings of the pool over the hours the group's reserved requests ask (the
    * sparse index, then a consistent read) and their sellers' reservations, still confirmed or active.
    * A listing created after this read is simply not offered to this group.
@@ -335,10 +348,14 @@ export function createSequencer(deps: BookingDeps) {
         // Only each org's first request can join this round's transaction: only those are checked
         // again (the org's later ones keep their place and are checked when their turn comes).
         const firsts = firstPerOrg(members);
+        // The group's read runs while its first requests are checked again (neither writes); the
+        // org counters read cover every org that can have a first request after the checks.
+        const read = readGroup(members, now, [...new Set(members.map((m) => m.orgId))]);
+        read.catch(() => undefined);
         await refresh(firsts.filter((m) => attempt > 0 || m.preparedAt !== (orgCommits.get(m.orgId) ?? 0)), now);
         members = members.filter((m) => !m.settled);
         if (members.length === 0) return [];
-        const { admitted, refused, later, items, owners, final } = await decide(members, now, new Set(firstPerOrg(members)));
+        const { admitted, refused, later, items, owners, final } = await decide(members, now, new Set(firstPerOrg(members)), await read);
         if (admitted.length > 0) {
           for (const m of admitted) m.sent = true;
           try {
@@ -406,7 +423,7 @@ export function createSequencer(deps: BookingDeps) {
       members.map(async (m) => {
         const seen = orgCommits.get(m.orgId) ?? 0;
         try {
-          const again = await m.prepare(now);
+          const again = await m.prepare(now, true);
           if ('done' in again) settle(m, () => m.resolve(again.done));
           else {
             m.prepared = again;
