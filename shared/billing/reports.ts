@@ -27,6 +27,7 @@ import {
   type UsageLedgerRow,
 } from '#store/invoices.ts';
 import { onDemandUsageByPool } from '#store/usage.ts';
+import { resaleCreditsOfPeriod, resalePayoutNoteIds } from '#store/resale-credits.ts';
 import { describeError, type BillingContext } from './context.ts';
 import { CSV_COLUMNS, csvRowOfCreditNote, csvRowsOf } from './invoice-csv.ts';
 
@@ -170,13 +171,27 @@ export function createReports(ctx: BillingContext) {
         if (i.status === 'void') invoices.voided += i.subtotal.amount;
       }
     }
+    // Resale: the fills settled in the period (buyers' price for the resold GPU-hours = sellers'
+    // earnings + fees) and the credit notes that paid earnings out (told apart by the credit records).
+    const resold = { fills: 0, gpuHours: 0, gross: 0, fees: 0, earnings: 0 };
+    const payoutNotes = new Set<string>();
+    for (const c of await resaleCreditsOfPeriod(db, period)) {
+      resold.fills++;
+      resold.gpuHours += c.gpuHours;
+      resold.gross += c.gross.amount;
+      resold.fees += c.fee.amount;
+      resold.earnings += c.earnings.amount;
+    }
+    for (const id of await resalePayoutNoteIds(db, [shiftPeriod(period, -1), period])) payoutNotes.add(id);
     const credits = { count: 0, subtotal: 0, tax: 0, total: 0 };
+    let paidOut = 0;
     for await (const page of creditNotesOfPeriod(db, period)) {
       for (const n of page) {
         credits.count++;
         credits.subtotal += n.subtotal.amount;
         credits.tax += n.tax.amount;
         credits.total += n.total.amount;
+        if (payoutNotes.has(n.id)) paidOut += n.subtotal.amount;
       }
     }
     let priced = 0;
@@ -201,10 +216,11 @@ export function createReports(ctx: BillingContext) {
       }
     }
     const invoiced = invoices.subtotal - credits.subtotal;
-    const expected = priced + metered - refunds;
+    const expected = priced + metered - refunds - paidOut;
     const checks = {
       invoicesMatchPricedReservationsAndUsage: invoices.subtotal === priced + metered,
-      creditNotesMatchPolicyRefunds: credits.subtotal === refunds,
+      creditNotesMatchPolicyRefunds: credits.subtotal - paidOut === refunds,
+      resaleBuyersPriceMatchesEarningsAndFees: resold.gross === resold.earnings + resold.fees,
     };
     return {
       period,
@@ -218,7 +234,15 @@ export function createReports(ctx: BillingContext) {
       expected: eur(expected),
       difference: eur(invoiced - expected),
       checks,
-      balanced: invoiced === expected && checks.invoicesMatchPricedReservationsAndUsage && checks.creditNotesMatchPolicyRefunds,
+      resale: {
+        fills: resold.fills,
+        gpuHours: resold.gpuHours,
+        buyersPrice: eur(resold.gross),
+        sellerEarnings: eur(resold.earnings),
+        fees: eur(resold.fees),
+        paidOutByCreditNotes: eur(paidOut),
+      },
+      balanced: invoiced === expected && checks.invoicesMatchPricedReservationsAndUsage && checks.creditNotesMatchPolicyRefunds && checks.resaleBuyersPriceMatchesEarningsAndFees,
       usageAwaitingNextClose: eur(awaitingNextClose),
     };
   }

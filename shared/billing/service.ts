@@ -17,6 +17,7 @@
  *   monthly-close.ts  the monthly close of on-demand usage (preview and run)
  *   stripe-webhooks.ts Stripe's webhooks, each event handled once
  *   reports.ts        reads, the CSV export, receivables, revenue, reconciliation
+ *   resale-payouts.ts sellers' resale earnings credited on their invoices
  */
 import type { Logger } from '#shared/log.ts';
 import { createCatalogCache, type CatalogCache } from '#store/catalog.ts';
@@ -31,6 +32,7 @@ import { createLedger } from './ledger.ts';
 import { isLocalGateway } from './local-gateway.ts';
 import { createMonthlyClose } from './monthly-close.ts';
 import { createReports } from './reports.ts';
+import { createResalePayouts } from './resale-payouts.ts';
 import { createStripeSync } from './stripe-sync.ts';
 import { createStripeWebhooks } from './stripe-webhooks.ts';
 
@@ -79,6 +81,7 @@ export function createBillingService(deps: BillingServiceDeps) {
     previewClose: close.previewClose,
     closePreviousPeriod: close.closePreviousPeriod,
     syncPending: sync.syncPending,
+    payPendingResaleEarnings: createResalePayouts(ctx, sync).payPendingResaleEarnings,
     handleStripeEvent: webhooks.handleStripeEvent,
     receiveStripeWebhook: webhooks.receiveStripeWebhook,
     invoiceFor: reports.invoiceFor,

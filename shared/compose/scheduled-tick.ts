@@ -15,19 +15,20 @@ export interface ScheduledJobs {
   booking: BookingService;
   budgets: Pick<BudgetService, 'sweep'>;
   webhooks: Pick<Webhooks, 'retryDueDeliveries'>;
-  billing: Pick<BillingService, 'syncPending'>;
+  billing: Pick<BillingService, 'syncPending' | 'payPendingResaleEarnings'>;
   /** Resale: ends open listings whose window started. */
   resale: Pick<ResaleService, 'endStarted'>;
 }
 
 /**
  * One pass of every job that runs "every minute" in AWS: due transitions, listings whose window started, budget alerts and on-demand
- * stops at the limit, due webhook retries, unfinished Stripe syncs.
+ * stops at the limit, due webhook retries, sellers' resale earnings credited, unfinished Stripe syncs.
  */
 export async function runScheduledTick({ db, clock, booking, budgets, webhooks, billing, resale }: ScheduledJobs) {
   const reservations = await sweepDueReservations({ db, clock, booking });
   const listingsEnded = await resale.endStarted();
   const spend = await budgets.sweep((orgId, id) => booking.stopAtBudgetLimit(orgId, id));
   const webhookRetries = await webhooks.retryDueDeliveries(clock());
-  return { reservations, listingsEnded, budgets: spend, webhookRetries, billing: await billing.syncPending() };
+  const resalePayouts = await billing.payPendingResaleEarnings();
+  return { reservations, listingsEnded, budgets: spend, webhookRetries, resalePayouts, billing: await billing.syncPending() };
 }

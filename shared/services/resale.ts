@@ -36,7 +36,7 @@ import type { Db } from '#store/db.ts';
 import { outboxWrites, type EventDraft } from '#store/events.ts';
 import { getListing, getListings, listListings, listingCreate, listingReplace, openListingsStartedBy } from '#store/listings.ts';
 import { marketBookedWrite } from '#store/market.ts';
-import { resaleCreditWrite } from '#store/resale-credits.ts';
+import { resaleCreditWrite, resalePayoutMarkerPut } from '#store/resale-credits.ts';
 import { getReservation, reservationReplace } from '#store/reservations.ts';
 import type { RetryPolicy } from '#store/retry.ts';
 import type { TransactItem } from '#store/transact.ts';
@@ -130,7 +130,8 @@ export function createResaleService(deps: ResaleDeps) {
         ...seller,
         resale: { ...state, sold: state.sold.map((s) => (s.fillId === fill.id ? { ...s, settled: true } : s)), listings: soldOut ? state.listings.filter((id) => id !== l.id) : state.listings },
       });
-      items.push(resaleCreditWrite(db, { orgId: l.orgId, period: periodOf(now), fillId: fill.id, listingId: l.id, reservationId: l.reservationId, poolId: l.poolId, gpuHours: fill.gpuHours, ...money, at: now.toISOString() }));
+      const credit = { orgId: l.orgId, period: periodOf(now), fillId: fill.id, listingId: l.id, reservationId: l.reservationId, poolId: l.poolId, gpuHours: fill.gpuHours, ...money, at: now.toISOString() };
+      items.push(resaleCreditWrite(db, credit), resalePayoutMarkerPut(db, credit));
       const hours = fill.runs.map((x) => ({ start: fromEpochHour(x.startHour).toISOString(), end: fromEpochHour(x.endHour).toISOString(), gpus: x.gpus }));
       say(l.orgId, { type: 'listing.sold', data: { ...toApiListing(next), fill: { id: fill.id, gpuHours: fill.gpuHours, hours, gross: money.gross, fee: money.fee, earnings: money.earnings } } });
       if (soldOut) say(l.orgId, { type: 'listing.ended', data: { ...toApiListing(next), reason: 'sold' } });

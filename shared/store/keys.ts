@@ -29,6 +29,8 @@ export const keys = {
   openListing: (poolId: string, start: string, id: string) => ({ gsi2pk: `LISTINGS#${poolId}`, gsi2sk: `${start}#${id}` }),
   /** A seller's resale earnings of one fill, credited on its invoice for the month of the sale. */
   resaleCredit: (orgId: string, period: string, fillId: string) => ({ pk: `ORG#${orgId}`, sk: `RESALE#${period}#${fillId}` }),
+  /** Present while a settled fill's earnings are not yet credited to the seller (billing's payout pass). */
+  resalePayout: (at: string, orgId: string, fillId: string) => ({ pk: 'RESALEPAYOUT', sk: `${at}#${orgId}#${fillId}` }),
   /** Market rollup of one pool and bucket (`D#YYYY-MM-DD` or `H#YYYY-MM-DDTHH`): quoted and booked prices, volumes. */
   market: (poolId: string, bucket: string) => ({ pk: `MKT#${poolId}`, sk: bucket }),
   due: (dueAt: string, id: string) => ({ gsi2pk: 'DUE', gsi2sk: `${dueAt}#${id}` }),

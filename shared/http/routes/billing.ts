@@ -342,7 +342,7 @@ const reconciliation = createRoute({
   path: '/v1/billing/reconciliation',
   operationId: 'getReconciliation',
   tags: ['Billing'],
-  summary: 'invoiced = priced reservations + metered usage − credit notes, to the cent',
+  summary: 'invoiced = priced reservations + metered usage − refunds − resale payouts, to the cent',
   description:
     'Each term from its own records: invoices and credit notes of the period; priced reservations from the booking events (confirmations and extensions); metered usage invoiced by the close, recomputed from GPU-seconds; refunds from the cancellation policy. `balanced` when both sides agree and the credit notes are exactly the policy’s refunds. Amounts exclude VAT.',
   security,
@@ -360,9 +360,23 @@ const reconciliation = createRoute({
           pricedReservations: MoneySchema,
           meteredUsage: MoneySchema,
           refundsByPolicy: MoneySchema,
-          expected: MoneySchema.openapi({ description: 'pricedReservations + meteredUsage − refundsByPolicy' }),
+          expected: MoneySchema.openapi({ description: 'pricedReservations + meteredUsage − refundsByPolicy − resale.paidOutByCreditNotes' }),
           difference: MoneySchema,
-          checks: z.object({ invoicesMatchPricedReservationsAndUsage: z.boolean(), creditNotesMatchPolicyRefunds: z.boolean() }),
+          checks: z.object({
+            invoicesMatchPricedReservationsAndUsage: z.boolean(),
+            creditNotesMatchPolicyRefunds: z.boolean().openapi({ description: 'credit notes other than resale payouts = the cancellation policy’s refunds' }),
+            resaleBuyersPriceMatchesEarningsAndFees: z.boolean().openapi({ description: 'for the fills settled in the period: buyers’ price for the resold GPU-hours = sellers’ earnings + fees, to the cent' }),
+          }),
+          resale: z
+            .object({
+              fills: z.number().int().openapi({ description: 'Listing fills settled (buyer confirmed) in the period' }),
+              gpuHours: z.number().int().openapi({ description: 'GPU-hours they resold' }),
+              buyersPrice: MoneySchema.openapi({ description: 'What the buyers paid for those GPU-hours (part of pricedReservations)' }),
+              sellerEarnings: MoneySchema.openapi({ description: 'Credited to the sellers' }),
+              fees: MoneySchema.openapi({ description: 'The platform’s resale fees' }),
+              paidOutByCreditNotes: MoneySchema.openapi({ description: 'Credit notes of the period that paid sellers’ earnings out on their invoices (earnings of a fill settled late in a month can be paid out the next month)' }),
+            })
+            .openapi({ description: 'Resale in the period (docs/resale.md)' }),
           balanced: z.boolean(),
           usageAwaitingNextClose: MoneySchema.openapi({ description: 'Usage of this month metered after its close: invoiced as an adjustment by the next close' }),
         })
