@@ -869,7 +869,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * invoiced = priced reservations + metered usage − credit notes, to the cent
+         * invoiced = priced reservations + metered usage − refunds − resale payouts, to the cent
          * @description Each term from its own records: invoices and credit notes of the period; priced reservations from the booking events (confirmations and extensions); metered usage invoiced by the close, recomputed from GPU-seconds; refunds from the cancellation policy. `balanced` when both sides agree and the credit notes are exactly the policy’s refunds. Amounts exclude VAT.
          */
         get: operations["getReconciliation"];
@@ -3174,7 +3174,27 @@ export interface components {
             difference: components["schemas"]["Money"];
             checks: {
                 invoicesMatchPricedReservationsAndUsage: boolean;
+                /** @description credit notes other than resale payouts = the cancellation policy’s refunds */
                 creditNotesMatchPolicyRefunds: boolean;
+                /** @description for the fills settled in the period: buyers’ price for the resold GPU-hours = sellers’ earnings + fees, to the cent */
+                resaleBuyersPriceMatchesEarningsAndFees: boolean;
+            };
+            /** @description Resale in the period (docs/resale.md) */
+            resale: {
+                /**
+                 * Format: int64
+                 * @description Listing fills settled (buyer confirmed) in the period
+                 */
+                fills: number;
+                /**
+                 * Format: int64
+                 * @description GPU-hours they resold
+                 */
+                gpuHours: number;
+                buyersPrice: components["schemas"]["Money"] & unknown;
+                sellerEarnings: components["schemas"]["Money"] & unknown;
+                fees: components["schemas"]["Money"] & unknown;
+                paidOutByCreditNotes: components["schemas"]["Money"] & unknown;
             };
             balanced: boolean;
             usageAwaitingNextClose: components["schemas"]["Money"] & unknown;
