@@ -5,6 +5,7 @@ import type { BookingService } from '../services/booking.ts';
 import type { BudgetService } from '../services/budgets.ts';
 import type { ResaleService } from '../services/resale.ts';
 import { sweepDueReservations } from '../services/sweeper.ts';
+import { releaseUnpaidCapacity } from '../services/unpaid-release.ts';
 import type { Clock } from '../ids.ts';
 import type { Webhooks } from './webhooks.ts';
 
@@ -22,7 +23,7 @@ export interface ScheduledJobs {
 
 /**
  * One pass of every job that runs "every minute" in AWS: due transitions, listings whose window started, budget alerts and on-demand
- * stops at the limit, due webhook retries, sellers' resale earnings credited, unfinished Stripe syncs.
+ * stops at the limit, due webhook retries, sellers' resale earnings credited, capacity of bookings unpaid past due, unfinished Stripe syncs.
  */
 export async function runScheduledTick({ db, clock, booking, budgets, webhooks, billing, resale }: ScheduledJobs) {
   const reservations = await sweepDueReservations({ db, clock, booking });
@@ -30,5 +31,6 @@ export async function runScheduledTick({ db, clock, booking, budgets, webhooks, 
   const spend = await budgets.sweep((orgId, id) => booking.stopAtBudgetLimit(orgId, id));
   const webhookRetries = await webhooks.retryDueDeliveries(clock());
   const resalePayouts = await billing.payPendingResaleEarnings();
-  return { reservations, listingsEnded, budgets: spend, webhookRetries, resalePayouts, billing: await billing.syncPending() };
+  const unpaidReleased = await releaseUnpaidCapacity({ db, clock, booking });
+  return { reservations, listingsEnded, budgets: spend, webhookRetries, resalePayouts, unpaidReleased, billing: await billing.syncPending() };
 }

@@ -349,6 +349,19 @@ export async function openInvoiceRefs(db: Db): Promise<{ orgId: string; invoiceI
   return refs;
 }
 
+/** Open invoices finalized at or before `finalizedBefore` (ISO), oldest first: what is past its due date. */
+export async function openInvoiceRefsFinalizedBefore(db: Db, finalizedBefore: string): Promise<{ orgId: string; invoiceId: string }[]> {
+  const refs: { orgId: string; invoiceId: string }[] = [];
+  for await (const items of queryAll(db, {
+    TableName: db.table,
+    KeyConditionExpression: 'pk = :pk AND sk <= :before',
+    ExpressionAttributeValues: { ':pk': 'RECEIVABLE', ':before': `${finalizedBefore}~` },
+  })) {
+    refs.push(...items.map((i) => ({ orgId: String(i.orgId), invoiceId: String(i.invoiceId) })));
+  }
+  return refs;
+}
+
 /** Every org id (the `ORGS` index), for the monthly close and the reports. */
 export async function allOrgIds(db: Db): Promise<string[]> {
   return (await listAllOrgs(db)).map((o) => o.id);

@@ -151,6 +151,28 @@ export function createChanges(deps: BookingDeps, { change }: ReturnType<typeof c
       });
     },
 
+    /**
+     * Releases the capacity of a confirmed booking not yet started whose invoice is unpaid past its due
+     * date and the grace (docs/billing.md, "Unpaid invoices release capacity"): `cancelled`, no refund
+     * (the invoice stays due, for finance to pursue or void), `reservation.cancelled` with the reason.
+     * Anything else (started, cancelled, paid meanwhile: the caller checks) is left as it is.
+     */
+    releaseUnpaid(orgId: string, id: string, invoiceId: string): Promise<Reservation> {
+      return change(orgId, id, async (r, now, changed) => {
+        if (r.status !== 'confirmed' || r.kind !== 'reserved' || new Date(r.start).getTime() <= now.getTime()) return { done: r };
+        const refund: Refund = { percent: 0, amount: eur(0), rule: `Released: invoice ${invoiceId} unpaid past its due date and grace; no refund, the invoice stays due` };
+        const pool = await poolById(catalog, r.poolId);
+        const snapshot = await readPoolLoad(db, pool.id, pool.totalGpus, epochHour(new Date(r.start)), epochHour(new Date(r.end!)));
+        const next = changed({ status: 'cancelled', holdExpiresAt: null, cancelledAt: now.toISOString(), refund });
+        const spent = await spend(r.orgId, [{ kind: 'credit', amount: eur(0), keyId: r.keyId ?? null }], null, now);
+        return {
+          items: [...releaseProfileWrites(db, snapshot, releaseProfile(r)), reservationReplace(db, r, next), ...spent.items],
+          events: [{ type: 'reservation.cancelled', data: { ...toApiReservation(next), reason: 'unpaid_invoice_past_due', invoiceId } }, ...spent.events],
+          result: next,
+        };
+      });
+    },
+
     stop(principal: Principal, id: string): Promise<Reservation> {
       return stopOnDemand(orgOf(principal), id, null);
     },
