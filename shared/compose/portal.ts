@@ -10,7 +10,7 @@ import { listInvoices } from '#store/invoices.ts';
 /** The portal's view of billing's invoices: one org's (or every org's, for finance), newest first, at most 200. */
 export const portalInvoicesOf = (db: Db): PortalInvoices => ({
   async list(orgId, filters) {
-    const page = await listInvoices(db, { orgId: orgId ?? undefined, period: filters.period, status: filters.status, limit: 200 });
+    const page = await listInvoices(db, { orgId: orgId ?? filters.orgId, period: filters.period, status: filters.status, limit: 200 });
     // The portal shows the note to finance only (its views decide), so it reads finance's view.
     return page.data.map((i) => toApiInvoice(i, 'finance'));
   },

@@ -28,6 +28,18 @@ describe('finance pages', () => {
     await page.getByRole('button', { name: 'Show invoices' }).click();
     await page.getByRole('heading', { name: 'Invoices for 2026-10' }).waitFor();
     await checkPage(page, 'finance-invoices');
+    // By org: another org's list leaves the invoice out; the org's own shows it, with period and status kept.
+    await page.getByLabel('Org').selectOption('org_rheinwerk');
+    await page.getByRole('button', { name: 'Show invoices' }).click();
+    await page.getByRole('table', { name: /^Totals for 2026-10, Rheinwerk Labs GmbH/ }).waitFor();
+    expect(await page.locator('main').textContent()).toContain('No invoices for 2026-10, Rheinwerk Labs GmbH.');
+    expect(await page.getByRole('link', { name: invoiceId, exact: true }).count()).toBe(0);
+    await page.getByLabel('Org').selectOption('org_lumiere');
+    await page.getByLabel('Status').selectOption('open');
+    await page.getByRole('button', { name: 'Show invoices' }).click();
+    await page.getByRole('table', { name: /^Totals for 2026-10, Lumière AI SAS, status open/ }).waitFor();
+    expect(new URL(page.url()).searchParams.get('org')).toBe('org_lumiere');
+    await checkPage(page, 'finance-invoices-org');
     await page.getByRole('link', { name: invoiceId, exact: true }).click();
     await page.getByRole('heading', { name: `Reservation invoice ${invoiceId}` }).waitFor();
     await checkPage(page, 'finance-invoice');

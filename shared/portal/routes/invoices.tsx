@@ -5,7 +5,7 @@ import { eur } from '#domain/money.ts';
 import { periodOf } from '#domain/time.ts';
 import type { App } from '#http/context.ts';
 import type { Db } from '#store/db.ts';
-import { getOrg } from '#store/orgs.ts';
+import { getOrg, listAllOrgs } from '#store/orgs.ts';
 import { INVOICE_STATUSES, type InvoiceStatus } from '#domain/invoice.ts';
 import type { PortalInvoice, PortalInvoices } from '../invoices.ts';
 import { formBodyLimit, page, seeOther, signedIn } from '../http.tsx';
@@ -42,10 +42,14 @@ export function registerInvoiceRoutes(app: App, invoices: PortalInvoices, billin
       const statusInput = (c.req.query('status') ?? '').trim();
       const status = (INVOICE_STATUSES as readonly string[]).includes(statusInput) ? (statusInput as InvoiceStatus) : null;
       if (statusInput && !status) alerts.push(`Status: "${statusInput.slice(0, 20)}" is not one of ${INVOICE_STATUSES.join(', ')}; showing any status.`);
-      const list = await invoices.list(null, { period, ...(status ? { status } : {}) });
+      const orgs = (await listAllOrgs(db)).map((o) => ({ id: o.id, name: o.name })).sort((a, b) => a.name.localeCompare(b.name));
+      const orgInput = (c.req.query('org') ?? '').trim().slice(0, 100);
+      const org = orgs.find((o) => o.id === orgInput)?.id ?? null;
+      if (orgInput && !org) alerts.push(`Org: "${orgInput}" is not an org; showing every org.`);
+      const list = await invoices.list(org, { period, ...(status ? { status } : {}) });
       return page(
         c,
-        <FinanceInvoicesPage viewer={who.viewer} period={period} periodInput={periodInput || period} status={status} byOrg={await byOrg(db, list)} alerts={alerts} />,
+        <FinanceInvoicesPage viewer={who.viewer} period={period} periodInput={periodInput || period} status={status} orgs={orgs} org={org} byOrg={await byOrg(db, list)} alerts={alerts} />,
         alerts.length ? 400 : 200,
       );
     }),

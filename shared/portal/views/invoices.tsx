@@ -98,8 +98,19 @@ export interface OrgInvoices {
 }
 
 /** Finance: every org's invoices of one period, the CSV export, totals by status. */
-export const FinanceInvoicesPage: FC<{ viewer: Viewer; period: string; periodInput: string; status: InvoiceStatus | null; byOrg: OrgInvoices[]; alerts: string[] }> = (p) => {
+export const FinanceInvoicesPage: FC<{
+  viewer: Viewer;
+  period: string;
+  periodInput: string;
+  status: InvoiceStatus | null;
+  orgs: { id: string; name: string }[];
+  org: string | null;
+  byOrg: OrgInvoices[];
+  alerts: string[];
+}> = (p) => {
   const all = p.byOrg.flatMap((o) => o.invoices);
+  const orgName = p.org ? (p.orgs.find((o) => o.id === p.org)?.name ?? p.org) : null;
+  const scope = `${p.period}${orgName ? `, ${orgName}` : ''}${p.status ? `, status ${p.status}` : ''}`;
   const csvHref = `/v1/invoices/export.csv?period=${encodeURIComponent(p.period)}`;
   return (
     <Layout title={`Invoices for ${p.period}`} viewer={p.viewer} current="invoices">
@@ -125,6 +136,19 @@ export const FinanceInvoicesPage: FC<{ viewer: Viewer; period: string; periodInp
             ))}
           </select>
         </span>
+        <span class="field">
+          <label for="org">Org</label>
+          <select id="org" name="org">
+            <option value="" selected={p.org === null}>
+              Every org
+            </option>
+            {p.orgs.map((o) => (
+              <option value={o.id} selected={p.org === o.id}>
+                {`${o.name} (${o.id})`}
+              </option>
+            ))}
+          </select>
+        </span>
         <button type="submit">Show invoices</button>
       </form>
       <p>
@@ -134,7 +158,7 @@ export const FinanceInvoicesPage: FC<{ viewer: Viewer; period: string; periodInp
         {` (one row per invoice line and credit notes as negative rows, period ${p.period}; UTF-8 with a byte-order mark, so Excel opens it as is)`}
       </p>
       <table>
-        <caption>{`Totals for ${p.period}${p.status ? `, status ${p.status}` : ''}`}</caption>
+        <caption>{`Totals for ${scope}, credit notes netted`}</caption>
         <thead>
           <tr>
             <th scope="col">Status</th>
@@ -142,7 +166,13 @@ export const FinanceInvoicesPage: FC<{ viewer: Viewer; period: string; periodInp
               Invoices
             </th>
             <th scope="col" class="num">
-              Total
+              Total incl. VAT
+            </th>
+            <th scope="col" class="num">
+              Credited
+            </th>
+            <th scope="col" class="num">
+              Net
             </th>
           </tr>
         </thead>
@@ -156,6 +186,12 @@ export const FinanceInvoicesPage: FC<{ viewer: Viewer; period: string; periodInp
                 <td class="num">
                   <MoneyText value={sumMoney(of.map((i) => i.total))} />
                 </td>
+                <td class="num">
+                  <MoneyText value={sumMoney(of.map(credited))} />
+                </td>
+                <td class="num">
+                  <MoneyText value={sumMoney(of.map(net))} />
+                </td>
               </tr>
             );
           })}
@@ -164,13 +200,19 @@ export const FinanceInvoicesPage: FC<{ viewer: Viewer; period: string; periodInp
           <tr>
             <th scope="row">All</th>
             <td class="num">{String(all.length)}</td>
-            <td class="num total">
+            <td class="num">
               <MoneyText value={sumMoney(all.map((i) => i.total))} />
+            </td>
+            <td class="num">
+              <MoneyText value={sumMoney(all.map(credited))} />
+            </td>
+            <td class="num total">
+              <MoneyText value={sumMoney(all.map(net))} />
             </td>
           </tr>
         </tfoot>
       </table>
-      {p.byOrg.length === 0 ? <p>{`No invoices for ${p.period}.`}</p> : null}
+      {p.byOrg.length === 0 ? <p>{`No invoices for ${scope}.`}</p> : null}
       {p.byOrg.map((o) => (
         <section aria-labelledby={`org-${o.orgId}`}>
           <h2 id={`org-${o.orgId}`}>{o.orgName}</h2>
