@@ -60,7 +60,8 @@ async function main() {
   const systemDb = conflicts ? { ...db, doc: (await import('../test/support/transaction-conflicts.ts')).withTransactionConflicts(doc).doc } : db;
   if (conflicts) console.log('GPU_MARKET_TRANSACTION_CONFLICTS=1: concurrent transactions on one item are cancelled as in DynamoDB');
   const system = createSystem({ config: { ...config, DYNAMODB_ENDPOINT: endpoint }, db: systemDb });
-  const outboxStream = await system.webhooks.startLocalStream(endpoint);
+  // Resumes after the records it handed over before the last stop (not a replay of the stream's 24 h).
+  const outboxStream = await system.webhooks.startLocalStream(endpoint, { checkpointFile: resolve(LOCAL_DIR, 'stream-position.json') });
   // Loopback only unless HOST says otherwise: the demo keys are printed above and DynamoDB Local has no auth.
   const server = serve({ fetch: system.app.fetch, port: config.PORT, hostname: config.HOST });
 

@@ -60,7 +60,7 @@ export function createWebhooks(options: WebhooksOptions) {
     /** Resolves when the in-process queue has run every job handed to it (at once with SQS). */
     idle: (): Promise<void> => inProcess?.idle() ?? Promise.resolve(),
     /** Reads the table's stream from DynamoDB Local at `endpoint` and dispatches it, until stopped. */
-    startLocalStream: (endpoint: string, streamOptions: { pollIntervalMs?: number; startingPosition?: 'TRIM_HORIZON' | 'LATEST' } = {}): Promise<LocalStream> =>
+    startLocalStream: (endpoint: string, streamOptions: { pollIntervalMs?: number; startingPosition?: 'TRIM_HORIZON' | 'LATEST'; checkpointFile?: string } = {}): Promise<LocalStream> =>
       startLocalOutboxStream({ db, endpoint, logger, onRecords: dispatcher.dispatchStreamRecords, ...streamOptions }),
   };
 }

@@ -4,6 +4,7 @@
  * Lambda runs in AWS. Shards are read in order (a child after its parent); a batch that partly fails
  * is retried from its first failed record before anything newer is read, as Lambda does.
  */
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import {
   DescribeStreamCommand,
@@ -28,6 +29,33 @@ export interface LocalStreamOptions {
   pollIntervalMs?: number | undefined;
   /** TRIM_HORIZON (default) re-reads the last 24 h on start: dispatching is idempotent, so nothing is lost or doubled. */
   startingPosition?: 'TRIM_HORIZON' | 'LATEST' | undefined;
+  /**
+   * A file keeping where each shard was read up to (`npm start`: `.local/stream-position.json`). On
+   * start the driver resumes after those records instead of re-reading the stream's last 24 h, so new
+   * events do not queue behind a replay; shards it does not know start at `startingPosition`. Written
+   * at most once a second and on stop (a crash re-reads at most that second: dispatching is idempotent).
+   */
+  checkpointFile?: string | undefined;
+}
+
+/** What the checkpoint file holds: the stream it is for and each shard's last record handed over. */
+interface Checkpoint {
+  streamArn: string;
+  shards: Record<string, { lastSequence?: string; done?: boolean }>;
+}
+
+const CHECKPOINT_EVERY_MS = 1000;
+
+function readCheckpoint(file: string | undefined, streamArn: string, logger: Logger): Checkpoint['shards'] {
+  if (!file || !existsSync(file)) return {};
+  try {
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as Checkpoint;
+    // Another stream (the table was made again): its positions mean nothing here.
+    return saved.streamArn === streamArn && typeof saved.shards === 'object' && saved.shards !== null ? saved.shards : {};
+  } catch (error) {
+    logger.warn('local outbox stream checkpoint unreadable; reading from the starting position', { file, error: error instanceof Error ? error.message : String(error) });
+    return {};
+  }
 }
 
 export interface LocalStream {
@@ -64,6 +92,9 @@ export async function startLocalOutboxStream(options: LocalStreamOptions): Promi
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
   const shards = new Map<string, ShardState>();
+  const resumeFrom = readCheckpoint(options.checkpointFile, streamArn, logger);
+  let lastCheckpoint = 0;
+  let checkpointDirty = false;
   let lastDiscovery = 0;
   let stopped = false;
   let recordsDispatched = 0;
@@ -79,20 +110,49 @@ export async function startLocalOutboxStream(options: LocalStreamOptions): Promi
     } while (start);
     for (const shard of found) {
       if (!shard.ShardId || shards.has(shard.ShardId)) continue;
+      const saved = resumeFrom[shard.ShardId];
       shards.set(shard.ShardId, {
         id: shard.ShardId,
         parentId: shard.ParentShardId,
         startAt: lastDiscovery === 0 ? (options.startingPosition ?? 'TRIM_HORIZON') : 'TRIM_HORIZON',
         iterator: null,
-        lastSequence: undefined,
+        lastSequence: saved?.lastSequence,
         pending: [],
-        done: false,
+        done: saved?.done === true,
       });
     }
     lastDiscovery = Date.now();
   }
 
+  /** Saves each shard's position (write to a temporary file, then rename: never a half-written file). */
+  function saveCheckpoint(force: boolean): void {
+    if (!options.checkpointFile || !checkpointDirty || (!force && Date.now() - lastCheckpoint < CHECKPOINT_EVERY_MS)) return;
+    const saved: Checkpoint = { streamArn: streamArn!, shards: {} };
+    for (const state of shards.values()) {
+      if (state.lastSequence || state.done) saved.shards[state.id] = { ...(state.lastSequence ? { lastSequence: state.lastSequence } : {}), ...(state.done ? { done: true } : {}) };
+    }
+    try {
+      writeFileSync(`${options.checkpointFile}.tmp`, `${JSON.stringify(saved)}\n`);
+      renameSync(`${options.checkpointFile}.tmp`, options.checkpointFile);
+      checkpointDirty = false;
+      lastCheckpoint = Date.now();
+    } catch (error) {
+      logger.warn('local outbox stream checkpoint not written', { error: error instanceof Error ? error.message : String(error) });
+    }
+  }
+
   async function iteratorFor(state: ShardState): Promise<string | null> {
+    if (state.lastSequence) {
+      try {
+        const resumed = await streams.send(new GetShardIteratorCommand({ StreamArn: streamArn, ShardId: state.id, ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: state.lastSequence }));
+        return resumed.ShardIterator ?? null;
+      } catch (error) {
+        // The saved record has been trimmed (older than 24 h): read what the shard still holds.
+        if (!(error instanceof Error && error.name === 'TrimmedDataAccessException')) throw error;
+        state.lastSequence = undefined;
+        state.startAt = 'TRIM_HORIZON';
+      }
+    }
     const res = await streams.send(
       new GetShardIteratorCommand(
         state.lastSequence
@@ -120,7 +180,10 @@ export async function startLocalOutboxStream(options: LocalStreamOptions): Promi
     const delivered = failedAt === -1 ? records : records.slice(0, failedAt);
     recordsDispatched += delivered.length;
     const last = delivered.at(-1)?.dynamodb?.SequenceNumber;
-    if (last) state.lastSequence = last;
+    if (last) {
+      state.lastSequence = last;
+      checkpointDirty = true;
+    }
     state.pending = failedAt === -1 ? [] : records.slice(failedAt);
     return failedAt === -1;
   }
@@ -162,8 +225,12 @@ export async function startLocalOutboxStream(options: LocalStreamOptions): Promi
         await handOver(state, records);
       }
       state.iterator = res.NextShardIterator ?? null;
-      if (!res.NextShardIterator) state.done = true;
+      if (!res.NextShardIterator) {
+        state.done = true;
+        checkpointDirty = true;
+      }
     }
+    saveCheckpoint(false);
     return busy;
   }
 
@@ -197,6 +264,7 @@ export async function startLocalOutboxStream(options: LocalStreamOptions): Promi
       stopped = true;
       wake?.();
       await loop;
+      saveCheckpoint(true);
       streams.destroy();
     },
   };
