@@ -10,6 +10,7 @@ import { formatUtc, toUtcInput } from '../format.ts';
 import { WindowAvailabilityChart } from './charts.tsx';
 import { Alert, CsrfField, InputField, MoneyText, Notice, SelectField, StatusBadge, Time } from './components.tsx';
 import { Layout, type Viewer } from './layout.tsx';
+import { PriceLines, vatTotals } from './price-lines.tsx';
 
 export interface BookAvailabilityView {
   /** The chosen pool, or null when Site and GPU type do not name one yet. */
@@ -210,52 +211,12 @@ const QuotePanel: FC<BookPageProps & { quote: Quote }> = ({ quote, catalog, now,
           <Time iso={quote.expiresAt} />
         </dd>
       </dl>
-      <table>
-        <caption>Price lines</caption>
-        <thead>
-          <tr>
-            <th scope="col">Line</th>
-            <th scope="col" class="num">
-              Amount
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {quote.lines.map((l) => (
-            <tr>
-              <th scope="row">{l.description}</th>
-              <td class="num">
-                <MoneyText value={l.amount} />
-              </td>
-            </tr>
-          ))}
-        </tbody>
-        <tfoot>
-          <tr>
-            <th scope="row">Total (excluding VAT)</th>
-            <td class="num total">
-              <MoneyText value={quote.total} />
-            </td>
-          </tr>
-          {quoteTax ? (
-            <>
-              <tr>
-                <th scope="row">{`VAT (${quoteTax.rateBps / 100} %)`}</th>
-                <td class="num">
-                  <MoneyText value={quoteTax.tax} />
-                </td>
-              </tr>
-              <tr>
-                <th scope="row">Total including VAT</th>
-                <td class="num total">
-                  <MoneyText value={quoteTax.total} />
-                </td>
-              </tr>
-            </>
-          ) : null}
-        </tfoot>
-      </table>
-      {quoteTax?.mention ? <p class="hint">{quoteTax.mention}</p> : null}
+      <PriceLines
+        caption="Price lines"
+        lines={quote.lines}
+        totals={quoteTax ? vatTotals({ ...quoteTax, subtotal: quote.total }, 'Total (excluding VAT)') : [{ label: 'Total (excluding VAT)', amount: quote.total, strong: true }]}
+        mention={quoteTax?.mention}
+      />
       <form method="post" action="/book/reserve" class="inline">
         <CsrfField token={viewer.csrfToken} />
         <input type="hidden" name="quoteId" value={quote.id} />

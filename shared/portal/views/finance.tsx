@@ -4,6 +4,7 @@ import type { Money } from '#domain/money.ts';
 import { formatMoney } from '#domain/money.ts';
 import { Alert, CsrfField, MoneyText, Notice } from './components.tsx';
 import { Layout, type Viewer } from './layout.tsx';
+import { PriceLines } from './price-lines.tsx';
 
 const PeriodForm: FC<{ action: string; period: string; button: string; error?: string | undefined }> = ({ action, period, button, error }) => (
   <form method="get" action={action} class="inline" novalidate>
@@ -81,33 +82,15 @@ export const ClosePage: FC<{ viewer: Viewer; period: string; alerts: string[]; p
         <h2 id="close-preview-heading">{`What closing ${p.preview.period} invoices`}</h2>
         {p.preview.orgs.length === 0 ? <p>{`No on-demand usage to invoice for ${p.preview.period}.`}</p> : null}
         {p.preview.orgs.map((o) => (
-          <table>
-            <caption>{`${o.orgName}: ${o.alreadyInvoiced ? `already invoiced (${o.invoiceId})` : 'to invoice'}`}</caption>
-            <thead>
-              <tr>
-                <th scope="col">Line</th>
-                <th scope="col" class="num">
-                  Amount
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {o.lines.map((l) => (
-                <tr>
-                  <th scope="row">{l.description}</th>
-                  <td class="num">
-                    <MoneyText value={l.amount} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-            <tfoot>
-              <tr>
-                <th scope="row">{`Subtotal, VAT ${formatMoney(o.tax)}, total`}</th>
-                <td class="num total">{`${formatMoney(o.subtotal)} + ${formatMoney(o.tax)} = ${formatMoney(o.total)}`}</td>
-              </tr>
-            </tfoot>
-          </table>
+          <PriceLines
+            caption={`${o.orgName}: ${o.alreadyInvoiced ? `already invoiced (${o.invoiceId})` : 'to invoice'}`}
+            lines={o.lines}
+            totals={[
+              { label: 'Subtotal (excluding VAT)', amount: o.subtotal },
+              { label: 'VAT', amount: o.tax },
+              { label: 'Total including VAT', amount: o.total, strong: true },
+            ]}
+          />
         ))}
         <p>{`New invoices: ${p.preview.toInvoice.count}, ${formatMoney(p.preview.toInvoice.subtotal)} excluding VAT, ${formatMoney(p.preview.toInvoice.total)} including VAT.`}</p>
         <form method="post" action="/billing/close" class="inline">

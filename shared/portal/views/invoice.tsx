@@ -6,6 +6,7 @@ import type { Role } from '#domain/principal.ts';
 import { safeExternalUrl } from '../invoices.ts';
 import { Alert, CsrfField, InputField, MoneyText, Notice, StatusBadge, Time } from './components.tsx';
 import { Layout, type Viewer } from './layout.tsx';
+import { PriceLines, vatTotals } from './price-lines.tsx';
 
 const KIND: Record<Invoice['kind'], string> = { reservation: 'Reservation invoice', extension: 'Extension invoice', usage: 'On-demand usage invoice' };
 
@@ -91,82 +92,21 @@ export const InvoicePage: FC<{
           ) : null}
         </dd>
       </dl>
-      <table>
-        <caption>{`Lines of ${i.id}`}</caption>
-        <thead>
-          <tr>
-            <th scope="col">Line</th>
-            <th scope="col" class="num">
-              GPU-hours
-            </th>
-            <th scope="col" class="num">
-              Unit price
-            </th>
-            <th scope="col" class="num">
-              Amount
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {i.lines.map((l) => (
-            <tr>
-              <th scope="row">{l.description}</th>
-              <td class="num">{l.gpuSeconds !== null && l.gpuSeconds !== undefined ? (l.gpuSeconds / 3600).toLocaleString('en-US', { maximumFractionDigits: 2 }) : '—'}</td>
-              <td class="num">
-                <MoneyText value={l.unitPrice ?? null} />
-              </td>
-              <td class="num">
-                <MoneyText value={l.amount} />
-              </td>
-            </tr>
-          ))}
-        </tbody>
-        <tfoot>
-          <tr>
-            <th scope="row" colspan={3}>
-              Subtotal (excluding VAT)
-            </th>
-            <td class="num">
-              <MoneyText value={i.subtotal} />
-            </td>
-          </tr>
-          <tr>
-            <th scope="row" colspan={3}>{`VAT (${i.taxRateBps / 100} % of the subtotal)`}</th>
-            <td class="num">
-              <MoneyText value={i.tax} />
-            </td>
-          </tr>
-          <tr>
-            <th scope="row" colspan={3}>
-              Total including VAT
-            </th>
-            <td class="num total">
-              <MoneyText value={i.total} />
-            </td>
-          </tr>
-          {p.creditNotes.length > 0 ? (
-            <>
-              <tr>
-                <th scope="row" colspan={3}>
-                  Credit notes (including VAT)
-                </th>
-                <td class="num">
-                  <MoneyText value={eur(-i.creditedTotal.amount)} />
-                </td>
-              </tr>
-              <tr>
-                <th scope="row" colspan={3}>
-                  Net amount
-                </th>
-                <td class="num total">
-                  <MoneyText value={net} />
-                </td>
-              </tr>
-            </>
-          ) : null}
-        </tfoot>
-      </table>
-      {i.legalMention ? <p class="hint">{i.legalMention}</p> : null}
+      <PriceLines
+        caption={`Lines of ${i.id}`}
+        detail
+        lines={i.lines}
+        totals={[
+          ...vatTotals({ ...i, rateBps: i.taxRateBps }).map((row, index) => (index === 1 ? { ...row, label: `VAT (${i.taxRateBps / 100} % of the subtotal)` } : row)),
+          ...(p.creditNotes.length > 0
+            ? [
+                { label: 'Credit notes (including VAT)', amount: eur(-i.creditedTotal.amount) },
+                { label: 'Net amount', amount: net, strong: true },
+              ]
+            : []),
+        ]}
+        mention={i.legalMention}
+      />
       <section aria-labelledby="credit-notes-heading">
         <h2 id="credit-notes-heading">Credit notes</h2>
         {p.creditNotes.length === 0 ? (

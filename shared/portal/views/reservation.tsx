@@ -11,6 +11,7 @@ import type { PortalInvoiceDetail } from '../invoices.ts';
 import { UsageChart } from './charts.tsx';
 import { Alert, CsrfField, InputField, MoneyText, Notice, PostButton, StatusBadge, Time } from './components.tsx';
 import { Layout, type Viewer } from './layout.tsx';
+import { PriceLines, vatTotals } from './price-lines.tsx';
 import { allowedActions } from '#domain/reservation-actions.ts';
 import type { ReservationUsage } from './reservations.tsx';
 
@@ -263,7 +264,7 @@ export const ExtendPreviewPage: FC<{
           <Time iso={p.extension.end} />
           {` (${p.extension.gpuHours.toLocaleString('en-US')} GPU-hours).`}
         </p>
-        <PriceTable caption="Extension price lines" lines={p.extension.lines} tax={p.tax} />
+        <PriceLines caption="Extension price lines" lines={p.extension.lines} totals={vatTotals(p.tax)} mention={p.tax.mention} />
         <p>{r.status === 'held' ? 'The hold is extended now; it is invoiced with the reservation on Confirm.' : `On confirmation an extension invoice of ${formatMoney(p.tax.total)} including VAT is issued.`}</p>
         <div class="buttons">
           <PostButton action={`/reservations/${encodeURIComponent(r.id)}/extend`} csrf={p.viewer.csrfToken} label="Confirm extension" hidden={{ end: p.endValue, from: 'detail' }} />
@@ -303,57 +304,6 @@ export const CancelPreviewPage: FC<{ viewer: Viewer; catalog: Catalog; reservati
     </Layout>
   );
 };
-
-export const PriceTable: FC<{ caption: string; lines: { description: string; amount: Money }[]; tax: TaxedAmount }> = ({ caption, lines, tax }) => (
-  <table>
-    <caption>{caption}</caption>
-    <thead>
-      <tr>
-        <th scope="col">Line</th>
-        <th scope="col" class="num">
-          Amount
-        </th>
-      </tr>
-    </thead>
-    <tbody>
-      {lines.map((l) => (
-        <tr>
-          <th scope="row">{l.description}</th>
-          <td class="num">
-            <MoneyText value={l.amount} />
-          </td>
-        </tr>
-      ))}
-    </tbody>
-    <tfoot>
-      <tr>
-        <th scope="row">Subtotal (excluding VAT)</th>
-        <td class="num">
-          <MoneyText value={tax.subtotal} />
-        </td>
-      </tr>
-      <tr>
-        <th scope="row">{`VAT (${tax.rateBps / 100} %)`}</th>
-        <td class="num">
-          <MoneyText value={tax.tax} />
-        </td>
-      </tr>
-      <tr>
-        <th scope="row">Total including VAT</th>
-        <td class="num total">
-          <MoneyText value={tax.total} />
-        </td>
-      </tr>
-      {tax.mention ? (
-        <tr>
-          <td colspan={2} class="hint">
-            {tax.mention}
-          </td>
-        </tr>
-      ) : null}
-    </tfoot>
-  </table>
-);
 
 /** Start on demand: pool, GPUs, and the hourly rate shown before starting. */
 export const OnDemandPage: FC<{ viewer: Viewer; catalog: Catalog; now: Date; values: { pool: string; gpus: string }; errors: Partial<Record<'pool' | 'gpus', string>>; alerts: string[]; rateBps: number }> = (p) => {
