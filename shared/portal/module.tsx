@@ -14,6 +14,7 @@ import { registerFindRoutes } from './routes/find.tsx';
 import { registerFleetRoutes } from './routes/fleet.tsx';
 import { registerFinanceRoutes } from './routes/finance.tsx';
 import { registerInvoiceRoutes } from './routes/invoices.tsx';
+import { registerMarketRoutes } from './routes/market.tsx';
 import { registerWebhookRoutes } from './routes/webhooks.tsx';
 import { PORTAL_JS } from './script.ts';
 import { PORTAL_CSS } from './styles.ts';
@@ -64,6 +65,7 @@ export function createPortalModule(options: PortalOptions = {}): AppModule {
       registerBudgetPortalRoutes(app);
       registerFleetRoutes(app);
       registerWebhookRoutes(app);
+      registerMarketRoutes(app);
     },
   };
 }

@@ -126,6 +126,11 @@ export const ReservationPage: FC<ReservationPageProps> = (p) => {
             </form>
           ) : null}
           {can.stop ? <PostButton action={`${base}/stop`} csrf={p.viewer.csrfToken} label="Stop" className="danger" hidden={{ from: 'detail' }} /> : null}
+          {r.kind === 'reserved' && (r.status === 'confirmed' || r.status === 'active') && r.end && Date.parse(r.end) - p.now.getTime() >= 3_600_000 ? (
+            <form method="get" action={`${base}/sell`} class="inline">
+              <button type="submit">Sell unused hours</button>
+            </form>
+          ) : null}
         </div>
         {can.stop && p.pool ? <p class="hint">{`Stop ends metering now; usage so far is invoiced at ${formatMoney(p.pool.onDemandRate)} per GPU-hour after the month closes.`}</p> : null}
         {can.extend ? (
