@@ -113,6 +113,13 @@ export const poolLabel = (pool: Pool, catalog: Catalog): string => {
   return `${gpu?.name ?? pool.gpuType} · ${site?.name ?? pool.site}`;
 };
 
+/** The platform's share of a resold GPU-hour's price unless the pool says otherwise (10 %). */
+export const DEFAULT_RESALE_FEE_BPS = 1_000;
+/** Highest resale fee an operator may set on a pool (50 %). */
+export const MAX_RESALE_FEE_BPS = 5_000;
+/** Which capacity a booking takes first where both are free: the operator's, or customers' listings. */
+export type ResaleOrder = 'operator_first' | 'listings_first';
+
 /** A pool as the API shows it (`GET /v1/pools`) and takes it (`POST /v1/pools`): the price book spelled out field by field. */
 export interface PublicPool {
   id: string;
@@ -128,6 +135,9 @@ export interface PublicPool {
   leadTimeDiscounts: LeadTimeTier[];
   utilizationBand: UtilizationBand;
   bookableFrom: string;
+  /** Optional on create and update; shown once set (absent: 1000 bps, `operator_first`). */
+  resaleFeeBps?: number | undefined;
+  resaleOrder?: ResaleOrder | undefined;
 }
 
 /** `at`: show the capacity in force then (the API shows now); without it, the capacity the pool was created with. */
@@ -145,6 +155,8 @@ export const toPublicPool = (p: Pool, at?: Date): PublicPool => ({
   leadTimeDiscounts: p.priceBook.leadTimeTiers.map((t) => ({ minDaysAhead: t.minDaysAhead, discountBps: t.discountBps })),
   utilizationBand: { ...p.priceBook.utilization },
   bookableFrom: p.bookableFrom,
+  ...(p.resaleFeeBps !== undefined ? { resaleFeeBps: p.resaleFeeBps } : {}),
+  ...(p.resaleOrder !== undefined ? { resaleOrder: p.resaleOrder } : {}),
 });
 
 export const fromPublicPool = (p: PublicPool): Pool => ({
@@ -163,4 +175,6 @@ export const fromPublicPool = (p: PublicPool): Pool => ({
     utilization: { ...p.utilizationBand },
   },
   bookableFrom: p.bookableFrom,
+  ...(p.resaleFeeBps !== undefined ? { resaleFeeBps: p.resaleFeeBps } : {}),
+  ...(p.resaleOrder !== undefined ? { resaleOrder: p.resaleOrder } : {}),
 });

@@ -10,7 +10,7 @@
  * (expired, or cancelled while held) gives the hours back to the seller's reservation and listing.
  * See docs/resale.md for the design and the fee and rounding rules.
  */
-import type { Pool } from './catalog.ts';
+import { DEFAULT_RESALE_FEE_BPS, type Pool, type ResaleOrder } from './catalog.ts';
 import { DomainError } from './errors.ts';
 import { eur, type Money } from './money.ts';
 import type { Reservation } from './reservation.ts';
@@ -102,8 +102,7 @@ export interface PurchaseRef {
   settled: boolean;
 }
 
-export const DEFAULT_RESALE_FEE_BPS = 1_000;
-export type ResaleOrder = 'operator_first' | 'listings_first';
+export { DEFAULT_RESALE_FEE_BPS, type ResaleOrder } from './catalog.ts';
 
 /** A pool's resale settings (an operator may change them per pool). */
 export const resaleFeeBps = (pool: Pool): number => pool.resaleFeeBps ?? DEFAULT_RESALE_FEE_BPS;

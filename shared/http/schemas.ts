@@ -1,5 +1,6 @@
 /** Wire schemas shared by several routes. Each field is documented once, here. */
 import { z } from '@hono/zod-openapi';
+import { MAX_RESALE_FEE_BPS } from '#domain/catalog.ts';
 
 /**
  * Limits of the wire (OWASP API4): every string, integer and array of the document is bounded, in
@@ -142,6 +143,17 @@ export const PoolFields = {
   leadTimeDiscounts: z.array(LeadTimeTierSchema).max(20).openapi({ description: 'Lead-time tiers, sorted by minDaysAhead ascending; the highest reached applies' }),
   utilizationBand: UtilizationBandSchema.openapi({ description: 'Bounds and slope of the utilization factor' }),
   bookableFrom: Timestamp.openapi({ description: 'First hour that can be booked (whole UTC hour)', example: '2025-06-01T00:00:00Z' }),
+  resaleFeeBps: z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_RESALE_FEE_BPS)
+    .optional()
+    .openapi({ description: 'Platform fee on resold GPU-hours, in basis points of the buyer’s price (docs/resale.md); absent until an operator sets it, meaning 1000 = 10 %; at most 5000', example: 1000 }),
+  resaleOrder: z
+    .enum(['operator_first', 'listings_first'])
+    .optional()
+    .openapi({ description: 'Where both are free, whether a booking takes the operator’s GPUs first (default) or customers’ listed GPUs first; absent until set, meaning `operator_first`', example: 'operator_first' }),
 };
 
 export const PoolSchema = z.object(PoolFields).openapi('Pool');

@@ -110,6 +110,21 @@ describe('operator catalog', () => {
     expect(entry).toMatchObject({ action: 'pool.updated', before: { reservedRate: { amount: 229 } }, after: { reservedRate: { amount: 300 } } });
   });
 
+  it('sets a pool’s resale fee and order (absent, meaning the defaults, until set)', async () => {
+    const before = (await t.call('GET', '/v1/pools?site=marseille')).body.data.find((x: { id: string }) => x.id === 'marseille-b200');
+    expect(before.resaleFeeBps).toBeUndefined(); // the defaults (10 %, operator first) until set
+    expect(before.resaleOrder).toBeUndefined();
+    const set = await t.call('PATCH', '/v1/pools/marseille-b200', { ...op(), body: { resaleFeeBps: 1500, resaleOrder: 'listings_first' } });
+    expect(set.status, JSON.stringify(set.body)).toBe(200);
+    expect(set.body).toMatchObject({ resaleFeeBps: 1500, resaleOrder: 'listings_first' });
+    const after = (await t.call('GET', '/v1/pools?site=marseille')).body.data.find((x: { id: string }) => x.id === 'marseille-b200');
+    expect(after).toMatchObject({ resaleFeeBps: 1500, resaleOrder: 'listings_first' });
+    const audit = (await t.call('GET', '/v1/audit?limit=200', op())).body.data.find((e: { action: string; target: string; after: { resaleFeeBps?: number } }) => e.target === 'pool:marseille-b200' && e.after?.resaleFeeBps === 1500);
+    expect(audit).toMatchObject({ action: 'pool.updated' });
+    expect(audit.before.resaleFeeBps).toBeUndefined();
+    expect((await t.call('PATCH', '/v1/pools/marseille-b200', { ...op(), body: { resaleFeeBps: 1000, resaleOrder: 'operator_first' } })).status).toBe(200);
+  });
+
   it('refuses bad input naming the field, writes nothing, and 404s unknown ids', async () => {
     const before = await auditCount();
     const poolBefore = (await t.call('GET', '/v1/pools?site=lyon-gerland')).body.data[0];
@@ -128,6 +143,9 @@ describe('operator catalog', () => {
     await bad('PATCH', p, { stepGpus: 12, minGpus: 12 }, 422, 'stepGpus');
     await bad('PATCH', p, { minGpus: 12 }, 422, 'minGpus');
     await bad('PATCH', p, { totalGpus: 60 }, 422, 'totalGpus');
+    await bad('PATCH', p, { resaleFeeBps: 5001 }, 400, 'resaleFeeBps');
+    await bad('PATCH', p, { resaleFeeBps: 2.5 }, 400, 'resaleFeeBps');
+    await bad('PATCH', p, { resaleOrder: 'cheapest' }, 400, 'resaleOrder');
     // Lowering capacity below what is sold (16 GPUs confirmed) is refused like a capacity change.
     await bad('PATCH', p, { totalGpus: 8 }, 409, 'totalGpus');
     await bad('PATCH', p, { utilizationBand: { floorBps: 9000, ceilingBps: 9500, targetBps: 5000, slopeBps: 5000 } }, 400, 'utilizationBand.ceilingBps');

@@ -1246,6 +1246,18 @@ export interface components {
              * @example 2025-06-01T00:00:00Z
              */
             bookableFrom: string;
+            /**
+             * Format: int64
+             * @description Platform fee on resold GPU-hours, in basis points of the buyer’s price (docs/resale.md); absent until an operator sets it, meaning 1000 = 10 %; at most 5000
+             * @example 1000
+             */
+            resaleFeeBps?: number;
+            /**
+             * @description Where both are free, whether a booking takes the operator’s GPUs first (default) or customers’ listed GPUs first; absent until set, meaning `operator_first`
+             * @example operator_first
+             * @enum {string}
+             */
+            resaleOrder?: "operator_first" | "listings_first";
         };
         DurationTier: {
             /**
@@ -2226,6 +2238,18 @@ export interface components {
              * @example 2025-06-01T00:00:00Z
              */
             bookableFrom: string;
+            /**
+             * Format: int64
+             * @description Platform fee on resold GPU-hours, in basis points of the buyer’s price (docs/resale.md); absent until an operator sets it, meaning 1000 = 10 %; at most 5000
+             * @example 1000
+             */
+            resaleFeeBps?: number;
+            /**
+             * @description Where both are free, whether a booking takes the operator’s GPUs first (default) or customers’ listed GPUs first; absent until set, meaning `operator_first`
+             * @example operator_first
+             * @enum {string}
+             */
+            resaleOrder?: "operator_first" | "listings_first";
         };
         /** @description Fields to change; `id`, `site` and `gpuType` are fixed. New quotes use the change; existing quotes and reservations keep their price and terms. */
         PoolPatch: {
@@ -2292,6 +2316,18 @@ export interface components {
              * @example 2025-06-01T00:00:00Z
              */
             bookableFrom?: string;
+            /**
+             * Format: int64
+             * @description Platform fee on resold GPU-hours, in basis points of the buyer’s price (docs/resale.md); absent until an operator sets it, meaning 1000 = 10 %; at most 5000
+             * @example 1000
+             */
+            resaleFeeBps?: number;
+            /**
+             * @description Where both are free, whether a booking takes the operator’s GPUs first (default) or customers’ listed GPUs first; absent until set, meaning `operator_first`
+             * @example operator_first
+             * @enum {string}
+             */
+            resaleOrder?: "operator_first" | "listings_first";
         };
         CapacityChange: {
             /**
