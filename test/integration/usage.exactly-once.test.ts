@@ -13,7 +13,9 @@ import { createTestContext, type TestContext } from '../support/app.ts';
 import { seededRandom, withFaults, type FaultKind } from '../support/faults.ts';
 import { minuteEvents, postUsage, startOnDemand, type UsageEvent } from './usage.fixtures.ts';
 
-const FAST_RETRY: RetryPolicy = { retries: 6, minTimeoutMs: 1, maxTimeoutMs: 10, maxRetryTimeMs: 3000 };
+// Bounded by the number of retries (the faults are injected per call); the time budget only stops a
+// runaway loop, so a slow machine (CI with other test files running) cannot turn a retry into a 503.
+const FAST_RETRY: RetryPolicy = { retries: 6, minTimeoutMs: 1, maxTimeoutMs: 10, maxRetryTimeMs: 30_000 };
 const DAY_START = '2026-11-24T00:00:00Z';
 const hourOf = (iso: string) => Math.floor(Date.parse(iso) / 3_600_000);
 
