@@ -10,13 +10,13 @@ import { seededRandom } from '../support/faults.ts';
 import { addCustomerOrgs, assertEventsExactlyOnce, assertNeverOverbooked, scanAll } from '../support/invariants.ts';
 import { CONFLICT_MODES } from '../support/transaction-conflicts.ts';
 
-const BOOKERS = 200;
+const BOOKERS = 120;
 /** The mixed storm is smaller so the file stays within a minute on DynamoDB Local. */
-const MIXED_BOOKERS = 160;
+const MIXED_BOOKERS = 100;
 const NODE = 8;
 
 /**
- * DynamoDB Local serves ~200 reads and ~60 transactions a second on a small machine, so 200 racing
+ * DynamoDB Local serves ~200 reads and ~60 transactions a second on a small machine, so 120 racing
  * bookers keep it busy for seconds: the retry budget is in attempts and minutes here, not in the
  * production 15 s, so that a 503 would mean live-lock rather than a slow emulator.
  */

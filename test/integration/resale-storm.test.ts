@@ -1,6 +1,6 @@
 /**
- * "No GPU-hour sold twice" under a storm: a full pool whose two sellers list their hours, and a
- * hundred buyers of twelve orgs racing for them through two API processes (two group committers on
+ * "No GPU-hour sold twice" under a storm: a full pool whose two sellers list their hours, and
+ * sixty buyers of twelve orgs racing for them through two API processes (two group committers on
  * one table), confirming, cancelling or abandoning their holds, while a seller withdraws a listing
  * mid-storm. Afterwards every pool-hour, every listing-hour and every seller-hour is recomputed from
  * the records and must agree: capacity never exceeded, buckets equal to what reservations hold,
@@ -22,7 +22,7 @@ import { seededRandom } from '../support/faults.ts';
 import { addCustomerOrgs, assertEventsExactlyOnce, assertNeverOverbooked, reservationsIn, scanAll } from '../support/invariants.ts';
 import { CONFLICT_MODES } from '../support/transaction-conflicts.ts';
 
-const BUYERS = 100;
+const BUYERS = 60;
 const STORM_RETRY = { retries: 1000, minTimeoutMs: 50, maxTimeoutMs: 2000, maxRetryTimeMs: 120_000 };
 const POOL = { site: 'marseille', gpuType: 'b200-sxm-192gb' };
 const POOL_ID = 'marseille-b200';
