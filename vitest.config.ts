@@ -15,6 +15,7 @@ export const HEAVY_TESTS = [
   'test/integration/rush.test.ts',
   'test/integration/capacity-schedule-storm.test.ts',
   'test/integration/resale-storm.test.ts',
+  'test/integration/webhooks-fairness.test.ts',
 ];
 
 export default defineConfig({

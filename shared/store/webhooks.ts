@@ -2,10 +2,18 @@
  * Webhook endpoints and deliveries (docs/table-design.md):
  * - endpoint `ORG#<orgId> / WHE#<endpointId>`, gsi1 `WHE#<endpointId> / WHE`;
  * - delivery `WHE#<endpointId> / DLV#<deliveryId>`, gsi1 `DLV#<deliveryId> / DLV`, and gsi2
- *   `DLVDUE / <nextAttemptAt>#<deliveryId>` only while the delivery is pending, so the due query
- *   never sees finished deliveries.
+ *   `DLVDUE#<endpointId> / <nextAttemptAt>#<deliveryId>` only while the delivery is pending: each
+ *   endpoint's due work sits under its own index key, so the due query never sees finished deliveries
+ *   and one endpoint's backlog is never in front of another's (issue 15, finding 7);
+ * - while an endpoint may have pending deliveries, its item carries gsi2
+ *   `WHEDUE#<shard> / <endpointId>` (shard = a hash of the endpoint id, `DUE_SHARDS` of them): the
+ *   due-retry pass reads those shards to learn which endpoints to look at. The mark is written before
+ *   a delivery becomes pending (creation, a manual retry) and removed by the pass only when the
+ *   endpoint's due key is empty and the mark is older than `DUE_MARK_GRACE_MS`, conditioned on the
+ *   mark it read, so a delivery created meanwhile keeps it.
  * Deliveries expire (TTL) 30 days after they were created.
  */
+import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Db } from './db.ts';
@@ -19,8 +27,19 @@ export const webhookKeys = {
   endpointIndex: (id: string) => ({ gsi1pk: `WHE#${id}`, gsi1sk: 'WHE' }),
   delivery: (endpointId: string, id: string) => ({ pk: `WHE#${endpointId}`, sk: `DLV#${id}` }),
   deliveryIndex: (id: string) => ({ gsi1pk: `DLV#${id}`, gsi1sk: 'DLV' }),
-  deliveryDue: (at: string, id: string) => ({ gsi2pk: 'DLVDUE', gsi2sk: `${at}#${id}` }),
+  deliveryDue: (endpointId: string, at: string, id: string) => ({ gsi2pk: `DLVDUE#${endpointId}`, gsi2sk: `${at}#${id}` }),
+  endpointDue: (endpointId: string) => ({ gsi2pk: `WHEDUE#${dueShardOf(endpointId)}`, gsi2sk: endpointId }),
+  dueShard: (shard: number) => `WHEDUE#${shard}`,
 } as const;
+
+/** Index keys the endpoints with pending deliveries are spread over (read in parallel by the due pass). */
+export const DUE_SHARDS = 16;
+/** A due mark is removed only when older than this: longer than any index lag after the delivery's write. */
+export const DUE_MARK_GRACE_MS = 5 * 60_000;
+/** Before the due index was per endpoint, every pending delivery sat under this one key; still read so none is stranded. */
+const LEGACY_DUE_KEY = 'DLVDUE';
+
+export const dueShardOf = (endpointId: string): number => createHash('sha256').update(endpointId, 'utf8').digest().readUInt32BE(0) % DUE_SHARDS;
 
 export const webhookPrefixes = { endpoint: 'WHE#', delivery: 'DLV#' } as const;
 
@@ -223,7 +242,7 @@ function deliveryItem(d: WebhookDelivery): Record<string, unknown> {
   return {
     ...webhookKeys.delivery(d.endpointId, d.id),
     ...webhookKeys.deliveryIndex(d.id),
-    ...(d.status === 'pending' && d.nextAttemptAt ? webhookKeys.deliveryDue(d.nextAttemptAt, d.id) : {}),
+    ...(d.status === 'pending' && d.nextAttemptAt ? webhookKeys.deliveryDue(d.endpointId, d.nextAttemptAt, d.id) : {}),
     entity: 'webhookDelivery',
     delivery: d,
     ttl: ttlAfter(new Date(d.createdAt), DELIVERY_RETENTION_SECONDS),
@@ -284,26 +303,120 @@ export async function listDeliveries(
   return { data: (res.Items ?? []).map((i) => i.delivery as WebhookDelivery), nextCursor: encodeCursor(res.LastEvaluatedKey) };
 }
 
-/** Pending deliveries whose next attempt (or expired lease) is due at or before `now`, oldest first. */
-export async function listDueDeliveries(db: Db, now: Date, max: number): Promise<DeliveryRef[]> {
-  const refs: DeliveryRef[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const res = await db.doc.send(
-      new QueryCommand({
+/** An endpoint that may have pending deliveries, as its due mark says. */
+export interface DueEndpoint {
+  orgId: string;
+  endpointId: string;
+  /** When the mark was last written. */
+  markedAt: string;
+}
+
+/**
+ * Marks an endpoint as having pending deliveries (its gsi2 joins a `WHEDUE` shard). Written before a
+ * delivery becomes pending; a deleted endpoint is left alone (its deliveries are dropped).
+ */
+export async function markEndpointDue(db: Db, orgId: string, endpointId: string, now: Date): Promise<void> {
+  const due = webhookKeys.endpointDue(endpointId);
+  try {
+    await db.doc.send(
+      new UpdateCommand({
         TableName: db.table,
-        IndexName: 'gsi2',
-        KeyConditionExpression: 'gsi2pk = :pk AND gsi2sk <= :now',
-        ExpressionAttributeValues: { ':pk': 'DLVDUE', ':now': `${now.toISOString()}~` },
-        Limit: Math.min(100, max - refs.length),
-        ExclusiveStartKey: start,
+        Key: webhookKeys.endpoint(orgId, endpointId),
+        UpdateExpression: 'SET gsi2pk = :pk, gsi2sk = :sk, dueMarkedAt = :now',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':pk': due.gsi2pk, ':sk': due.gsi2sk, ':now': now.toISOString() },
       }),
     );
-    for (const item of res.Items ?? []) {
+  } catch (error) {
+    if (!isConditionFailure(error)) throw error;
+  }
+}
+
+/** Removes a due mark still as it was read (a delivery created since re-marked it: then it stays). */
+export async function clearEndpointDue(db: Db, mark: DueEndpoint): Promise<boolean> {
+  try {
+    await db.doc.send(
+      new UpdateCommand({
+        TableName: db.table,
+        Key: webhookKeys.endpoint(mark.orgId, mark.endpointId),
+        UpdateExpression: 'REMOVE gsi2pk, gsi2sk, dueMarkedAt',
+        ConditionExpression: 'dueMarkedAt = :read',
+        ExpressionAttributeValues: { ':read': mark.markedAt },
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+}
+
+/** Every endpoint with a due mark: each `WHEDUE` shard read in parallel, every page. */
+export async function listDueEndpoints(db: Db): Promise<DueEndpoint[]> {
+  const shards = await Promise.all(
+    Array.from({ length: DUE_SHARDS }, async (_, shard) => {
+      const found: DueEndpoint[] = [];
+      let start: Record<string, unknown> | undefined;
+      do {
+        const res = await db.doc.send(
+          new QueryCommand({
+            TableName: db.table,
+            IndexName: 'gsi2',
+            KeyConditionExpression: 'gsi2pk = :pk',
+            ExpressionAttributeValues: { ':pk': webhookKeys.dueShard(shard) },
+            ExclusiveStartKey: start,
+          }),
+        );
+        for (const item of res.Items ?? []) {
+          const e = item.endpoint as WebhookEndpoint | undefined;
+          if (e && typeof item.dueMarkedAt === 'string') found.push({ orgId: e.orgId, endpointId: e.id, markedAt: item.dueMarkedAt });
+        }
+        start = res.LastEvaluatedKey;
+      } while (start);
+      return found;
+    }),
+  );
+  return shards.flat();
+}
+
+/**
+ * One endpoint's pending deliveries in due order, at most `max`: the due ones (next attempt or expired
+ * lease at or before `now`) and whether any pending delivery is left at all (`empty`).
+ */
+export async function listEndpointDueDeliveries(db: Db, endpointId: string, now: Date, max: number): Promise<{ due: DeliveryRef[]; empty: boolean }> {
+  const res = await db.doc.send(
+    new QueryCommand({
+      TableName: db.table,
+      IndexName: 'gsi2',
+      KeyConditionExpression: 'gsi2pk = :pk',
+      ExpressionAttributeValues: { ':pk': `DLVDUE#${endpointId}` },
+      Limit: max,
+    }),
+  );
+  const items = res.Items ?? [];
+  const cutoff = `${now.toISOString()}~`;
+  const due = items
+    .filter((item) => typeof item.gsi2sk === 'string' && item.gsi2sk <= cutoff)
+    .map((item) => {
       const d = item.delivery as WebhookDelivery;
-      refs.push({ endpointId: d.endpointId, deliveryId: d.id });
-    }
-    start = res.LastEvaluatedKey;
-  } while (start && refs.length < max);
-  return refs;
+      return { endpointId: d.endpointId, deliveryId: d.id };
+    });
+  return { due, empty: items.length === 0 };
+}
+
+/** Pending deliveries still under the single due key of before (written by an older version), oldest first. */
+export async function listLegacyDueDeliveries(db: Db, now: Date, max: number): Promise<DeliveryRef[]> {
+  const res = await db.doc.send(
+    new QueryCommand({
+      TableName: db.table,
+      IndexName: 'gsi2',
+      KeyConditionExpression: 'gsi2pk = :pk AND gsi2sk <= :now',
+      ExpressionAttributeValues: { ':pk': LEGACY_DUE_KEY, ':now': `${now.toISOString()}~` },
+      Limit: max,
+    }),
+  );
+  return (res.Items ?? []).map((item) => {
+    const d = item.delivery as WebhookDelivery;
+    return { endpointId: d.endpointId, deliveryId: d.id };
+  });
 }

@@ -16,8 +16,13 @@ import {
   createDelivery,
   endpointDisable,
   getDelivery,
+  clearEndpointDue,
+  DUE_MARK_GRACE_MS,
   getEndpoint,
-  listDueDeliveries,
+  listDueEndpoints,
+  listEndpointDueDeliveries,
+  listLegacyDueDeliveries,
+  markEndpointDue,
   markEndpointFailing,
   replaceDelivery,
   type DeliveryAttempt,
@@ -35,8 +40,17 @@ import type { ResolveHost } from './ssrf.ts';
 export const LEASE_MS = 60_000;
 /** Attempts kept in a delivery's log. */
 export const MAX_LOGGED_ATTEMPTS = 20;
-/** Due deliveries taken per pass of the scheduled job. */
+/**
+ * Due deliveries a pass of the scheduled job aims to take, shared equally by the endpoints that have
+ * any (each gets `max(MIN_DUE_SHARE, DUE_BATCH / endpoints)`): an endpoint with a thousand overdue
+ * deliveries takes its share and no more, so another endpoint's retries go out in the same pass.
+ */
 export const DUE_BATCH = 500;
+export const MIN_DUE_SHARE = 10;
+/** Endpoints whose due keys one pass reads at once. */
+const DUE_READ_CONCURRENCY = 16;
+/** A process that marked an endpoint due this recently does not write the mark again (well inside DUE_MARK_GRACE_MS). */
+const DUE_MARK_REUSE_MS = 60_000;
 /** Retries due within this window go back on a queue that can hold them back (SQS: 15 min). */
 const SHORT_RETRY_MS = 15 * 60_000;
 
@@ -99,9 +113,20 @@ export function createDeliveryEngine(deps: DeliveryEngineDeps) {
   const { db, clock, ids, logger } = deps;
   const send = deps.send ?? sendWebhook;
   const random = deps.random ?? Math.random;
+  /** Endpoints this process marked due, and when (the marks it need not write again yet). */
+  const markedHere = new Map<string, number>();
+
+  /** Marks the endpoint as having pending deliveries, before one becomes pending (see store/webhooks.ts). */
+  async function markDue(orgId: string, endpointId: string, at: Date): Promise<void> {
+    const last = markedHere.get(endpointId);
+    if (last !== undefined && at.getTime() - last >= 0 && at.getTime() - last < DUE_MARK_REUSE_MS) return;
+    await markEndpointDue(db, orgId, endpointId, at);
+    markedHere.set(endpointId, at.getTime());
+  }
 
   /** Creates the delivery of an event to an endpoint, due now; an existing one is left as it is. */
   async function createDeliveryFor(event: DomainEvent, endpoint: WebhookEndpoint): Promise<{ ref: DeliveryRef; created: boolean }> {
+    await markDue(endpoint.orgId, endpoint.id, clock());
     const now = clock().toISOString();
     const delivery: WebhookDelivery = {
       id: deliveryIdFor(event.id, endpoint.id),
@@ -170,6 +195,8 @@ export function createDeliveryEngine(deps: DeliveryEngineDeps) {
       return { kind: 'skipped', reason: 'endpoint_unavailable', delivery: written ? closed : current };
     }
 
+    // A forced attempt may reopen a finished delivery: its endpoint must be marked before it is pending again.
+    if (options.force && current.status !== 'pending') await markDue(current.orgId, current.endpointId, now);
     const abandoned: DeliveryAttempt[] = current.leasedAt
       ? [{ at: current.leasedAt, responseStatus: null, latencyMs: null, error: 'attempt did not complete (the sender stopped before recording a result)' }]
       : [];
@@ -264,9 +291,31 @@ export function createDeliveryEngine(deps: DeliveryEngineDeps) {
     return { kind: 'attempted', delivery: finished, report };
   }
 
-  /** Hands every due pending delivery (and every expired lease) to the queue; returns how many. */
+  /**
+   * One due-retry pass: reads which endpoints have pending deliveries (the `WHEDUE` shards), takes up
+   * to each one's share of its due deliveries (and expired leases) from its own index key, and hands
+   * them to the queue interleaved endpoint by endpoint. An endpoint with nothing pending left loses
+   * its mark. Returns how many were handed over.
+   */
   async function retryDueDeliveries(now: Date = clock()): Promise<number> {
-    const refs = await listDueDeliveries(db, now, DUE_BATCH);
+    const marks = await listDueEndpoints(db);
+    const share = Math.max(MIN_DUE_SHARE, Math.floor(DUE_BATCH / Math.max(1, marks.length)));
+    const perEndpoint: DeliveryRef[][] = [];
+    let nextMark = 0;
+    const worker = async () => {
+      while (nextMark < marks.length) {
+        const mark = marks[nextMark++]!;
+        const { due, empty } = await listEndpointDueDeliveries(db, mark.endpointId, now, share);
+        if (due.length > 0) perEndpoint.push(due);
+        if (empty && now.getTime() - Date.parse(mark.markedAt) > DUE_MARK_GRACE_MS) {
+          if (await clearEndpointDue(db, mark)) markedHere.delete(mark.endpointId);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(DUE_READ_CONCURRENCY, marks.length) }, worker));
+    const legacy = await listLegacyDueDeliveries(db, now, share);
+    if (legacy.length > 0) perEndpoint.push(legacy);
+    const refs = interleave(perEndpoint);
     if (refs.length > 0) await deps.queue.enqueue(refs);
     return refs.length;
   }
@@ -275,6 +324,14 @@ export function createDeliveryEngine(deps: DeliveryEngineDeps) {
 }
 
 export type DeliveryEngine = ReturnType<typeof createDeliveryEngine>;
+
+/** The lists' items taken in turn, one of each list per round, so no list's items all come first. */
+export function interleave<T>(lists: T[][]): T[] {
+  const out: T[] = [];
+  const longest = Math.max(0, ...lists.map((l) => l.length));
+  for (let i = 0; i < longest; i++) for (const list of lists) if (i < list.length) out.push(list[i]!);
+  return out;
+}
 
 /** An endpoint as the API shows it: never its secrets. */
 export function toApiEndpoint(e: WebhookEndpoint) {

@@ -37,7 +37,7 @@ export function createInProcessDeliveryQueue(
   handle: (ref: DeliveryRef) => Promise<unknown>,
   options: { logger: Logger; concurrency?: number; perEndpoint?: number },
 ): InProcessDeliveryQueue {
-  const concurrency = options.concurrency ?? 8;
+  const concurrency = options.concurrency ?? 32;
   const perEndpoint = Math.max(1, Math.min(options.perEndpoint ?? 2, concurrency));
   /** Waiting jobs per endpoint, and the endpoints with waiting jobs in serving order. */
   const lines = new Map<string, DeliveryRef[]>();
@@ -123,7 +123,12 @@ export function createInProcessDeliveryQueue(
 export const MAX_SQS_DELAY_SECONDS = 900;
 const SQS_BATCH = 10;
 
-/** Jobs on the SQS queue at `queueUrl` (the stack's WebhookQueue, with its dead-letter queue). */
+/**
+ * Jobs on the SQS queue at `queueUrl` (the stack's WebhookQueue, a standard queue, with its dead-letter
+ * queue). Each job's message group is its endpoint: on a standard queue that makes SQS a fair queue, so
+ * an endpoint with a backlog of slow or failing jobs does not hold back other endpoints' jobs (their
+ * dwell time stays low while the busy group's grows).
+ */
 export function createSqsDeliveryQueue(options: { client: SQSClient; queueUrl: string }): DeliveryQueue {
   const { client, queueUrl } = options;
   return {
@@ -133,7 +138,7 @@ export function createSqsDeliveryQueue(options: { client: SQSClient; queueUrl: s
         const res = await client.send(
           new SendMessageBatchCommand({
             QueueUrl: queueUrl,
-            Entries: chunk.map((ref, n) => ({ Id: String(n), MessageBody: JSON.stringify(ref) })),
+            Entries: chunk.map((ref, n) => ({ Id: String(n), MessageBody: JSON.stringify(ref), MessageGroupId: ref.endpointId })),
           }),
         );
         const failed = res.Failed ?? [];
@@ -148,6 +153,7 @@ export function createSqsDeliveryQueue(options: { client: SQSClient; queueUrl: s
         new SendMessageCommand({
           QueueUrl: queueUrl,
           MessageBody: JSON.stringify(ref),
+          MessageGroupId: ref.endpointId,
           DelaySeconds: Math.min(MAX_SQS_DELAY_SECONDS, Math.max(0, Math.ceil(delayMs / 1000))),
         }),
       );

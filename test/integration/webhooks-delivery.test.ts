@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sweepDueReservations } from '../../shared/services/sweeper.ts';
 import { listEvents } from '../../shared/store/events.ts';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DUE_MARK_GRACE_MS, dueShardOf, getDelivery, listDueEndpoints, webhookKeys, type WebhookDelivery } from '../../shared/store/webhooks.ts';
 import { deliveryIdFor, LEASE_MS } from '../../shared/webhooks/deliveries.ts';
 import { RETRY_DELAYS_MS } from '../../shared/webhooks/schedule.ts';
 import { sendWebhook } from '../../shared/webhooks/send.ts';
@@ -278,5 +280,66 @@ describe('a sender that crashes mid-delivery', () => {
     const [done] = await deliveriesOf(endpoint.id);
     expect(done).toMatchObject({ status: 'succeeded', attemptCount: 2, responseStatus: 200 });
     expect(done!.attempts[0]).toMatchObject({ responseStatus: null, error: expect.stringContaining('did not complete') });
+  });
+});
+
+describe('the due index (issue 15, finding 7)', () => {
+  it('keeps an endpoint marked while it has pending deliveries and unmarks it once none is left and the mark is old', async () => {
+    await fresh({ random: () => 0 });
+    const partner = await w.receiver({ failFirst: 1 });
+    const endpoint = await w.endpoint(partner.url, ['reservation.held']);
+    await hold(w.t);
+    await w.pump();
+    const marks = await listDueEndpoints(w.t.db);
+    expect(marks).toEqual([{ orgId: ORG, endpointId: endpoint.id, markedAt: expect.any(String) }]);
+    expect(dueShardOf(endpoint.id)).toBe(Number(webhookKeys.endpointDue(endpoint.id).gsi2pk.split('#')[1]));
+
+    // The retry is pending: the pass takes it from the endpoint's own key; the mark stays (it is young).
+    expect(await w.advance(5_000)).toBe(1);
+    expect((await deliveriesOf(endpoint.id))[0]).toMatchObject({ status: 'succeeded' });
+    expect(await listDueEndpoints(w.t.db)).toHaveLength(1);
+    // Nothing pending and the mark older than the grace: the next pass removes it.
+    expect(await w.advance(DUE_MARK_GRACE_MS)).toBe(0);
+    expect(await listDueEndpoints(w.t.db)).toEqual([]);
+
+    // A new delivery marks it again.
+    await hold(w.t, { startInHours: 24 * 20 });
+    await w.pump();
+    expect(partner.received.map((r) => r.status)).toEqual([500, 204, 204]);
+    expect(await listDueEndpoints(w.t.db)).toHaveLength(1);
+  });
+
+  it('still attempts a delivery left under the single due key of before', async () => {
+    await fresh();
+    const partner = await w.receiver();
+    const endpoint = await w.endpoint(partner.url);
+    const now = w.t.clock().toISOString();
+    const id = deliveryIdFor('evt_legacy0000000000000000000', endpoint.id);
+    const delivery: WebhookDelivery = {
+      id,
+      endpointId: endpoint.id,
+      orgId: ORG,
+      eventId: 'evt_legacy0000000000000000000',
+      eventType: 'reservation.held',
+      payload: JSON.stringify({ type: 'reservation.held', timestamp: now, data: {} }),
+      status: 'pending',
+      attemptCount: 1,
+      nextAttemptAt: now,
+      leasedAt: null,
+      attempts: [{ at: now, responseStatus: 500, latencyMs: 3, error: 'HTTP 500' }],
+      createdAt: now,
+      updatedAt: now,
+      version: 2,
+    };
+    await w.t.db.doc.send(
+      new PutCommand({
+        TableName: w.t.db.table,
+        Item: { ...webhookKeys.delivery(endpoint.id, id), ...webhookKeys.deliveryIndex(id), gsi2pk: 'DLVDUE', gsi2sk: `${now}#${id}`, entity: 'webhookDelivery', delivery },
+      }),
+    );
+    expect(await w.advance(1)).toBe(1);
+    expect(partner.received).toHaveLength(1);
+    expect(await getDelivery(w.t.db, endpoint.id, id)).toMatchObject({ status: 'succeeded', attemptCount: 2 });
+    expect(await w.advance(DAY)).toBe(0);
   });
 });

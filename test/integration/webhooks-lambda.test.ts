@@ -195,6 +195,8 @@ describe('the SQS delivery queue', () => {
     await createSqsDeliveryQueue({ client, queueUrl: 'https://sqs.example/q' }).enqueue(refs(23));
     expect(sent.map((s) => (s.input.Entries as unknown[]).length)).toEqual([10, 10, 3]);
     expect(JSON.parse((sent[2]!.input.Entries as { MessageBody: string }[])[2]!.MessageBody)).toEqual({ endpointId: 'whe_1', deliveryId: 'msg_22' });
+    // One message group per endpoint: a fair queue on a standard SQS queue (issue 15, finding 7).
+    expect((sent[0]!.input.Entries as { MessageGroupId: string }[]).every((e) => e.MessageGroupId === 'whe_1')).toBe(true);
   });
 
   it('fails when SQS refuses any job, so the stream batch is retried', async () => {
@@ -208,5 +210,6 @@ describe('the SQS delivery queue', () => {
     await queue.enqueueLater!(refs(1)[0]!, 5_200);
     await queue.enqueueLater!(refs(1)[0]!, 3_600_000);
     expect(sent.map((s) => s.input.DelaySeconds)).toEqual([6, MAX_SQS_DELAY_SECONDS]);
+    expect(sent.map((s) => s.input.MessageGroupId)).toEqual(['whe_1', 'whe_1']);
   });
 });
