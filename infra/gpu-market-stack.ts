@@ -87,6 +87,8 @@ export class GpuMarketStack extends Stack {
     const api = system('Api', { name: 'api', description: 'HTTP API and portal (Hono)', timeout: Duration.seconds(20) });
     api.grantTableReadWrite();
     api.useStripeSecret(stripeSecret);
+    // Webhook test events and manual retries are queued for the sender, not attempted in the request.
+    api.useWebhookQueue(webhookQueue);
 
     const outboxDispatcher = system('OutboxDispatcher', {
       name: 'outbox-dispatcher',

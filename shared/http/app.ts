@@ -105,6 +105,10 @@ export function createApp(services: Services, options: AppOptions = {}): OpenAPI
 
   const limiter = createRateLimiter(options.rateLimits ?? DEFAULT_RATE_LIMITS, { exempt: (path) => publicPaths.has(path) });
   app.use('*', limiter.byAddress);
+  app.use('*', async (c, next) => {
+    c.set('chargeWrite', (principal, apiPath) => limiter.chargeWrite(c, principal, apiPath));
+    await next();
+  });
 
   app.use(
     '/v1/*',

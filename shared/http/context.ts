@@ -18,7 +18,7 @@ import type { ResaleService } from '../services/resale.ts';
 import type { Clock, IdGenerator } from '../ids.ts';
 import type { Logger } from '../log.ts';
 import type { CursorSealer } from './cursor.ts';
-import type { RateLimitConfig } from './rate-limit.ts';
+import type { RateLimitConfig, WriteRefusal } from './rate-limit.ts';
 
 export type { Logger } from '../log.ts';
 
@@ -85,6 +85,8 @@ export type AppEnv = {
     /** When the request reached the app (performance.now()): a rush on one pool is decided in this order. */
     receivedAt: number;
     deps: Services;
+    /** Counts an action outside /v1 (a portal button) as the API write at `apiPath` is counted (RateLimiter.chargeWrite). */
+    chargeWrite: (principal: Principal, apiPath: string) => Promise<WriteRefusal | null>;
     /** A valid Idempotency-Key of this POST, until the route has authorized the caller and used it. */
     idempotencyKey?: string | undefined;
   };

@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import type { OpenAPIHono, RouteConfig } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import { countInWindow, readWindow, type WindowCounter } from '#store/rate-limits.ts';
+import type { Principal } from '#domain/principal.ts';
 import type { AppEnv } from './context.ts';
 import { errorResponses, problemBody, problemResponse } from './problem.ts';
 
@@ -156,6 +157,18 @@ export interface RateLimiter {
   byAddress: MiddlewareHandler<AppEnv>;
   /** Mounted on /v1 after authentication: per key and per org. */
   byPrincipal: MiddlewareHandler<AppEnv>;
+  /**
+   * Counts an action done for `principal` outside /v1 (a portal button) as the API write at `apiPath`
+   * is counted, against the same per-key and per-org windows: null when allowed, else why not and
+   * when to retry.
+   */
+  chargeWrite(c: Context<AppEnv>, principal: Principal, apiPath: string): Promise<WriteRefusal | null>;
+}
+
+/** A write the limits refused. */
+export interface WriteRefusal {
+  detail: string;
+  retryAfterSeconds: number;
 }
 
 export function createRateLimiter(limits: RateLimitConfig, options: { exempt?: (path: string) => boolean } = {}): RateLimiter {
@@ -215,17 +228,7 @@ export function createRateLimiter(limits: RateLimitConfig, options: { exempt?: (
       if (before >= limits.keyReads) return refuse(c, [policy(before)], policy(before));
       applied = [policy(memory.add(scope, win.start))];
     } else {
-      const meter = principal.role === 'meter';
-      const counters: (WindowCounter & { policy: string })[] = [
-        { name: `k#${principal.keyId}`, limit: meter ? limits.meterWrites : limits.keyWrites, policy: 'writes' },
-      ];
-      if (principal.orgId) {
-        counters.push({ name: 'org', limit: limits.orgWrites, policy: 'org-writes' });
-        if (QUOTE.test(c.req.path)) counters.push({ name: 'quotes', limit: limits.quotes, policy: 'quotes' });
-        if (WEBHOOK_TEST.test(c.req.path)) counters.push({ name: 'tests', limit: limits.webhookTests, policy: 'webhook-tests' });
-      }
-      const scope = principal.orgId ? `ORG#${principal.orgId}` : `KEY#${principal.keyId}`;
-      const r = await shared(c, scope, counters);
+      const r = await shared(c, writeScope(principal), writeCounters(principal, c.req.path));
       if (r.exhausted) return refuse(c, r.applied, r.exhausted);
       applied = r.applied;
     }
@@ -233,7 +236,27 @@ export function createRateLimiter(limits: RateLimitConfig, options: { exempt?: (
     setHeaders(c, applied);
   };
 
-  return { byAddress, byPrincipal };
+  /** The shared counters a write of `principal` to `path` adds one to. */
+  function writeCounters(principal: Principal, path: string): (WindowCounter & { policy: string })[] {
+    const meter = principal.role === 'meter';
+    const counters: (WindowCounter & { policy: string })[] = [{ name: `k#${principal.keyId}`, limit: meter ? limits.meterWrites : limits.keyWrites, policy: 'writes' }];
+    if (principal.orgId) {
+      counters.push({ name: 'org', limit: limits.orgWrites, policy: 'org-writes' });
+      if (QUOTE.test(path)) counters.push({ name: 'quotes', limit: limits.quotes, policy: 'quotes' });
+      if (WEBHOOK_TEST.test(path)) counters.push({ name: 'tests', limit: limits.webhookTests, policy: 'webhook-tests' });
+    }
+    return counters;
+  }
+  const writeScope = (principal: Principal) => (principal.orgId ? `ORG#${principal.orgId}` : `KEY#${principal.keyId}`);
+
+  async function chargeWrite(c: Context<AppEnv>, principal: Principal, apiPath: string): Promise<WriteRefusal | null> {
+    const r = await shared(c, writeScope(principal), writeCounters(principal, apiPath));
+    if (!r.exhausted) return null;
+    const e = r.exhausted;
+    return { detail: `Rate limit "${e.name}" reached: ${e.limit} requests per ${e.windowSeconds} s; retry in ${e.resetSeconds} s`, retryAfterSeconds: e.resetSeconds };
+  }
+
+  return { byAddress, byPrincipal, chargeWrite };
 }
 
 const HEADER_REFS = {

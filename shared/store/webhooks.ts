@@ -420,3 +420,37 @@ export async function listLegacyDueDeliveries(db: Db, now: Date, max: number): P
     return { endpointId: d.endpointId, deliveryId: d.id };
   });
 }
+
+/** A test or retry an org admin asked for on an endpoint, counted until its attempt is recorded. */
+export interface ManualRequest {
+  deliveryId: string;
+  requestedAt: string;
+}
+
+/** The endpoint's outstanding manual requests as last written, and the version to write them at (0: never written). */
+export async function getManualRequests(db: Db, orgId: string, endpointId: string): Promise<{ requests: ManualRequest[]; version: number } | null> {
+  const res = await db.doc.send(
+    new GetCommand({ TableName: db.table, Key: webhookKeys.endpoint(orgId, endpointId), ConsistentRead: true, ProjectionExpression: 'pk, manualRequests, manualVersion' }),
+  );
+  if (!res.Item) return null;
+  return { requests: (res.Item.manualRequests as ManualRequest[] | undefined) ?? [], version: (res.Item.manualVersion as number | undefined) ?? 0 };
+}
+
+/** Writes the endpoint's outstanding manual requests if nobody wrote them since `version`; false otherwise. */
+export async function putManualRequests(db: Db, orgId: string, endpointId: string, version: number, requests: ManualRequest[]): Promise<boolean> {
+  try {
+    await db.doc.send(
+      new UpdateCommand({
+        TableName: db.table,
+        Key: webhookKeys.endpoint(orgId, endpointId),
+        UpdateExpression: 'SET manualRequests = :r, manualVersion = :next',
+        ConditionExpression: version === 0 ? 'attribute_exists(pk) AND attribute_not_exists(manualVersion)' : 'manualVersion = :v',
+        ExpressionAttributeValues: { ':r': requests, ':next': version + 1, ...(version === 0 ? {} : { ':v': version }) },
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+}

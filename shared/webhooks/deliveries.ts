@@ -5,6 +5,7 @@
  * sender, then record the outcome and what it means for the endpoint (410 and five days of failures
  * disable it, with a `webhook_endpoint.disabled` event in the same transaction).
  */
+import { DomainError } from '#domain/errors.ts';
 import type { Logger } from '#shared/log.ts';
 import type { Clock, IdGenerator } from '../ids.ts';
 import type { Db } from '#store/db.ts';
@@ -51,6 +52,8 @@ export const MIN_DUE_SHARE = 10;
 const DUE_READ_CONCURRENCY = 16;
 /** A process that marked an endpoint due this recently does not write the mark again (well inside DUE_MARK_GRACE_MS). */
 const DUE_MARK_REUSE_MS = 60_000;
+/** A manual retry re-reads and writes again this often when the delivery changed under it. */
+const REOPEN_ROUNDS = 5;
 /** Retries due within this window go back on a queue that can hold them back (SQS: 15 min). */
 const SHORT_RETRY_MS = 15 * 60_000;
 
@@ -162,22 +165,15 @@ export function createDeliveryEngine(deps: DeliveryEngineDeps) {
     });
   }
 
-  /**
-   * One attempt of a due pending delivery; with `force` (manual retry) also a finished or not yet
-   * due one. Never two attempts at once: the lease is a conditional write on the delivery's version.
-   */
-  async function attemptDelivery(ref: DeliveryRef, options: { force?: boolean } = {}): Promise<AttemptOutcome> {
+  /** One attempt of a due pending delivery. Never two attempts at once: the lease is a conditional write on the delivery's version. */
+  async function attemptDelivery(ref: DeliveryRef): Promise<AttemptOutcome> {
     const now = clock();
     const current = await getDelivery(db, ref.endpointId, ref.deliveryId);
     if (!current) return { kind: 'skipped', reason: 'not_found', delivery: null };
     const leaseHeld = current.leasedAt !== null && current.nextAttemptAt !== null && Date.parse(current.nextAttemptAt) > now.getTime();
-    if (options.force) {
-      if (leaseHeld) return { kind: 'skipped', reason: 'in_flight', delivery: current };
-    } else {
-      if (current.status !== 'pending') return { kind: 'skipped', reason: 'not_pending', delivery: current };
-      if (current.nextAttemptAt !== null && Date.parse(current.nextAttemptAt) > now.getTime()) {
-        return { kind: 'skipped', reason: leaseHeld ? 'in_flight' : 'not_due', delivery: current };
-      }
+    if (current.status !== 'pending') return { kind: 'skipped', reason: 'not_pending', delivery: current };
+    if (current.nextAttemptAt !== null && Date.parse(current.nextAttemptAt) > now.getTime()) {
+      return { kind: 'skipped', reason: leaseHeld ? 'in_flight' : 'not_due', delivery: current };
     }
 
     const endpoint = await getEndpoint(db, current.orgId, current.endpointId);
@@ -195,8 +191,6 @@ export function createDeliveryEngine(deps: DeliveryEngineDeps) {
       return { kind: 'skipped', reason: 'endpoint_unavailable', delivery: written ? closed : current };
     }
 
-    // A forced attempt may reopen a finished delivery: its endpoint must be marked before it is pending again.
-    if (options.force && current.status !== 'pending') await markDue(current.orgId, current.endpointId, now);
     const abandoned: DeliveryAttempt[] = current.leasedAt
       ? [{ at: current.leasedAt, responseStatus: null, latencyMs: null, error: 'attempt did not complete (the sender stopped before recording a result)' }]
       : [];
@@ -320,7 +314,27 @@ export function createDeliveryEngine(deps: DeliveryEngineDeps) {
     return refs.length;
   }
 
-  return { createDeliveryFor, attemptDelivery, retryDueDeliveries, disableEndpoint };
+  /**
+   * Makes a delivery due now for a manual retry, whatever its state (a failed or succeeded one is
+   * reopened; its `webhook-id` stays). `in_flight` while an attempt holds its lease.
+   */
+  async function reopenDelivery(ref: DeliveryRef): Promise<{ kind: 'reopened'; delivery: WebhookDelivery } | { kind: 'in_flight' | 'not_found' }> {
+    for (let round = 0; round < REOPEN_ROUNDS; round++) {
+      const now = clock();
+      const current = await getDelivery(db, ref.endpointId, ref.deliveryId);
+      if (!current) return { kind: 'not_found' };
+      if (current.leasedAt !== null && current.nextAttemptAt !== null && Date.parse(current.nextAttemptAt) > now.getTime()) return { kind: 'in_flight' };
+      await markDue(current.orgId, current.endpointId, now);
+      const reopened: WebhookDelivery = { ...current, status: 'pending', nextAttemptAt: now.toISOString(), updatedAt: now.toISOString(), version: current.version + 1 };
+      if (await replaceDelivery(db, current.version, reopened)) return { kind: 'reopened', delivery: reopened };
+    }
+    throw new DomainError('contention', `Delivery ${ref.deliveryId} is changing; retry the request`, { retryAfterSeconds: 1 });
+  }
+
+  /** Hands one delivery to the queue now (a test event or a manual retry). */
+  const enqueue = (ref: DeliveryRef): Promise<void> => deps.queue.enqueue([ref]);
+
+  return { createDeliveryFor, attemptDelivery, retryDueDeliveries, disableEndpoint, reopenDelivery, enqueue };
 }
 
 export type DeliveryEngine = ReturnType<typeof createDeliveryEngine>;

@@ -13,14 +13,17 @@ import {
   deleteEndpoint,
   getDelivery,
   getEndpoint,
+  getManualRequests,
   listAllEndpoints,
   listDeliveries,
   listEndpoints,
+  putManualRequests,
   replaceEndpointSecrets,
   type EndpointSecret,
+  type ManualRequest,
   type WebhookEndpoint,
 } from '#store/webhooks.ts';
-import { ENDPOINT_DISABLED_EVENT, toApiDelivery, toApiEndpoint, type ApiDelivery, type ApiEndpoint, type DeliveryEngine } from './deliveries.ts';
+import { deliveryIdFor, ENDPOINT_DISABLED_EVENT, LEASE_MS, toApiDelivery, toApiEndpoint, type ApiDelivery, type ApiEndpoint, type DeliveryEngine } from './deliveries.ts';
 import { generateEndpointSecret } from './signing.ts';
 import { checkWebhookUrl, UnsafeWebhookUrlError, type ResolveHost } from './ssrf.ts';
 
@@ -50,6 +53,16 @@ export const MAX_ENDPOINTS_PER_ORG = 20;
 export const SECRET_OVERLAP_MS = 24 * 3600_000;
 /** Rotation re-reads and retries when the endpoint changed under it (e.g. it was just disabled). */
 const ROTATION_ROUNDS = 5;
+/**
+ * Test events and manual retries an endpoint may have outstanding (asked for, attempt not yet
+ * recorded); one more answers 429 with Retry-After. Each is sent at once by the queue, so the bound
+ * is reached only while the endpoint is slow to answer (a request waits for up to 15 s).
+ */
+export const MAX_OUTSTANDING_MANUAL = 5;
+/** A manual request whose attempt was never recorded (its job was lost) stops counting after this. */
+export const MANUAL_REQUEST_EXPIRY_MS = 2 * LEASE_MS;
+/** Retry-After of the refusal: at most the send timeout, by which an outstanding attempt has ended. */
+const MANUAL_RETRY_AFTER_MAX_S = 15;
 
 export interface CreateEndpointInput {
   url: string;
@@ -173,7 +186,10 @@ export function createEndpointService(deps: EndpointServiceDeps) {
       throw new DomainError('contention', `Webhook endpoint ${id} is changing; retry the rotation`, { retryAfterSeconds: 1 });
     },
 
-    /** Sends a `webhook.test` event to this endpoint only, now, and returns its delivery. */
+    /**
+     * Queues a `webhook.test` event for this endpoint only and returns its delivery, pending: the
+     * attempt runs after the answer (the delivery log shows its outcome).
+     */
     async sendTest(principal: Principal, id: string): Promise<ApiDelivery> {
       const endpoint = await owned(principal, id);
       requireEnabled(endpoint);
@@ -186,8 +202,13 @@ export function createEndpointService(deps: EndpointServiceDeps) {
         sequence: 0,
         data: { endpointId: endpoint.id, message: 'This is a test event from GPU Market.' },
       };
+      const deliveryId = deliveryIdFor(event.id, endpoint.id);
+      await claimManualSlot(endpoint, deliveryId);
       const { ref } = await engine.createDeliveryFor(event, endpoint);
-      return toApiDelivery(await attemptNow(ref, false));
+      const delivery = await getDelivery(db, ref.endpointId, ref.deliveryId);
+      if (!delivery) throw notFound('Delivery', ref.deliveryId);
+      await engine.enqueue(ref);
+      return toApiDelivery(delivery);
     },
 
     async listDeliveries(principal: Principal, id: string, page: { limit: number; cursor?: string | undefined }): Promise<{ data: ApiDelivery[]; nextCursor: string | null }> {
@@ -196,22 +217,59 @@ export function createEndpointService(deps: EndpointServiceDeps) {
       return { data: res.data.map(toApiDelivery), nextCursor: res.nextCursor };
     },
 
-    /** Attempts a delivery now, whatever its state (a failed one is reopened), and returns it. */
+    /**
+     * Queues another attempt of a delivery, whatever its state (a failed one is reopened), and returns
+     * it, pending: the attempt runs after the answer, with the same `webhook-id`.
+     */
     async retryDelivery(principal: Principal, id: string, deliveryId: string): Promise<ApiDelivery> {
       const endpoint = await owned(principal, id);
       if (!(await getDelivery(db, endpoint.id, deliveryId))) throw notFound('Delivery', deliveryId);
       requireEnabled(endpoint);
-      return toApiDelivery(await attemptNow({ endpointId: endpoint.id, deliveryId }, true));
+      await claimManualSlot(endpoint, deliveryId);
+      const ref = { endpointId: endpoint.id, deliveryId };
+      const reopened = await engine.reopenDelivery(ref);
+      if (reopened.kind !== 'reopened') {
+        if (reopened.kind === 'not_found') throw notFound('Delivery', deliveryId);
+        throw new DomainError('invalid_state', `Delivery ${deliveryId} is being attempted right now; look again in a minute`);
+      }
+      await engine.enqueue(ref);
+      return toApiDelivery(reopened.delivery);
     },
   };
 
-  async function attemptNow(ref: { endpointId: string; deliveryId: string }, force: boolean) {
-    const outcome = await engine.attemptDelivery(ref, { force });
-    if (outcome.kind === 'attempted') return outcome.delivery;
-    if (outcome.reason === 'in_flight') throw new DomainError('invalid_state', `Delivery ${ref.deliveryId} is being attempted right now; look again in a minute`);
-    const latest = outcome.delivery ?? (await getDelivery(db, ref.endpointId, ref.deliveryId));
-    if (!latest) throw notFound('Delivery', ref.deliveryId);
-    return latest;
+  /** Whether a manual request still counts: its attempt not yet recorded, and not expired. */
+  async function outstanding(endpointId: string, request: ManualRequest, now: Date): Promise<boolean> {
+    if (now.getTime() - Date.parse(request.requestedAt) >= MANUAL_REQUEST_EXPIRY_MS) return false;
+    const d = await getDelivery(db, endpointId, request.deliveryId);
+    // A test delivery is created just after its request is counted: missing for longer, it never was.
+    if (!d) return now.getTime() - Date.parse(request.requestedAt) < 5_000;
+    return d.leasedAt !== null || !d.attempts.some((a) => a.at >= request.requestedAt);
+  }
+
+  /**
+   * Counts a test or retry against the endpoint's bound (MAX_OUTSTANDING_MANUAL outstanding), or
+   * refuses it with 429 and Retry-After. The list lives on the endpoint item, written conditioned on
+   * the version read, so concurrent requests cannot all slip under the bound.
+   */
+  async function claimManualSlot(endpoint: WebhookEndpoint, deliveryId: string): Promise<void> {
+    for (let round = 0; round < ROTATION_ROUNDS; round++) {
+      const now = clock();
+      const current = await getManualRequests(db, endpoint.orgId, endpoint.id);
+      if (!current) throw notFound('Webhook endpoint', endpoint.id);
+      const checks = await Promise.all(current.requests.map((r) => outstanding(endpoint.id, r, now)));
+      const live = current.requests.filter((_, i) => checks[i]);
+      if (live.length >= MAX_OUTSTANDING_MANUAL) {
+        const oldest = Math.min(...live.map((r) => Date.parse(r.requestedAt)));
+        const expiresIn = Math.ceil((oldest + MANUAL_REQUEST_EXPIRY_MS - now.getTime()) / 1000);
+        throw new DomainError(
+          'rate_limited',
+          `Webhook endpoint ${endpoint.id} has ${live.length} test events or retries waiting for their attempt (at most ${MAX_OUTSTANDING_MANUAL}); look at the delivery log and try again shortly`,
+          { retryAfterSeconds: Math.max(1, Math.min(MANUAL_RETRY_AFTER_MAX_S, expiresIn)) },
+        );
+      }
+      if (await putManualRequests(db, endpoint.orgId, endpoint.id, current.version, [...live, { deliveryId, requestedAt: now.toISOString() }])) return;
+    }
+    throw new DomainError('contention', `Webhook endpoint ${endpoint.id} is busy; retry the request`, { retryAfterSeconds: 1 });
   }
 }
 

@@ -23,6 +23,17 @@ afterAll(async () => {
   await h?.close();
 });
 
+/** Waits until the endpoint's newest delivery satisfies `done` (attempts run after the page answers). */
+async function attempted(endpointId: string, done: (d: { status: string; responseStatus: number | null }) => boolean): Promise<void> {
+  const until = Date.now() + 10_000;
+  for (;;) {
+    const [d] = (await h.t.call('GET', `/v1/webhook-endpoints/${endpointId}/deliveries`)).body.data as { status: string; responseStatus: number | null }[];
+    if (d && done(d)) return;
+    if (Date.now() > until) throw new Error(`the delivery's attempt was not recorded within 10 s: ${JSON.stringify(d)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 describe('webhook endpoints page', () => {
   it('adds an endpoint (secret shown once), tests it, shows the attempts, retries, rotates and deletes it', async () => {
     const { t } = h;
@@ -65,18 +76,26 @@ describe('webhook endpoints page', () => {
     await page.getByRole('heading', { name: `Webhook endpoint ${endpointId}` }).waitFor();
     expect(await page.content()).not.toContain(secret);
 
-    // A test event to a partner that is down: the first attempt is logged with its answer.
+    // A test event to a partner that is down: queued at once, then the first attempt is logged with its answer.
     await page.getByRole('button', { name: 'Send test event' }).click();
     await page.getByRole('status').filter({ hasText: 'Test event sent.' }).waitFor();
-    expect(await page.getByRole('status').filter({ hasText: 'Test event sent.' }).textContent()).toContain('HTTP 503');
+    expect(await page.getByRole('status').filter({ hasText: 'Test event sent.' }).textContent()).toMatch(/is queued|HTTP 503/);
     const deliveryId = (await t.call('GET', `/v1/webhook-endpoints/${endpointId}/deliveries`)).body.data[0].id as string;
+    await attempted(endpointId, (d) => d.responseStatus === 503);
+    await page.reload();
+    expect(await page.getByRole('status').filter({ hasText: 'Test event sent.' }).textContent()).toContain('HTTP 503');
     const row = page.getByRole('row').filter({ hasText: deliveryId });
     expect(await row.textContent()).toContain('pending');
 
     // Retried by hand once the partner is up: two attempts, the second a success, both signed with the secret.
     await page.getByRole('button', { name: `Retry delivery ${deliveryId}` }).click();
     await page.getByRole('status').filter({ hasText: 'Delivery retried.' }).waitFor();
+    await attempted(endpointId, (d) => d.status === 'succeeded');
+    await page.reload();
     expect(await page.getByRole('status').filter({ hasText: 'Delivery retried.' }).textContent()).toContain('succeeded after 2 attempts');
+    // The two buttons counted against the org's webhook test/retry limit, as the API calls do.
+    const limits = (await t.call('GET', '/v1/limits')).body.data as { name: string; used: number }[];
+    expect(limits.find((l) => l.name.startsWith('webhook-tests'))?.used).toBe(2);
     await page.getByText(`2 attempts of ${deliveryId}`).click();
     expect(await row.getByRole('listitem').allTextContents()).toEqual([expect.stringContaining('HTTP 503'), expect.stringContaining('HTTP 204')]);
     await checkPage(page, 'webhook-endpoint');

@@ -83,7 +83,7 @@ describe('dev stack: functions', () => {
   it('gives every function the system environment, and the Stripe secret and queue only where used', () => {
     const { api, outboxDispatcher, webhookSender, sweeper, billingClose } = synth.stack.functions;
     const needsSecret = new Set([api, sweeper, billingClose]);
-    const needsQueue = new Set([outboxDispatcher, sweeper]);
+    const needsQueue = new Set([api, outboxDispatcher, sweeper]);
     for (const fn of [api, outboxDispatcher, webhookSender, sweeper, billingClose]) {
       const env = functionProperties(synth, fn).Environment.Variables;
       expect(env.TABLE_NAME).toEqual({ Ref: logicalId(synth.stack.data.table) });
@@ -108,7 +108,7 @@ describe('dev stack: functions', () => {
   it('grants each function exactly the actions its job needs', () => {
     const { api, outboxDispatcher, webhookSender, sweeper, billingClose } = synth.stack.functions;
     const expected = new Map([
-      [api, [...baseActions, ...readWrite, ...secretReadActions]],
+      [api, [...baseActions, ...readWrite, ...sendActions, ...secretReadActions]],
       [outboxDispatcher, [...baseActions, ...readWrite, ...streamReadActions, ...sendActions]],
       [webhookSender, [...baseActions, ...readWrite, 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage']],
       [sweeper, [...baseActions, ...readWrite, ...sendActions, ...secretReadActions]],

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listEvents } from '../../shared/store/events.ts';
 import { deliveryIdFor } from '../../shared/webhooks/deliveries.ts';
+import { MAX_OUTSTANDING_MANUAL } from '../../shared/webhooks/endpoints.ts';
 import { RETRY_DELAYS_MS } from '../../shared/webhooks/schedule.ts';
 import type { ResolveHost } from '../../shared/webhooks/ssrf.ts';
 import { DAY, ORG, hold, memberKey, verifyAsPartner, webhookTest, type WebhookTest } from './webhooks.fixtures.ts';
@@ -141,14 +142,56 @@ describe('test events, manual retry, duplicates and rotation', () => {
     const before = (await listEvents(t.db, ORG, 0, 1000)).data.length;
 
     const res = await t.call('POST', `/v1/webhook-endpoints/${endpoint.id}/test`);
-    expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ eventType: 'webhook.test', status: 'succeeded', attemptCount: 1, responseStatus: 202 });
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ eventType: 'webhook.test', status: 'pending', attemptCount: 0, responseStatus: null });
+    await w.webhooks.idle(); // the attempt runs after the answer
+    const [logged] = (await t.call('GET', `/v1/webhook-endpoints/${endpoint.id}/deliveries`)).body.data;
+    expect(logged).toMatchObject({ id: res.body.id, eventType: 'webhook.test', status: 'succeeded', attemptCount: 1, responseStatus: 202 });
     expect(partner.received).toHaveLength(1);
     expect(JSON.parse(partner.received[0]!.body)).toMatchObject({ type: 'webhook.test', data: { type: 'webhook.test', orgId: ORG, data: { endpointId: endpoint.id } } });
     expect(bystander.received).toHaveLength(0);
     expect((await listEvents(t.db, ORG, 0, 1000)).data).toHaveLength(before);
     await t.call('DELETE', `/v1/webhook-endpoints/${endpoint.id}`);
     await t.call('DELETE', `/v1/webhook-endpoints/${other.id}`);
+  });
+
+  it('answers a test or retry at once, before a slow endpoint answers, and bounds what an endpoint has outstanding (429 with Retry-After)', async () => {
+    const slow = await webhookTest({ fetchTimeoutMs: 15_000 });
+    try {
+      let open: () => void = () => undefined;
+      const gate = new Promise<void>((r) => (open = r));
+      const partner = await slow.receiver({ respond: async () => (await gate, { status: 204 }) });
+      const endpoint = await slow.endpoint(partner.url);
+      const started = Date.now();
+      const first = await slow.t.call('POST', `/v1/webhook-endpoints/${endpoint.id}/test`);
+      expect(first.status).toBe(202);
+      expect(Date.now() - started).toBeLessThan(2_000); // the partner has not answered at all yet
+      const accepted = [first.body.id as string];
+      for (let i = 1; i < MAX_OUTSTANDING_MANUAL; i++) {
+        const next = await slow.t.call('POST', `/v1/webhook-endpoints/${endpoint.id}/test`);
+        expect(next.status).toBe(202);
+        accepted.push(next.body.id as string);
+      }
+      const refused = await slow.t.call('POST', `/v1/webhook-endpoints/${endpoint.id}/test`);
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('content-type')).toContain('application/problem+json');
+      expect(refused.body.type).toMatch(/rate-limited$/);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(Number(refused.headers.get('retry-after'))).toBeLessThanOrEqual(15);
+      // A retry counts against the same bound.
+      expect((await slow.t.call('POST', `/v1/webhook-endpoints/${endpoint.id}/deliveries/${accepted[0]}/retry`)).status).toBe(429);
+
+      open();
+      await slow.webhooks.idle();
+      const log = (await slow.t.call('GET', `/v1/webhook-endpoints/${endpoint.id}/deliveries`)).body.data as { id: string; status: string }[];
+      expect(log.map((d) => d.id).sort()).toEqual([...accepted].sort());
+      expect(log.every((d) => d.status === 'succeeded')).toBe(true);
+      // Their attempts recorded, the endpoint takes tests again.
+      expect((await slow.t.call('POST', `/v1/webhook-endpoints/${endpoint.id}/test`)).status).toBe(202);
+      await slow.webhooks.idle();
+    } finally {
+      await slow.close();
+    }
   });
 
   it('retries a failed delivery on request, with the same webhook-id, and returns it', async () => {
@@ -164,8 +207,11 @@ describe('test events, manual retry, duplicates and rotation', () => {
 
     up = true;
     const retried = await t.call('POST', `/v1/webhook-endpoints/${endpoint.id}/deliveries/${failed.id}/retry`);
-    expect(retried.status).toBe(200);
-    expect(retried.body).toMatchObject({ id: failed.id, status: 'succeeded', responseStatus: 200, attemptCount: failed.attemptCount + 1 });
+    expect(retried.status).toBe(202);
+    expect(retried.body).toMatchObject({ id: failed.id, status: 'pending', attemptCount: failed.attemptCount, nextAttemptAt: t.clock().toISOString() });
+    await w.webhooks.idle();
+    const [done] = (await t.call('GET', `/v1/webhook-endpoints/${endpoint.id}/deliveries`)).body.data;
+    expect(done).toMatchObject({ id: failed.id, status: 'succeeded', responseStatus: 200, attemptCount: failed.attemptCount + 1 });
     expect(new Set(partner.received.map((r) => r.headers['webhook-id']))).toEqual(new Set([failed.id]));
     expect((await t.call('POST', `/v1/webhook-endpoints/${endpoint.id}/deliveries/msg_nope/retry`)).status).toBe(404);
     await t.call('DELETE', `/v1/webhook-endpoints/${endpoint.id}`);

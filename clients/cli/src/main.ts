@@ -596,7 +596,7 @@ export function buildProgram(ctxOf: (cmd: Command) => Context, io: Io): Command 
     });
   webhooks
     .command('test')
-    .description('Send a test event to an endpoint')
+    .description('Queue a test event for an endpoint (see its outcome with `webhooks deliveries`)')
     .argument('<id>', 'endpoint id')
     .action(async (id: string, _opts, cmd: Command) => {
       const { o, api } = ctxOf(cmd);
@@ -622,13 +622,13 @@ export function buildProgram(ctxOf: (cmd: Command) => Context, io: Io): Command 
     });
   webhooks
     .command('retry')
-    .description('Deliver one delivery again now')
+    .description('Queue another attempt of one delivery (see its outcome with `webhooks deliveries`)')
     .argument('<id>', 'endpoint id')
     .argument('<deliveryId>', 'delivery id (msg_…)')
     .action(async (id: string, deliveryId: string, _opts, cmd: Command) => {
       const { o, api } = ctxOf(cmd);
       const d = await withSpinner(o, 'Retrying…', () => api().retryDelivery(id, deliveryId));
-      emit(o, d, () => `Delivery ${d.id}: ${statusColor(o, d.status)} after ${d.attemptCount} attempts.`);
+      emit(o, d, () => `Delivery ${d.id} queued for attempt ${d.attemptCount + 1}; \`gpum webhooks deliveries ${id}\` shows its outcome.`);
     });
 
   for (const c of [program, ...allCommands(program)]) c.exitOverride();

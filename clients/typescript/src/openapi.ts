@@ -970,8 +970,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Send a `webhook.test` event to this endpoint now
-         * @description The attempt runs before the answer; the delivery shows its outcome. Test events are not in `GET /v1/events`.
+         * Queue a `webhook.test` event for this endpoint
+         * @description Answers at once with the test delivery, `pending`; its first attempt runs right after, and the delivery log (`GET …/deliveries`) shows the outcome. An endpoint has at most 5 test events and retries waiting for their attempt; one more answers 429 with `Retry-After`. Test events are not in `GET /v1/events`.
          */
         post: operations["testWebhookEndpoint"];
         delete?: never;
@@ -1006,7 +1006,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Attempt a delivery again now (also a failed or succeeded one) */
+        /**
+         * Queue another attempt of a delivery (also a failed or succeeded one)
+         * @description Answers at once with the delivery, `pending` and due now; the attempt runs right after, with the same `webhook-id`, and the delivery log shows the outcome. 409 while an attempt of it is running. An endpoint has at most 5 test events and retries waiting for their attempt; one more answers 429 with `Retry-After`.
+         */
         post: operations["retryWebhookDelivery"];
         delete?: never;
         options?: never;
@@ -10671,8 +10674,8 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The test delivery after its first attempt */
-            200: {
+            /** @description The test delivery, queued (`pending`, no attempt yet) */
+            202: {
                 headers: {
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     RateLimit: components["headers"]["RateLimit"];
@@ -10885,8 +10888,8 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The delivery after the attempt */
-            200: {
+            /** @description The delivery, queued for its next attempt */
+            202: {
                 headers: {
                     "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
                     RateLimit: components["headers"]["RateLimit"];

@@ -150,12 +150,14 @@ const test = createRoute({
   path: '/v1/webhook-endpoints/{id}/test',
   operationId: 'testWebhookEndpoint',
   tags,
-  summary: 'Send a `webhook.test` event to this endpoint now',
-  description: 'The attempt runs before the answer; the delivery shows its outcome. Test events are not in `GET /v1/events`.',
+  summary: 'Queue a `webhook.test` event for this endpoint',
+  description:
+    'Answers at once with the test delivery, `pending`; its first attempt runs right after, and the delivery log (`GET …/deliveries`) shows the outcome. ' +
+    'An endpoint has at most 5 test events and retries waiting for their attempt; one more answers 429 with `Retry-After`. Test events are not in `GET /v1/events`.',
   security,
   middleware: adminOnly,
   request: { params: EndpointParam },
-  responses: { 200: json(DeliverySchema, 'The test delivery after its first attempt'), ...errorResponses(...COMMON_ERRORS, 'not_found', 'invalid_state') },
+  responses: { 202: json(DeliverySchema, 'The test delivery, queued (`pending`, no attempt yet)'), ...errorResponses(...COMMON_ERRORS, 'not_found', 'invalid_state') },
 });
 
 const deliveries = createRoute({
@@ -175,11 +177,14 @@ const retry = createRoute({
   path: '/v1/webhook-endpoints/{id}/deliveries/{deliveryId}/retry',
   operationId: 'retryWebhookDelivery',
   tags,
-  summary: 'Attempt a delivery again now (also a failed or succeeded one)',
+  summary: 'Queue another attempt of a delivery (also a failed or succeeded one)',
+  description:
+    'Answers at once with the delivery, `pending` and due now; the attempt runs right after, with the same `webhook-id`, and the delivery log shows the outcome. ' +
+    '409 while an attempt of it is running. An endpoint has at most 5 test events and retries waiting for their attempt; one more answers 429 with `Retry-After`.',
   security,
   middleware: adminOnly,
   request: { params: DeliveryParams },
-  responses: { 200: json(DeliverySchema, 'The delivery after the attempt'), ...errorResponses(...COMMON_ERRORS, 'not_found', 'invalid_state') },
+  responses: { 202: json(DeliverySchema, 'The delivery, queued for its next attempt'), ...errorResponses(...COMMON_ERRORS, 'not_found', 'invalid_state') },
 });
 
 /** The webhook endpoints API, over `services.webhooks` (the endpoint service). */
@@ -207,7 +212,7 @@ export const webhooksModule: AppModule = {
       const { endpoint, secret, previousSecretExpiresAt } = await service.rotateSecret(principalOf(c), c.req.valid('param').id);
       return c.json(output(rotate, 200, { ...endpoint, secret, previousSecretExpiresAt }), 200);
     });
-    app.openapi(test, async (c) => c.json(output(test, 200, await service.sendTest(principalOf(c), c.req.valid('param').id)), 200));
+    app.openapi(test, async (c) => c.json(output(test, 202, await service.sendTest(principalOf(c), c.req.valid('param').id)), 202));
     app.openapi(deliveries, async (c) => {
       const { limit, cursor } = c.req.valid('query');
       const principal = principalOf(c);
@@ -218,7 +223,7 @@ export const webhooksModule: AppModule = {
     });
     app.openapi(retry, async (c) => {
       const { id, deliveryId } = c.req.valid('param');
-      return c.json(output(retry, 200, await service.retryDelivery(principalOf(c), id, deliveryId)), 200);
+      return c.json(output(retry, 202, await service.retryDelivery(principalOf(c), id, deliveryId)), 202);
     });
   },
 };

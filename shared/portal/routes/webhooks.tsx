@@ -58,7 +58,10 @@ function formErrors(error: DomainError): EndpointForm['errors'] {
 const alertsOf = (errors: EndpointForm['errors']) =>
   Object.entries(errors).map(([field, message]) => `${field === 'url' ? 'Endpoint URL' : field === 'events' ? 'Event types' : 'Description'}: ${message}`);
 
-function outcome(d: ApiDelivery): string {
+function outcome(d: ApiDelivery, now: Date): string {
+  if (d.status === 'pending' && d.nextAttemptAt !== null && Date.parse(d.nextAttemptAt) <= now.getTime()) {
+    return `Delivery ${d.id} (${d.eventType}) is queued: its attempt runs in a moment; reload this page to see the answer.`;
+  }
   const answer = d.responseStatus === null ? (d.error ? `no HTTP answer (${d.error})` : 'no answer yet') : `HTTP ${d.responseStatus}`;
   const state = d.status === 'pending' ? 'will be retried' : d.status;
   return `Delivery ${d.id} (${d.eventType}): ${state} after ${d.attemptCount} attempt${d.attemptCount === 1 ? '' : 's'}; last answer: ${answer}.`;
@@ -88,7 +91,7 @@ export function registerWebhookRoutes(app: App) {
     const tested = c.req.query('tested') ?? c.req.query('retried');
     if (!notice && tested) {
       const d = log.data.find((x) => x.id === tested);
-      notice = d ? `${c.req.query('tested') ? 'Test event sent. ' : 'Delivery retried. '}${outcome(d)}` : null;
+      notice = d ? `${c.req.query('tested') ? 'Test event sent. ' : 'Delivery retried. '}${outcome(d, c.get('deps').clock())}` : null;
     }
     if (!notice && c.req.query('done') === 'created') notice = 'Endpoint added.';
     return page(
@@ -107,10 +110,21 @@ export function registerWebhookRoutes(app: App) {
     );
   };
 
-  /** A refusal of a test or retry (a disabled endpoint, an attempt in flight) shown on the endpoint's page. */
+  /** A refusal of a test or retry (a disabled endpoint, an attempt in flight, too many outstanding) shown on the endpoint's page. */
   const refusedOn = async (c: PortalContext, who: Who, service: EndpointService, error: unknown) => {
     if (!(error instanceof DomainError) || error.code === 'not_found' || error.status >= 500) throw error;
+    if (error.retryAfterSeconds) c.header('retry-after', String(error.retryAfterSeconds));
     return endpointPage(c, who, service, { alerts: [error.message] }, error.status);
+  };
+
+  /**
+   * A test or retry from the portal counts against the same limits as the API call it stands for
+   * (per key, per org, and the org's webhook-tests): over them, the page says so with 429.
+   */
+  const limited = async (c: PortalContext, who: Who, service: EndpointService, apiPath: string): Promise<Response | null> => {
+    const refused = await c.get('chargeWrite')(who.principal, apiPath);
+    if (!refused) return null;
+    return refusedOn(c, who, service, new DomainError('rate_limited', refused.detail, { retryAfterSeconds: refused.retryAfterSeconds }));
   };
 
   app.get(
@@ -150,6 +164,8 @@ export function registerWebhookRoutes(app: App) {
     formBodyLimit,
     forAdmins('Sending a test event', async (c, who, _form, service) => {
       const id = idParam(c);
+      const refused = await limited(c, who, service, `/v1/webhook-endpoints/${encodeURIComponent(id)}/test`);
+      if (refused) return refused;
       try {
         const delivery = await service.sendTest(who.principal, id);
         return seeOther(c, `/webhooks/${encodeURIComponent(id)}?tested=${encodeURIComponent(delivery.id)}`);
@@ -189,6 +205,8 @@ export function registerWebhookRoutes(app: App) {
     forAdmins('Retrying a delivery', async (c, who, _form, service) => {
       const id = idParam(c);
       const deliveryId = idParam(c, 'deliveryId');
+      const refused = await limited(c, who, service, `/v1/webhook-endpoints/${encodeURIComponent(id)}/deliveries/${encodeURIComponent(deliveryId)}/retry`);
+      if (refused) return refused;
       try {
         const delivery = await service.retryDelivery(who.principal, id, deliveryId);
         return seeOther(c, `/webhooks/${encodeURIComponent(id)}?retried=${encodeURIComponent(delivery.id)}`);
