@@ -1,16 +1,14 @@
 import { Duration, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { Architecture, Function as LambdaFunction, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { DynamoEventSource, type DynamoEventSourceProps } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Construct } from 'constructs';
-import { cdkBundlingOptions, entryPath, repoRoot, type LambdaName } from '../bundling.ts';
+import { lambdaCode, type LambdaName } from '../bundling.ts';
 import type { StageConfig } from '../stage.ts';
-import path from 'node:path';
 
 /** Item reads; granted on the table and its indexes. `ConditionCheckItem` belongs to writes (transactions). */
 export const tableReadActions = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'] as const;
@@ -51,14 +49,14 @@ export interface SystemFunctionProps {
 
 /**
  * A Lambda function of this system, with the defaults fixed once: Node.js 22 on arm64, the shared
- * esbuild bundle settings (minified, source maps), its own log group with the stage's retention,
+ * esbuild bundle (infra/bundling.ts: minified, source maps, split into chunks loaded when needed), its own log group with the stage's retention,
  * active X-Ray tracing, JSON logs, and a role that starts with nothing but writing its own logs.
  * Every other permission comes from a `grant…`/`use…` helper, which also sets the environment the
  * code needs for it, so a permission and its configuration never drift apart.
  */
 export class SystemFunction extends Construct {
   readonly name: LambdaName;
-  readonly lambda: NodejsFunction;
+  readonly lambda: LambdaFunction;
   readonly role: Role;
   readonly logGroup: LogGroup;
   private readonly data: SystemTableRef;
@@ -97,11 +95,10 @@ export class SystemFunction extends Construct {
 
     this.environment = mergeEnvironment(systemEnvironment, props.environment ?? {});
 
-    this.lambda = new NodejsFunction(this, 'Function', {
-      entry: entryPath(props.name),
-      handler: 'handler',
-      projectRoot: repoRoot,
-      depsLockFilePath: path.join(repoRoot, 'package-lock.json'),
+    this.lambda = new LambdaFunction(this, 'Function', {
+      // infra/bundling.ts: the entry chunk index.mjs (hence index.handler) and the chunks it loads when needed.
+      code: lambdaCode(props.name),
+      handler: 'index.handler',
       description: props.description,
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
@@ -111,7 +108,6 @@ export class SystemFunction extends Construct {
       logGroup: this.logGroup,
       loggingFormat: LoggingFormat.JSON,
       tracing: Tracing.ACTIVE,
-      bundling: cdkBundlingOptions(),
       environment: { ...this.environment },
     });
 

@@ -94,8 +94,12 @@ export interface BillingGateway {
   createFinalizedInvoice(input: CreateInvoiceInput): Promise<StripeInvoiceResult>;
   /** Idempotency key `cn-<creditNoteId>`. */
   createCreditNote(input: CreateCreditNoteInput): Promise<CreditNoteResult>;
-  /** Verifies the signature on the raw body; throws InvalidStripeSignatureError, never the library's message. */
-  parseWebhook(rawBody: string, signatureHeader: string | undefined): StripeWebhookEvent;
+  /**
+   * Verifies the signature on the raw body; throws (or rejects with) InvalidStripeSignatureError, never
+   * the library's message. May answer asynchronously: the composition root loads the Stripe SDK on the
+   * gateway's first call (shared/compose/billing.ts).
+   */
+  parseWebhook(rawBody: string, signatureHeader: string | undefined): StripeWebhookEvent | Promise<StripeWebhookEvent>;
 }
 
 /** Why a webhook was refused, for logs only; callers answer every case with the same 400. */
@@ -113,5 +117,23 @@ export class InvalidStripeSignatureError extends Error {
     super('Invalid Stripe signature', options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'InvalidStripeSignatureError';
     this.reason = reason;
+  }
+}
+
+/**
+ * What was done with Stripe's invoice on a mismatch: its draft deleted before it was finalized (never
+ * sent), the finalized invoice voided (nothing left to pay), or nothing (the check could not run).
+ */
+export type MismatchAction = 'draft_deleted' | 'voided' | 'none';
+
+/** Stripe answered with an invoice that does not add up to what we asked for: never hand it on as if it did. */
+export class StripeInvoiceMismatchError extends Error {
+  readonly stripeInvoiceId: string | null;
+  readonly action: MismatchAction;
+  constructor(detail: string, stripeInvoiceId: string | null = null, action: MismatchAction = 'none') {
+    super(detail);
+    this.name = 'StripeInvoiceMismatchError';
+    this.stripeInvoiceId = stripeInvoiceId;
+    this.action = action;
   }
 }

@@ -9,6 +9,7 @@ import Stripe from 'stripe';
 import { EU_COUNTRIES } from '#domain/vat.ts';
 import {
   InvalidStripeSignatureError,
+  StripeInvoiceMismatchError,
   type BillingGateway,
   type CreateCreditNoteInput,
   type CreateInvoiceInput,
@@ -59,23 +60,7 @@ export const stripeIdempotencyKeys = {
 
 const INVOICE_STATUSES: readonly StripeInvoiceStatus[] = ['draft', 'open', 'paid', 'void', 'uncollectible'];
 
-/**
- * What was done with Stripe's invoice on a mismatch: its draft deleted before it was finalized (never
- * sent), the finalized invoice voided (nothing left to pay), or nothing (the check could not run).
- */
-export type MismatchAction = 'draft_deleted' | 'voided' | 'none';
-
-/** Stripe answered with an invoice that does not add up to what we asked for: never hand it on as if it did. */
-export class StripeInvoiceMismatchError extends Error {
-  readonly stripeInvoiceId: string | null;
-  readonly action: MismatchAction;
-  constructor(detail: string, stripeInvoiceId: string | null = null, action: MismatchAction = 'none') {
-    super(detail);
-    this.name = 'StripeInvoiceMismatchError';
-    this.stripeInvoiceId = stripeInvoiceId;
-    this.action = action;
-  }
-}
+export { StripeInvoiceMismatchError, type MismatchAction } from './gateway.ts';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -118,7 +103,12 @@ function customerTaxIds(input: CustomerInput): Stripe.CustomerCreateParams.TaxId
   return [{ type: 'eu_vat', value: vatNumber }];
 }
 
-export function createStripeGateway(config: StripeGatewayConfig): BillingGateway {
+/** The Stripe gateway: its webhook verification answers at once (the SDK is loaded with this file). */
+export interface StripeGateway extends BillingGateway {
+  parseWebhook(rawBody: string, signatureHeader: string | undefined): StripeWebhookEvent;
+}
+
+export function createStripeGateway(config: StripeGatewayConfig): StripeGateway {
   const maxNetworkRetries = config.maxNetworkRetries ?? DEFAULT_MAX_NETWORK_RETRIES;
   const rateLimitRetryDelayMs = config.rateLimitRetryDelayMs ?? DEFAULT_RATE_LIMIT_RETRY_DELAY_MS;
   const daysUntilDue = config.daysUntilDue ?? DEFAULT_DAYS_UNTIL_DUE;

@@ -10,7 +10,7 @@ import { getCreditNote, getInvoice, listSyncMarkers } from '#store/invoices.ts';
 import { setStripeCustomerId } from '#store/orgs.ts';
 import { describeError, orgOrFail, type BillingContext } from './context.ts';
 import type { Ledger } from './ledger.ts';
-import { StripeInvoiceMismatchError } from './stripe-gateway.ts';
+import { StripeInvoiceMismatchError } from './gateway.ts';
 
 export function createStripeSync(ctx: BillingContext, ledger: Ledger) {
   const { db, gateway, logger, pushBudgetMs } = ctx;

@@ -175,7 +175,7 @@ export function createStripeWebhooks(ctx: BillingContext, ledger: Ledger) {
   async function receiveStripeWebhook(rawBody: string, signature: string | undefined) {
     let event: StripeWebhookEvent;
     try {
-      event = gateway.parseWebhook(rawBody, signature);
+      event = await gateway.parseWebhook(rawBody, signature);
     } catch (error) {
       if (!(error instanceof InvalidStripeSignatureError)) throw error;
       logger.warn('Stripe webhook refused', { reason: error.reason });

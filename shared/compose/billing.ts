@@ -2,23 +2,45 @@
 import type { BillingGateway } from '#billing/gateway.ts';
 import { createLocalGateway } from '#billing/local-gateway.ts';
 import { createBillingService, type BillingService } from '#billing/service.ts';
-import { createStripeGateway } from '#billing/stripe-gateway.ts';
 import type { CatalogCache } from '#store/catalog.ts';
 import type { Config } from '../config.ts';
 import type { Clock } from '../ids.ts';
 import type { Foundation } from './foundation.ts';
 
-/** Stripe when STRIPE_SECRET_KEY is set, else the local gateway (drafts with a note, nothing sent). */
+/**
+ * Stripe when STRIPE_SECRET_KEY is set, else the local gateway (drafts with a note, nothing sent).
+ * The Stripe gateway, and the Stripe SDK under it, is imported on its first call (a push to Stripe or
+ * a Stripe webhook): requests and jobs that never talk to Stripe never load it.
+ */
 export function billingGatewayFromConfig(config: Pick<Config, 'STRIPE_SECRET_KEY' | 'STRIPE_WEBHOOK_SECRET' | 'STRIPE_API_URL'>, clock: Clock): BillingGateway {
-  if (!config.STRIPE_SECRET_KEY) return createLocalGateway();
-  return createStripeGateway({
-    secretKey: config.STRIPE_SECRET_KEY,
-    ...(config.STRIPE_WEBHOOK_SECRET ? { webhookSecret: config.STRIPE_WEBHOOK_SECRET } : {}),
-    ...(config.STRIPE_API_URL ? { apiUrl: config.STRIPE_API_URL } : {}),
-    timeoutMs: 8_000,
-    maxNetworkRetries: 2,
-    now: clock,
-  });
+  const secretKey = config.STRIPE_SECRET_KEY;
+  if (!secretKey) return createLocalGateway();
+  return loadedOnFirstCall(async () =>
+    (await import('#billing/stripe-gateway.ts')).createStripeGateway({
+      secretKey,
+      ...(config.STRIPE_WEBHOOK_SECRET ? { webhookSecret: config.STRIPE_WEBHOOK_SECRET } : {}),
+      ...(config.STRIPE_API_URL ? { apiUrl: config.STRIPE_API_URL } : {}),
+      timeoutMs: 8_000,
+      maxNetworkRetries: 2,
+      now: clock,
+    }),
+  );
+}
+
+/** A gateway that builds the real one (`load`) on its first call and then hands every call to it; a failed load is retried by the next call. */
+export function loadedOnFirstCall(load: () => Promise<BillingGateway>): BillingGateway {
+  let loaded: Promise<BillingGateway> | undefined;
+  const gateway = () =>
+    (loaded ??= load().catch((error: unknown) => {
+      loaded = undefined;
+      throw error;
+    }));
+  return {
+    ensureCustomer: async (input) => (await gateway()).ensureCustomer(input),
+    createFinalizedInvoice: async (input) => (await gateway()).createFinalizedInvoice(input),
+    createCreditNote: async (input) => (await gateway()).createCreditNote(input),
+    parseWebhook: async (rawBody, signatureHeader) => (await gateway()).parseWebhook(rawBody, signatureHeader),
+  };
 }
 
 /**

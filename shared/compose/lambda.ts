@@ -5,11 +5,13 @@
  * (`STRIPE_SECRET_ARN`, JSON `{ "secretKey": "...", "webhookSecret": "..." }`; empty strings mean
  * Stripe is not configured) by the entries that bill.
  */
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { parseConfig, type Config } from '../config.ts';
 
 export async function withStripeSecret(config: Config, client?: Pick<SecretsManagerClient, 'send'>): Promise<Config> {
   if (!config.STRIPE_SECRET_ARN || config.STRIPE_SECRET_KEY) return config;
+  // Imported here, on the one call per cold start that reads the secret.
+  const { GetSecretValueCommand, SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
   const sm = client ?? new SecretsManagerClient({ region: config.AWS_REGION });
   const res = await sm.send(new GetSecretValueCommand({ SecretId: config.STRIPE_SECRET_ARN }));
   const parsed = JSON.parse(res.SecretString ?? '{}') as { secretKey?: string; webhookSecret?: string };

@@ -11,7 +11,6 @@ import { parseCorsOrigins } from '#http/cors.ts';
 import { billingModule } from '#http/routes/billing.ts';
 import { meteringModule } from '#http/routes/usage.ts';
 import { webhooksModule } from '#http/routes/webhooks.ts';
-import { createPortalModule } from '#portal/module.tsx';
 import { createCatalogCache } from '#store/catalog.ts';
 import type { Db } from '#store/db.ts';
 import type { AttemptReport } from '#webhooks/deliveries.ts';
@@ -49,7 +48,8 @@ export function createSystem(options: SystemOptions) {
   const app = createApp(services, {
     rateLimits: options.rateLimits ?? scaledRateLimits(config.RATE_LIMIT_SCALE),
     corsOrigins: parseCorsOrigins(config.CORS_ORIGINS),
-    modules: [meteringModule, billingModule, webhooksModule, createPortalModule({ invoices: portalInvoices, billing })],
+    // The portal's code is imported on its first page: requests to the API never load it.
+    modules: [meteringModule, billingModule, webhooksModule, { name: 'portal', pages: async () => (await import('#portal/module.tsx')).portalPages({ invoices: portalInvoices, billing }) }],
   });
   return {
     app,

@@ -14,7 +14,7 @@ import type { Db } from '#store/db.ts';
 import { createDeliveryEngine, type AttemptReport, type DeliveryEngine, type SendWebhook } from '#webhooks/deliveries.ts';
 import { createDispatcher } from '#webhooks/dispatcher.ts';
 import { createEndpointService } from '#webhooks/endpoints.ts';
-import { startLocalOutboxStream, type LocalStream } from '#webhooks/local-stream.ts';
+import type { LocalStream } from '#webhooks/local-stream.ts';
 import { createInProcessDeliveryQueue, createSqsDeliveryQueue, type DeliveryQueue, type InProcessDeliveryQueue } from '#webhooks/queue.ts';
 import { parseAllowedHosts, type ResolveHost } from '#webhooks/ssrf.ts';
 import type { Foundation } from './foundation.ts';
@@ -60,8 +60,9 @@ export function createWebhooks(options: WebhooksOptions) {
     /** Resolves when the in-process queue has run every job handed to it (at once with SQS). */
     idle: (): Promise<void> => inProcess?.idle() ?? Promise.resolve(),
     /** Reads the table's stream from DynamoDB Local at `endpoint` and dispatches it, until stopped. */
-    startLocalStream: (endpoint: string, streamOptions: { pollIntervalMs?: number; startingPosition?: 'TRIM_HORIZON' | 'LATEST'; checkpointFile?: string } = {}): Promise<LocalStream> =>
-      startLocalOutboxStream({ db, endpoint, logger, onRecords: dispatcher.dispatchStreamRecords, ...streamOptions }),
+    // Local only (`npm start`): its stream client is imported here, never by a Lambda.
+    startLocalStream: async (endpoint: string, streamOptions: { pollIntervalMs?: number; startingPosition?: 'TRIM_HORIZON' | 'LATEST'; checkpointFile?: string } = {}): Promise<LocalStream> =>
+      (await import('#webhooks/local-stream.ts')).startLocalOutboxStream({ db, endpoint, logger, onRecords: dispatcher.dispatchStreamRecords, ...streamOptions }),
   };
 }
 

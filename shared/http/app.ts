@@ -1,4 +1,5 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { compress } from 'hono/compress';
 import { HTTPException } from 'hono/http-exception';
@@ -9,9 +10,7 @@ import { errorFields } from '../log.ts';
 import { accessOf, authenticate } from './auth.ts';
 import type { AppEnv, AppModule, AppOptions, Services } from './context.ts';
 import { idempotency } from './idempotency.ts';
-import { finishOpenApiDocument } from './openapi.ts';
 import { problemBody, problemResponse } from './problem.ts';
-import { DOCS_CSP, DOCS_CSS, renderDocsPage } from './docs-page.ts';
 import { corsFor } from './cors.ts';
 import { securityHeaders } from './security-headers.ts';
 import { createRateLimiter, declareRateLimits, DEFAULT_RATE_LIMITS } from './rate-limit.ts';
@@ -128,7 +127,7 @@ export function createApp(services: Services, options: AppOptions = {}): OpenAPI
   const registerRoute = app.openapi.bind(app);
   app.openapi = ((route: Parameters<typeof registerRoute>[0], ...rest: unknown[]) =>
     (registerRoute as (...a: unknown[]) => unknown)({ ...route, 'x-access': accessOf(route) }, ...rest)) as typeof app.openapi;
-  for (const m of modules) m.register(app, withLimits);
+  for (const m of modules) m.register?.(app, withLimits);
   declareRateLimits(app.openAPIRegistry, (path) => publicPaths.has(path));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'ApiKey', {
@@ -152,17 +151,25 @@ export function createApp(services: Services, options: AppOptions = {}): OpenAPI
     },
     servers: [{ url: '/', description: 'This deployment (production, staging, or local under `npm start`): paths are relative to where this document was fetched', 'x-internal': false }],
   };
-  let document: ReturnType<typeof app.getOpenAPI31Document> | undefined;
-  const openApiDocument = () => (document ??= finishOpenApiDocument(app.getOpenAPI31Document(documentConfig)));
-  app.get('/openapi.json', (c) => c.json(openApiDocument()));
-  let docsPage: string | undefined;
-  app.get('/docs', (c) => {
-    docsPage ??= renderDocsPage(openApiDocument() as unknown as Record<string, unknown>);
-    return c.html(docsPage, 200, { 'content-security-policy': DOCS_CSP, 'cache-control': 'public, max-age=300' });
+  // The document and the reference page are built on their first request, their code loaded then.
+  let document: Promise<ReturnType<typeof app.getOpenAPI31Document>> | undefined;
+  const openApiDocument = () =>
+    (document ??= import('./openapi.ts').then(({ finishOpenApiDocument }) => finishOpenApiDocument(app.getOpenAPI31Document(documentConfig))));
+  app.get('/openapi.json', async (c) => c.json(await openApiDocument()));
+  let docsPage: Promise<string> | undefined;
+  app.get('/docs', async (c) => {
+    docsPage ??= Promise.all([import('./docs-page.ts'), openApiDocument()]).then(([{ renderDocsPage }, doc]) => renderDocsPage(doc as unknown as Record<string, unknown>));
+    const [page, { DOCS_CSP }] = await Promise.all([docsPage, import('./docs-page.ts')]);
+    return c.html(page, 200, { 'content-security-policy': DOCS_CSP, 'cache-control': 'public, max-age=300' });
   });
-  app.get('/docs.css', (c) => c.body(DOCS_CSS, 200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'public, max-age=3600' }));
+  app.get('/docs.css', async (c) => c.body((await import('./docs-page.ts')).DOCS_CSS, 200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'public, max-age=3600' }));
 
-  app.notFound((c) => problemResponse(problemBody('not_found', `No route for ${c.req.method} ${c.req.path}`, { requestId: c.get('requestId') })));
+  const notFound = (c: Context<AppEnv>) => problemResponse(problemBody('not_found', `No route for ${c.req.method} ${c.req.path}`, { requestId: c.get('requestId') }));
+  const pageModules = modules.filter((m) => m.pages !== undefined);
+  if (pageModules.length > 1) throw new Error(`only one module may serve pages; got ${pageModules.map((m) => m.name).join(', ')}`);
+  const pages = pageModules[0]?.pages;
+  const servePages = pages === undefined ? undefined : pagesApp(pages, withLimits, notFound);
+  app.notFound((c) => (servePages !== undefined && !c.req.path.startsWith('/v1/') ? servePages(c) : notFound(c)));
 
   app.onError((error, c) => {
     const requestId = c.get('requestId');
@@ -192,4 +199,49 @@ export function createApp(services: Services, options: AppOptions = {}): OpenAPI
   });
 
   return app;
+}
+
+/** The request each pages-app request came from, so the pages see the API's context (services, request id). */
+const outerContexts = new WeakMap<Request, Context<AppEnv>>();
+
+/**
+ * The pages of a module (AppModule.pages) on an app of their own, built on its first request. It gets
+ * the requests the API did not match, with the API's context variables, and answers them as if its
+ * routes were the API's: the API's middleware wrap its response, its errors go to the API's onError,
+ * and a path it does not know either is the API's 404 (which the pages may turn into an HTML page).
+ */
+function pagesApp(
+  load: NonNullable<AppModule['pages']>,
+  services: Services,
+  notFound: (c: Context<AppEnv>) => Response,
+): (c: Context<AppEnv>) => Promise<Response> {
+  let built: Promise<OpenAPIHono<AppEnv>> | undefined;
+  const build = async () => {
+    const register = await load();
+    const pages = new OpenAPIHono<AppEnv>();
+    pages.use('*', async (c, next) => {
+      const outer = outerContexts.get(c.req.raw);
+      if (outer === undefined) throw new Error('pages are served through the API app only');
+      c.set('deps', outer.get('deps'));
+      c.set('principal', outer.get('principal'));
+      c.set('requestId', outer.get('requestId'));
+      c.set('receivedAt', outer.get('receivedAt'));
+      await next();
+    });
+    register(pages, services);
+    pages.notFound(notFound);
+    pages.onError((error) => {
+      throw error;
+    });
+    return pages;
+  };
+  return async (c) => {
+    built ??= build().catch((error: unknown) => {
+      built = undefined;
+      throw error;
+    });
+    const pages = await built;
+    outerContexts.set(c.req.raw, c);
+    return pages.fetch(c.req.raw, c.env);
+  };
 }

@@ -95,9 +95,17 @@ export type App = OpenAPIHono<AppEnv>;
 
 export interface AppModule {
   name: string;
-  register(app: App, services: Services): void;
+  /** Adds the module's routes to the app (API routes: they are part of the OpenAPI document). */
+  register?(app: App, services: Services): void;
   /** Paths under /v1 that do not take an API key (e.g. Stripe's webhook, which is signed instead). */
   publicPaths?: string[];
+  /**
+   * Pages outside /v1 (the portal), answered by an app of their own that gets every request outside
+   * /v1 that no route of the API matched, its 404s included. `load` runs on the first such request
+   * and returns how to register the pages, so their code (and everything only they import) is
+   * loaded then, not when the API starts. At most one module of an app has pages.
+   */
+  pages?: () => Promise<(app: App, services: Services) => void>;
 }
 
 /** A service a route module needs, or a wiring error at start-up (never at request time). */

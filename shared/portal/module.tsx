@@ -4,7 +4,7 @@
  * come through small ports so billing and metering plug in without the portal knowing their storage.
  */
 import type { BillingService } from '#billing/service.ts';
-import type { AppDeps, AppModule } from '#http/context.ts';
+import type { App, AppDeps, AppModule, Services } from '#http/context.ts';
 import { noInvoices, type PortalInvoices } from './invoices.ts';
 import { notFoundPage } from './http.tsx';
 import { registerAuthRoutes } from './routes/auth.tsx';
@@ -36,38 +36,44 @@ export interface PortalOptions {
 const build = <T,>(option: T | ((deps: AppDeps) => T) | undefined, deps: AppDeps, fallback: (deps: AppDeps) => T): T =>
   option === undefined ? fallback(deps) : typeof option === 'function' ? (option as (deps: AppDeps) => T)(deps) : option;
 
-export function createPortalModule(options: PortalOptions = {}): AppModule {
-  return {
-    name: 'portal',
-    register(app, deps) {
-      app.get('/portal.css', (c) => {
-        c.header('cache-control', 'public, max-age=3600');
-        c.header('x-content-type-options', 'nosniff');
-        return c.body(PORTAL_CSS, 200, { 'content-type': 'text/css; charset=utf-8' });
-      });
-      app.get('/portal.js', (c) => {
-        c.header('cache-control', 'public, max-age=3600');
-        c.header('x-content-type-options', 'nosniff');
-        return c.body(PORTAL_JS, 200, { 'content-type': 'text/javascript; charset=utf-8' });
-      });
-      // A browser asking for a page that does not exist gets an HTML 404 page, not the API's problem+json.
-      app.use('*', async (c, next) => {
-        await next();
-        if (c.res.status !== 404 || c.req.method !== 'GET' || c.req.path.startsWith('/v1/')) return;
-        if (!(c.req.header('accept') ?? '').includes('text/html') || !(c.res.headers.get('content-type') ?? '').includes('problem+json')) return;
-        c.res = await notFoundPage(c);
-      });
-      registerAuthRoutes(app);
-      registerFindRoutes(app);
-      registerBookingRoutes(app, build(options.usage, deps, (d) => meteredUsage(d.db)), options.billing ?? null);
-      registerFinanceRoutes(app, options.billing ?? null);
-      registerInvoiceRoutes(app, build(options.invoices, deps, () => noInvoices), options.billing ?? null);
-      registerBudgetPortalRoutes(app);
-      registerFleetRoutes(app);
-      registerWebhookRoutes(app);
-      registerMarketRoutes(app);
-    },
+/**
+ * How to register the portal's pages on the app that serves them (AppModule.pages): the composition
+ * root imports this file when the first page is asked for, so the portal's code loads then.
+ */
+export function portalPages(options: PortalOptions = {}): (app: App, services: Services) => void {
+  return (app, deps) => {
+    app.get('/portal.css', (c) => {
+      c.header('cache-control', 'public, max-age=3600');
+      c.header('x-content-type-options', 'nosniff');
+      return c.body(PORTAL_CSS, 200, { 'content-type': 'text/css; charset=utf-8' });
+    });
+    app.get('/portal.js', (c) => {
+      c.header('cache-control', 'public, max-age=3600');
+      c.header('x-content-type-options', 'nosniff');
+      return c.body(PORTAL_JS, 200, { 'content-type': 'text/javascript; charset=utf-8' });
+    });
+    // A browser asking for a page that does not exist gets an HTML 404 page, not the API's problem+json.
+    app.use('*', async (c, next) => {
+      await next();
+      if (c.res.status !== 404 || c.req.method !== 'GET' || c.req.path.startsWith('/v1/')) return;
+      if (!(c.req.header('accept') ?? '').includes('text/html') || !(c.res.headers.get('content-type') ?? '').includes('problem+json')) return;
+      c.res = await notFoundPage(c);
+    });
+    registerAuthRoutes(app);
+    registerFindRoutes(app);
+    registerBookingRoutes(app, build(options.usage, deps, (d) => meteredUsage(d.db)), options.billing ?? null);
+    registerFinanceRoutes(app, options.billing ?? null);
+    registerInvoiceRoutes(app, build(options.invoices, deps, () => noInvoices), options.billing ?? null);
+    registerBudgetPortalRoutes(app);
+    registerFleetRoutes(app);
+    registerWebhookRoutes(app);
+    registerMarketRoutes(app);
   };
+}
+
+/** The portal as a module of the app, its pages loaded with this file (the composition root imports it on the first page instead). */
+export function createPortalModule(options: PortalOptions = {}): AppModule {
+  return { name: 'portal', pages: async () => portalPages(options) };
 }
 
 /** The portal with its defaults (no invoices source yet, usage from the metering aggregates). */

@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tableReadActions, tableWriteActions } from '../../infra/constructs/system-function.ts';
@@ -77,6 +79,18 @@ describe('dev stack: functions', () => {
       expect(fn.Properties.LoggingConfig.LogFormat).toBe('JSON');
       expect(fn.Properties.LoggingConfig.LogGroup).toBeDefined();
       expect(fn.Properties.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
+    }
+  });
+
+  it('bundles each function on its own: an entry chunk index.mjs whose static imports are chunks of the same asset', () => {
+    const functions = [...Object.values(synth.stack.functions)];
+    const keys = functions.map((fn) => functionProperties(synth, fn).Code.S3Key as string);
+    expect(new Set(keys).size).toBe(functions.length);
+    for (const key of keys) {
+      const asset = path.join(synth.directory, `asset.${key.replace(/\.zip$/, '')}`);
+      const entry = readFileSync(path.join(asset, 'index.mjs'), 'utf8');
+      const imported = [...entry.matchAll(/(?:from|import\(?)\s*["'](\.\/chunks\/[^"']+)["']/g)].map((m) => m[1]!);
+      for (const chunk of imported) expect(existsSync(path.join(asset, chunk)), `${key}: ${chunk}`).toBe(true);
     }
   });
 

@@ -17,6 +17,8 @@ export interface Synthesized {
   readonly unacknowledgedViolations: string[];
   /** Every acknowledgement recorded in the construct tree, with its reason. */
   readonly acknowledgements: { path: string; id: string; reason: string }[];
+  /** The cloud assembly's directory (the bundled assets are its `asset.<hash>` folders). */
+  readonly directory: string;
 }
 
 interface ValidationReport {
@@ -47,7 +49,7 @@ export function synthesize(context: Record<string, string>): Synthesized {
       (v) => `${plugin.pluginName} ${v.severity ?? ''} ${v.ruleName} at ${(v.violatingResources ?? []).map((r) => r.constructPath).join(', ')}`,
     ),
   );
-  return { stack, template: Template.fromStack(stack), unacknowledgedViolations, acknowledgements: acknowledgementsIn(app) };
+  return { stack, template: Template.fromStack(stack), unacknowledgedViolations, acknowledgements: acknowledgementsIn(app), directory: assembly.directory };
 }
 
 function acknowledgementsIn(root: IConstruct): { path: string; id: string; reason: string }[] {
