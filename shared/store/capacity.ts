@@ -1,7 +1,7 @@
-import { BatchGetCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { bucketsForRange, shiftHours, type Bucket, type CapacityStep, type PoolLoad } from '#domain/capacity.ts';
 import type { Db } from './db.ts';
 import { keys } from './keys.ts';
+import { batchGetConsistent, getConsistent } from './batched-get.ts';
 import { sequenceOf, type SequenceState } from './events.ts';
 import { StaleReadError } from './retry.ts';
 import { checkVersion, putVersioned, type TransactItem } from './transact.ts';
@@ -22,21 +22,7 @@ const stepsOf = (item: Record<string, unknown> | undefined): CapacityStep[] | un
   return steps && steps.length > 0 ? steps.map((s) => ({ fromHour: Number(s.fromHour), totalGpus: Number(s.totalGpus) })) : undefined;
 };
 
-export async function batchGetConsistent(db: Db, keyList: { pk: string; sk: string }[]): Promise<Record<string, unknown>[]> {
-  const out: Record<string, unknown>[] = [];
-  for (let i = 0; i < keyList.length; i += 100) {
-    let pending: { pk: string; sk: string }[] = keyList.slice(i, i + 100);
-    for (let round = 0; pending.length > 0; round++) {
-      const res = await db.doc.send(
-        new BatchGetCommand({ RequestItems: { [db.table]: { Keys: pending, ConsistentRead: true } } }),
-      );
-      out.push(...(res.Responses?.[db.table] ?? []));
-      pending = (res.UnprocessedKeys?.[db.table]?.Keys as { pk: string; sk: string }[] | undefined) ?? [];
-      if (pending.length > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** round)));
-    }
-  }
-  return out;
-}
+export { batchGetConsistent } from './batched-get.ts';
 
 /**
  * Strongly consistent read of a pool's load over [startHour, endHour): the capacity buckets the
@@ -44,22 +30,24 @@ export async function batchGetConsistent(db: Db, keyList: { pk: string; sk: stri
  */
 export async function readPoolLoad(db: Db, poolId: string, totalGpus: number, startHour: number, endHour: number): Promise<PoolSnapshot> {
   const bucketIds = bucketsForRange(startHour, endHour);
+  // Each key joins the batch of consistent reads issued in the same turn (quotes of a rush read together).
   const [items, onDemand] = await Promise.all([
-    batchGetConsistent(db, bucketIds.map((b) => keys.capacityBucket(poolId, b))),
-    db.doc.send(new GetCommand({ TableName: db.table, Key: keys.onDemandTotal(poolId), ConsistentRead: true })),
+    Promise.all(bucketIds.map((b) => getConsistent(db, keys.capacityBucket(poolId, b)))),
+    getConsistent(db, keys.onDemandTotal(poolId)),
   ]);
   const buckets = new Map<number, Bucket>();
   for (const item of items) {
+    if (!item) continue;
     const b = item as unknown as Bucket;
     buckets.set(b.bucket, { bucket: b.bucket, used: b.used, maint: b.maint, version: b.version });
   }
   return {
     poolId,
     totalGpus,
-    steps: stepsOf(onDemand.Item),
+    steps: stepsOf(onDemand),
     buckets,
-    onDemand: Number(onDemand.Item?.gpus ?? 0),
-    onDemandVersion: Number(onDemand.Item?.version ?? 0),
+    onDemand: Number(onDemand?.gpus ?? 0),
+    onDemandVersion: Number(onDemand?.version ?? 0),
   };
 }
 

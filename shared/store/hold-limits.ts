@@ -4,7 +4,7 @@
  * in its own transaction conditioned on the version read (a racing hold makes the transaction fail and
  * the attempt re-read); confirm, cancel and expiry take the hold off with an unconditional ADD.
  */
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { HoldLimits } from '#domain/limits.ts';
 import { getConsistent } from './batched-get.ts';
 import type { Db } from './db.ts';
@@ -35,34 +35,24 @@ export async function readHoldLedger(db: Db, orgId: string): Promise<HoldLedger>
 }
 
 /**
- * The ledger with one more hold, conditioned on the version read. Window counts of past hours are
- * dropped here, so the item stays small.
+ * The ledger with one more hold: the whole item written back, conditioned on the version read (a
+ * close's ADD moves the version too, so nothing it did is lost). Window counts of past hours are
+ * dropped here, so the item stays small. A whole-item put lets a group commit chain several holds of
+ * one org in one transaction: the next hold reads this item as written (sequencer.ts).
  */
 export function holdLedgerOpen(db: Db, orgId: string, ledger: HoldLedger, poolId: string, gpus: number, window: string, hour: number): TransactItem {
-  const names: Record<string, string> = { '#open': 'open', '#v': 'version', '#g': `${GPU_PREFIX}${poolId}`, '#w': `${WINDOW_PREFIX}${window}`, '#e': 'entity' };
   const current = ledger.windows[window];
-  const values: Record<string, unknown> = {
-    ':open': ledger.open + 1,
-    ':g': (ledger.gpusByPool[poolId] ?? 0) + gpus,
-    ':w': { hour, n: current && current.hour === hour ? current.n + 1 : 1 },
-    ':nv': ledger.version + 1,
-    ':e': 'holdLedger',
-  };
-  const stale = Object.entries(ledger.windows)
-    .filter(([k, w]) => w.hour < hour && k !== window)
-    .map(([k], i) => {
-      names[`#s${i}`] = `${WINDOW_PREFIX}${k}`;
-      return `#s${i}`;
-    });
-  if (ledger.version > 0) values[':v'] = ledger.version;
+  const item: Record<string, unknown> = { ...keys.holdLedger(orgId), entity: 'holdLedger', open: ledger.open + 1, version: ledger.version + 1 };
+  for (const [pool, n] of Object.entries(ledger.gpusByPool)) item[`${GPU_PREFIX}${pool}`] = n;
+  item[`${GPU_PREFIX}${poolId}`] = (ledger.gpusByPool[poolId] ?? 0) + gpus;
+  for (const [k, w] of Object.entries(ledger.windows)) if (w.hour >= hour) item[`${WINDOW_PREFIX}${k}`] = w;
+  item[`${WINDOW_PREFIX}${window}`] = { hour, n: current && current.hour === hour ? current.n + 1 : 1 };
   return {
-    Update: {
+    Put: {
       TableName: db.table,
-      Key: keys.holdLedger(orgId),
-      UpdateExpression: `SET #open = :open, #g = :g, #w = :w, #v = :nv, #e = :e${stale.length ? ` REMOVE ${stale.join(', ')}` : ''}`,
-      ConditionExpression: ledger.version > 0 ? '#v = :v' : 'attribute_not_exists(#v)',
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: values,
+      Item: item,
+      ConditionExpression: ledger.version > 0 ? 'version = :v' : 'attribute_not_exists(version)',
+      ...(ledger.version > 0 ? { ExpressionAttributeValues: { ':v': ledger.version } } : {}),
     },
   };
 }
@@ -83,8 +73,8 @@ export function holdLedgerClose(db: Db, orgId: string, poolId: string, gpus: num
 export type LimitScope = `org:${string}` | `pool:${string}`;
 
 export async function readLimitOverrides(db: Db, scope: LimitScope): Promise<Partial<HoldLimits>> {
-  const res = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.limitOverrides(scope) }));
-  return (res.Item?.limits as Partial<HoldLimits> | undefined) ?? {};
+  const item = await getConsistent(db, keys.limitOverrides(scope));
+  return (item?.limits as Partial<HoldLimits> | undefined) ?? {};
 }
 
 export async function putLimitOverrides(db: Db, scope: LimitScope, limits: Partial<HoldLimits>, now: Date): Promise<void> {

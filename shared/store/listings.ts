@@ -80,7 +80,32 @@ export async function listListings(
  * (those starting before `endHour`), a consistent read gives their current state.
  */
 export async function openListingsOfPool(db: Db, poolId: string, startHour: number, endHour: number): Promise<Listing[]> {
-  const refs: { orgId: string; id: string }[] = [];
+  const indexed = await listedBefore(db, poolId, endHour);
+  const refs = indexed.filter((l) => Date.parse(l.end) > fromEpochHour(startHour).getTime()).map((l) => ({ orgId: l.orgId, id: l.id }));
+  const current = await getListings(db, refs);
+  return current.filter((l) => l.status === 'open');
+}
+
+/**
+ * The sparse index's listings of a pool starting before `endHour`. Callers asking the same while a
+ * query is in flight share it (a rush quotes one window hundreds of times at once); the index is
+ * eventually consistent anyway, and what each caller uses is re-read consistently after.
+ */
+function listedBefore(db: Db, poolId: string, endHour: number): Promise<Listing[]> {
+  let inFlight = listedInFlight.get(db);
+  if (!inFlight) listedInFlight.set(db, (inFlight = new Map()));
+  const id = `${poolId}\u0000${endHour}`;
+  const running = inFlight.get(id);
+  if (running) return running;
+  const flights = inFlight;
+  const query = queryListedBefore(db, poolId, endHour).finally(() => flights.delete(id));
+  flights.set(id, query);
+  return query;
+}
+const listedInFlight = new WeakMap<Db, Map<string, Promise<Listing[]>>>();
+
+async function queryListedBefore(db: Db, poolId: string, endHour: number): Promise<Listing[]> {
+  const found: Listing[] = [];
   let start: Record<string, unknown> | undefined;
   do {
     const res = await db.doc.send(
@@ -92,14 +117,10 @@ export async function openListingsOfPool(db: Db, poolId: string, startHour: numb
         ExclusiveStartKey: start,
       }),
     );
-    for (const i of res.Items ?? []) {
-      const l = i.listing as Listing;
-      if (Date.parse(l.end) > fromEpochHour(startHour).getTime()) refs.push({ orgId: l.orgId, id: l.id });
-    }
+    for (const i of res.Items ?? []) found.push(i.listing as Listing);
     start = res.LastEvaluatedKey;
   } while (start);
-  const current = await getListings(db, refs);
-  return current.filter((l) => l.status === 'open');
+  return found;
 }
 
 /** Open listings of a pool whose window has started by `now` (the scheduled tick ends them). */

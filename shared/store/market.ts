@@ -50,9 +50,42 @@ export function marketBookedWrite(db: Db, poolId: string, at: Date, booking: { t
   return (['hour', 'day'] as const).map((g) => ({ Update: update(db, poolId, marketBucket(at, g), adds) }));
 }
 
-/** A quote's price per GPU-hour (not a state change: one update per bucket, outside any transaction). */
+/**
+ * A quote's price per GPU-hour (not a state change: one update per bucket, outside any transaction).
+ * Quotes of one pool recorded in the same turn of the event loop share each bucket's update (their
+ * counts added together), so a rush of quotes does not queue on the pool's two rollup items.
+ */
 export async function recordQuoted(db: Db, poolId: string, at: Date, pricePerGpuHour: number): Promise<void> {
-  await Promise.all((['hour', 'day'] as const).map((g) => db.doc.send(new UpdateCommand(update(db, poolId, marketBucket(at, g), { [`q${pricePerGpuHour}`]: 1 })))));
+  await Promise.all((['hour', 'day'] as const).map((g) => addLater(db, poolId, marketBucket(at, g), `q${pricePerGpuHour}`)));
+}
+
+interface PendingAdds {
+  adds: Map<string, number>;
+  waiters: { resolve(): void; reject(e: unknown): void }[];
+}
+const pendingAdds = new WeakMap<Db, Map<string, PendingAdds>>();
+
+function addLater(db: Db, poolId: string, bucket: string, name: string): Promise<void> {
+  let byItem = pendingAdds.get(db);
+  if (!byItem) pendingAdds.set(db, (byItem = new Map()));
+  const id = `${poolId}\u0000${bucket}`;
+  let batch = byItem.get(id);
+  if (!batch) {
+    const fresh: PendingAdds = { adds: new Map(), waiters: [] };
+    batch = fresh;
+    const items = byItem;
+    items.set(id, fresh);
+    setImmediate(() => {
+      if (items.get(id) === fresh) items.delete(id);
+      db.doc.send(new UpdateCommand(update(db, poolId, bucket, Object.fromEntries(fresh.adds)))).then(
+        () => fresh.waiters.forEach((w) => w.resolve()),
+        (error: unknown) => fresh.waiters.forEach((w) => w.reject(error)),
+      );
+    });
+  }
+  batch.adds.set(name, (batch.adds.get(name) ?? 0) + 1);
+  const joined = batch;
+  return new Promise((resolve, reject) => joined.waiters.push({ resolve, reject }));
 }
 
 /** The rollups of a pool in [from, to) at one granularity: one Query (paged by DynamoDB only past 1 MB). */

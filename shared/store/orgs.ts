@@ -4,6 +4,7 @@ import type { Org, Principal } from '#domain/principal.ts';
 import type { Db } from './db.ts';
 import { keys, ORG_LISTING } from './keys.ts';
 import type { TransactItem } from './transact.ts';
+import { getConsistent } from './batched-get.ts';
 
 /** API keys are 160 random bits, prefixed by kind; only their SHA-256 is stored. */
 export const KEY_PREFIX: Record<Principal['role'], string> = {
@@ -40,9 +41,10 @@ export const apiKeyCreate = (db: Db, key: string, principal: Principal, now: Dat
 });
 
 export async function principalForKey(db: Db, key: string): Promise<Principal | null> {
-  const res = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.apiKey(hashApiKey(key)) }));
-  if (!res.Item || res.Item.revoked) return null;
-  return res.Item.principal as Principal;
+  // Batched with the other consistent reads of the same turn (a rush authenticates hundreds at once).
+  const item = await getConsistent(db, keys.apiKey(hashApiKey(key)));
+  if (!item || item.revoked) return null;
+  return item.principal as Principal;
 }
 
 /** The stored API key item with this key id (found through its index, since only the hash is the key). */

@@ -1,9 +1,10 @@
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Money } from '#domain/money.ts';
 import type { PriceLine } from '#domain/pricing.ts';
 import type { Db } from './db.ts';
 import { keys, ttlAfter } from './keys.ts';
 import type { TransactItem } from './transact.ts';
+import { getConsistent } from './batched-get.ts';
 
 export interface Quote {
   id: string;
@@ -33,9 +34,9 @@ export const putQuote = (db: Db, q: Quote) =>
   );
 
 export async function getQuote(db: Db, id: string): Promise<{ quote: Quote; usedBy: string | null } | null> {
-  const res = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.quote(id), ConsistentRead: true }));
-  if (!res.Item) return null;
-  return { quote: res.Item.quote as Quote, usedBy: (res.Item.usedBy as string | undefined) ?? null };
+  const item = await getConsistent(db, keys.quote(id));
+  if (!item) return null;
+  return { quote: item.quote as Quote, usedBy: (item.usedBy as string | undefined) ?? null };
 }
 
 /** A quote becomes one reservation at most. */

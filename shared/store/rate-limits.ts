@@ -18,22 +18,71 @@ export type WindowCount =
  * Counts one request in a fixed window shared by every Lambda instance: one conditional UpdateItem
  * that adds 1 to each counter only if every counter is still below its limit. The item expires
  * (TTL) one window after it ends. A refused request leaves the counters as they were.
+ *
+ * Requests of one scope counted in the same turn of the event loop (a burst from one org) share one
+ * UpdateItem that adds their number k, conditioned on every counter leaving room for all k; each
+ * gets the count it would have had alone (in call order). When the window has no room for all of
+ * them, they are counted one by one, in order, so exactly as many pass as singly counted would.
  */
-export async function countInWindow(
-  db: Db,
-  scope: string,
-  windowStartSeconds: number,
-  windowSeconds: number,
-  counters: WindowCounter[],
-): Promise<WindowCount> {
+export function countInWindow(db: Db, scope: string, windowStartSeconds: number, windowSeconds: number, counters: WindowCounter[]): Promise<WindowCount> {
+  let byScope = pendingCounts.get(db);
+  if (!byScope) pendingCounts.set(db, (byScope = new Map()));
+  const id = `${scope}\u0000${windowStartSeconds}\u0000${windowSeconds}\u0000${counters.map((c) => `${c.name}:${c.limit}`).join(',')}`;
+  let batch = byScope.get(id);
+  if (!batch) {
+    const fresh: PendingCount = { waiters: [] };
+    batch = fresh;
+    const scopes = byScope;
+    scopes.set(id, fresh);
+    setImmediate(() => {
+      if (scopes.get(id) === fresh) scopes.delete(id);
+      void flushCount(db, scope, windowStartSeconds, windowSeconds, counters, fresh.waiters);
+    });
+  }
+  const joined = batch;
+  return new Promise((resolve, reject) => joined.waiters.push({ resolve, reject }));
+}
+
+interface PendingCount {
+  waiters: { resolve(r: WindowCount): void; reject(e: unknown): void }[];
+}
+const pendingCounts = new WeakMap<Db, Map<string, PendingCount>>();
+
+async function flushCount(db: Db, scope: string, start: number, seconds: number, counters: WindowCounter[], waiters: PendingCount['waiters']) {
+  const k = waiters.length;
+  if (k > 1 && counters.every((c) => c.limit >= k)) {
+    let together: WindowCount;
+    try {
+      together = await addInWindow(db, scope, start, seconds, counters, k);
+    } catch (error) {
+      for (const w of waiters) w.reject(error);
+      return;
+    }
+    if (together.allowed) {
+      const counts = together.counts;
+      waiters.forEach((w, i) => w.resolve({ allowed: true, counts: Object.fromEntries(counters.map((c) => [c.name, (counts[c.name] ?? 0) - (k - 1 - i)])) }));
+      return;
+    }
+  }
+  for (const w of waiters) {
+    try {
+      w.resolve(await addInWindow(db, scope, start, seconds, counters, 1));
+    } catch (error) {
+      w.reject(error);
+    }
+  }
+}
+
+/** Adds `n` to every counter if each leaves room for all n (`counter ≤ limit − n` before); else refuses, counting nothing. */
+async function addInWindow(db: Db, scope: string, windowStartSeconds: number, windowSeconds: number, counters: WindowCounter[], n: number): Promise<WindowCount> {
   const names: Record<string, string> = {};
-  const values: Record<string, number> = { ':one': 1, ':ttl': windowStartSeconds + 2 * windowSeconds };
+  const values: Record<string, number> = { ':n': n, ':ttl': windowStartSeconds + 2 * windowSeconds };
   const adds: string[] = [];
   const conditions: string[] = [];
   counters.forEach((c, i) => {
     names[`#c${i}`] = c.name;
-    values[`:l${i}`] = c.limit;
-    adds.push(`#c${i} :one`);
+    values[`:l${i}`] = c.limit - n + 1;
+    adds.push(`#c${i} :n`);
     conditions.push(`(attribute_not_exists(#c${i}) OR #c${i} < :l${i})`);
   });
   try {

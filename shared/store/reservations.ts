@@ -4,6 +4,7 @@ import type { Db } from './db.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import { keys, prefixes, ttlAfter } from './keys.ts';
 import type { TransactItem } from './transact.ts';
+import { getConsistent } from './batched-get.ts';
 
 const ENTITY = 'reservation';
 
@@ -53,8 +54,8 @@ export const createRequestRecord = (db: Db, orgId: string, requestHash: string, 
 });
 
 export async function reservationOfCreateRequest(db: Db, orgId: string, requestHash: string): Promise<Reservation | null> {
-  const res = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.createRequest(orgId, requestHash), ConsistentRead: true }));
-  return res.Item ? getReservation(db, orgId, String(res.Item.reservationId)) : null;
+  const item = await getConsistent(db, keys.createRequest(orgId, requestHash));
+  return item ? getReservation(db, orgId, String(item.reservationId)) : null;
 }
 
 export async function getReservation(db: Db, orgId: string, id: string): Promise<Reservation | null> {

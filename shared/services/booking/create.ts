@@ -78,9 +78,10 @@ export function createCreates(deps: BookingDeps, sequencer: Sequencer) {
       let memo: { quote: Awaited<ReturnType<typeof getQuote>>; limits?: HoldLimits } | undefined;
       return sequencer.submit(orgId, options.receivedAt, async (now, orgStateOnly) => {
         if (!orgStateOnly || !memo) {
-          const madeEarlier = requestHash ? await reservationOfCreateRequest(db, orgId, requestHash) : null;
+          // Read together (one batch with the other requests checked in the same turn).
+          const [madeEarlier, quote] = await Promise.all([requestHash ? reservationOfCreateRequest(db, orgId, requestHash) : null, getQuote(db, quoteId)]);
           if (madeEarlier) return { done: madeEarlier };
-          memo = { quote: await getQuote(db, quoteId) };
+          memo = { quote };
         }
         const q = checkQuoteHoldable(memo.quote, quoteId, orgId, now);
         const pool = await poolById(catalog, q.poolId);

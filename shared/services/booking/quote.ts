@@ -69,9 +69,12 @@ export function createQuotes(deps: BookingDeps) {
         createdAt: now.toISOString(),
         expiresAt: new Date(now.getTime() + QUOTE_TTL_MS).toISOString(),
       };
-      await withOptimisticRetry(() => putQuote(db, q), deps.retry);
-      // Market data (GET /v1/market/prices): the quoted price per GPU-hour, no org identity.
-      await withOptimisticRetry(() => recordQuoted(db, pool.id, now, perGpuHour(q.total.amount, q.gpuHours)), deps.retry);
+      // Market data (GET /v1/market/prices): the quoted price per GPU-hour, no org identity. Sent with
+      // the quote's own write, so that the quotes of a rush, priced in the same turn, share its update.
+      await Promise.all([
+        withOptimisticRetry(() => putQuote(db, q), deps.retry),
+        withOptimisticRetry(() => recordQuoted(db, pool.id, now, perGpuHour(q.total.amount, q.gpuHours)), deps.retry),
+      ]);
       return q;
     },
   };

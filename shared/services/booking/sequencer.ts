@@ -23,6 +23,7 @@ import { outboxItems } from '#store/events.ts';
 import { keys } from '#store/keys.ts';
 import { DEFAULT_RETRY, isTransient, withOptimisticRetry } from '#store/retry.ts';
 import { MAX_TRANSACTION_ITEMS, transact, type TransactItem } from '#store/transact.ts';
+import { readingAfter } from '#store/batched-get.ts';
 import type { BookingDeps } from './commit.ts';
 
 /** DynamoDB's 4 MB per transaction, with room for request overhead. */
@@ -36,6 +37,8 @@ const STALL_MS = 5_000;
  * in their own checks, so that a slow check does not cost an earlier arrival its place.
  */
 const ORDER_WAIT_MS = 500;
+/** At most this many requests of one org are chained into one round (each checked after the one before). */
+const MAX_CHAIN = 16;
 
 /** What a new reservation takes: GPUs in hours [startHour, endHour), or (on-demand) in every hour from now on. */
 export type Take = { kind: 'hours'; startHour: number; endHour: number; gpus: number } | { kind: 'onDemand'; gpus: number };
@@ -78,6 +81,32 @@ interface Member {
 }
 
 const size = (items: TransactItem[]) => items.reduce((s, i) => s + JSON.stringify(i).length, 0);
+
+/** The table key an item writes or checks. */
+function itemKey(i: TransactItem): string {
+  const k = (i.Put?.Item ?? i.Update?.Key ?? i.Delete?.Key ?? i.ConditionCheck?.Key) as { pk: string; sk: string };
+  return `${k.pk}\u0000${k.sk}`;
+}
+
+/** `next` replaces the item `before` puts, checked as if `before` had committed: both whole-item puts, `next` conditioned on the version `before` writes. */
+function chainable(before: TransactItem, next: TransactItem): boolean {
+  const version = before.Put?.Item?.version;
+  return typeof version === 'number' && next.Put?.ExpressionAttributeValues?.[':v'] === version;
+}
+
+/** One put of both: `next`'s item under `before`'s condition (what the pair does when committed one after the other). */
+function mergeChained(before: TransactItem, next: TransactItem): TransactItem {
+  const { ConditionExpression, ExpressionAttributeValues, ExpressionAttributeNames } = before.Put!;
+  return {
+    Put: {
+      TableName: next.Put!.TableName,
+      Item: next.Put!.Item,
+      ...(ConditionExpression ? { ConditionExpression } : {}),
+      ...(ExpressionAttributeValues ? { ExpressionAttributeValues } : {}),
+      ...(ExpressionAttributeNames ? { ExpressionAttributeNames } : {}),
+    },
+  };
+}
 
 function bucketsOf(take: Take, now: Date): number[] {
   if (take.kind === 'hours') return bucketsForRange(take.startHour, take.endHour);
@@ -126,7 +155,7 @@ export function createSequencer(deps: BookingDeps) {
    * checked afresh this round (`refresh`); only they may join the transaction. Returns the admitted,
    * the refused (with their errors) and the members left for the next round.
    */
-  async function decide(members: Member[], now: Date, candidates: ReadonlySet<Member>, read: GroupRead) {
+  async function decide(members: Member[], now: Date, candidates: ReadonlySet<Member>, chainedOn: ReadonlyMap<Member, Member>, read: GroupRead) {
     const pool = members[0]!.prepared.pool;
     const poolId = pool.id;
     const { snapshot, sequences, market } = read;
@@ -149,6 +178,9 @@ export function createSequencer(deps: BookingDeps) {
     const written = new Set<number>();
     const checked = new Set<number>();
     const orgs = new Set<string>();
+    /** The org's last member admitted to this transaction, and the org's own items by key (merged below). */
+    const lastOfOrg = new Map<string, Member>();
+    const ownByKey = new Map<string, TransactItem>();
     let onDemand = false;
     let full = false;
     let count = 1; // the on-demand counter (check or write)
@@ -172,11 +204,18 @@ export function createSequencer(deps: BookingDeps) {
         continue;
       }
       const touched = bucketsOf(take, now);
-      let joins = !full && candidates.has(m) && !orgs.has(m.orgId);
+      // An org's first request joins alone; a later one only chained on the org's last admitted request
+      // (checked as if that one had committed), its org records merging into that one's (`chainable`).
+      const predecessor = chainedOn.get(m);
+      const collisions = items.filter((i) => ownByKey.has(itemKey(i)));
+      let joins =
+        !full &&
+        candidates.has(m) &&
+        (predecessor ? lastOfOrg.get(m.orgId) === predecessor && collisions.every((i) => chainable(ownByKey.get(itemKey(i))!, i)) : !orgs.has(m.orgId));
       const newListings = taken ? [...taken.takes.keys()].filter((id) => !touchedListings.has(id)) : [];
       const newSellers = new Set(newListings.map((id) => shadow.get(id)!.reservationId).filter((id) => !touchedSellers.has(id)));
       const extra =
-        items.length + events.length + 1 + newListings.length + newSellers.size + touched.filter((b) => !(take.kind === 'hours' ? written.has(b) : written.has(b) || checked.has(b))).length;
+        items.length - (joins ? collisions.length : 0) + events.length + 1 + newListings.length + newSellers.size + touched.filter((b) => !(take.kind === 'hours' ? written.has(b) : written.has(b) || checked.has(b))).length;
       const extraBytes = size(items) + 2_000 * events.length + 8_000 * extra;
       if (joins && admitted.length > 0 && (count + extra > MAX_TRANSACTION_ITEMS || bytes + extraBytes > MAX_TRANSACTION_BYTES)) {
         full = true;
@@ -202,6 +241,8 @@ export function createSequencer(deps: BookingDeps) {
       count += extra;
       bytes += extraBytes;
       orgs.add(m.orgId);
+      lastOfOrg.set(m.orgId, m);
+      for (const i of items) ownByKey.set(itemKey(i), i);
       if (take.kind === 'hours') {
         for (const b of shifted) written.add(b);
         operatorRuns.set(m, runs);
@@ -248,11 +289,20 @@ export function createSequencer(deps: BookingDeps) {
       }),
     );
     const final = new Map<Member, Reservation>();
+    // A chained request's org records replace its predecessor's (the later state, the first condition).
+    const at = new Map<string, number>();
     for (const m of admitted) {
       const own = resold.get(m)?.items ?? m.prepared.items;
       final.set(m, resold.get(m)?.reservation ?? m.prepared.reservation);
-      items.push(...own);
-      owners.push(...own.map(() => m));
+      for (const item of own) {
+        const k = itemKey(item);
+        const i = at.get(k);
+        if (i === undefined) {
+          at.set(k, items.length);
+          items.push(item);
+          owners.push(m);
+        } else items[i] = mergeChained(items[i]!, item);
+      }
     }
     return { admitted, refused, later, items, owners, final };
   }
@@ -355,7 +405,10 @@ export function createSequencer(deps: BookingDeps) {
         await refresh(firsts.filter((m) => attempt > 0 || m.preparedAt !== (orgCommits.get(m.orgId) ?? 0)), now);
         members = members.filter((m) => !m.settled);
         if (members.length === 0) return [];
-        const { admitted, refused, later, items, owners, final } = await decide(members, now, new Set(firstPerOrg(members)), await read);
+        const chainedOn = await chain(members, now);
+        members = members.filter((m) => !m.settled);
+        const candidates = new Set([...firstPerOrg(members), ...chainedOn.keys()]);
+        const { admitted, refused, later, items, owners, final } = await decide(members, now, candidates, chainedOn, await read);
         if (admitted.length > 0) {
           for (const m of admitted) m.sent = true;
           try {
@@ -435,6 +488,44 @@ export function createSequencer(deps: BookingDeps) {
         }
       }),
     );
+  }
+
+  /**
+   * Checks each org's later requests (after its first, in arrival order) as if the one before had
+   * committed: its spend record and hold ledger are read as that one's transaction writes them
+   * (`readingAfter`), so several requests of one org can share a round, their records merged into one
+   * write each. Returns each chained request with the one it was checked after. A request whose check
+   * fails here is not refused: it waits to be checked on its own (its predecessor may yet be refused).
+   */
+  async function chain(members: Member[], now: Date): Promise<Map<Member, Member>> {
+    const byOrg = new Map<string, Member[]>();
+    for (const m of members) byOrg.set(m.orgId, [...(byOrg.get(m.orgId) ?? []), m]);
+    const chainedOn = new Map<Member, Member>();
+    await Promise.all(
+      [...byOrg.values()].map(async (list) => {
+        let before = list[0]!;
+        const writes: TransactItem[] = [...before.prepared.items];
+        for (const m of list.slice(1, MAX_CHAIN)) {
+          let again: Awaited<ReturnType<Prepare>>;
+          try {
+            again = await readingAfter(writes, () => m.prepare(now, true));
+          } catch {
+            return;
+          }
+          if ('done' in again) {
+            settle(m, () => m.resolve(again.done));
+            continue;
+          }
+          m.prepared = again;
+          // Checked against a state that may not commit: checked on its own when it is its org's first.
+          m.preparedAt = -1;
+          chainedOn.set(m, before);
+          writes.push(...again.items);
+          before = m;
+        }
+      }),
+    );
+    return chainedOn;
   }
 
   function firstPerOrg(members: Member[]): Member[] {
