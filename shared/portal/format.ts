@@ -19,3 +19,12 @@ export const formatGpuHours = (gpuSeconds: number): string => {
 };
 
 export const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
+
+const EUROS = /^\s*(\d{1,12})(?:[.,](\d{1,2}))?\s*$/;
+
+/** "25000.5" → 2500050 cents, exactly (never through floating point); null when it is not an amount. */
+export function parseEuros(text: string): number | null {
+  const m = EUROS.exec(text.replaceAll('\u00a0', '').replaceAll(' ', ''));
+  if (!m) return null;
+  return Number(m[1]) * 100 + Number((m[2] ?? '').padEnd(2, '0'));
+}

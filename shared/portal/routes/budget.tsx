@@ -5,17 +5,9 @@ import { eur } from '#domain/money.ts';
 import { periodOf } from '#domain/time.ts';
 import type { App } from '#http/context.ts';
 import { toApiBudget, type BudgetInput } from '../../services/budgets.ts';
+import { parseEuros } from '../format.ts';
 import { page, seeOther, signedIn, type FormFields, type Who } from '../http.tsx';
 import { BudgetPage, type BudgetForm } from '../views/budget.tsx';
-
-const EUROS = /^\s*(\d{1,12})(?:[.,](\d{1,2}))?\s*$/;
-
-/** "25000.5" → 2500050 cents, exactly (never through floating point); null when it is not an amount. */
-export function parseEuros(text: string): number | null {
-  const m = EUROS.exec(text.replaceAll('\u00a0', '').replaceAll(' ', ''));
-  if (!m) return null;
-  return Number(m[1]) * 100 + Number((m[2] ?? '').padEnd(2, '0'));
-}
 
 function parseForm(form: FormFields): { input: BudgetInput | null; errors: Record<string, string>; values: BudgetForm } {
   const values: BudgetForm = { limit: (form.limit ?? '').slice(0, 40), thresholds: (form.thresholds ?? '').slice(0, 100), enforce: form.enforce === 'on', stopOnDemand: form.stopOnDemand === 'on' };

@@ -86,7 +86,7 @@ export function registerInvoiceRoutes(app: App, invoices: PortalInvoices, billin
       const amountText = (form.amount ?? '').trim().slice(0, 30);
       const reason = (form.reason ?? '').trim().slice(0, 500);
       const errors: Partial<Record<'amount' | 'reason', string>> = {};
-      const cents = parseEuros(amountText);
+      const cents = parseCreditNoteAmount(amountText);
       if (!amountText) errors.amount = 'enter the amount to credit, excluding VAT, e.g. 120.00';
       else if (cents === null || cents <= 0) errors.amount = `"${amountText}" is not an amount in euros like 120.00`;
       if (!reason) errors.reason = 'say why the invoice is credited';
@@ -139,8 +139,12 @@ export function registerInvoiceRoutes(app: App, invoices: PortalInvoices, billin
 
 const sumOf = (list: PortalInvoice[]) => list.reduce((s, i) => s + i.total.amount, 0);
 
-/** `1,234.56`, `1234.5`, `€120` or `120,50` (decimal comma) → cents; null when it is not an amount. */
-export function parseEuros(text: string): number | null {
+/**
+ * A credit note's amount as finance types it: `1,234.56`, `1234.5`, `€120` or `120,50` (decimal comma)
+ * → cents; null when it is not an amount. It accepts more than `parseEuros` (format.ts): the euro
+ * sign and thousands separators, as an amount copied from an invoice carries them.
+ */
+export function parseCreditNoteAmount(text: string): number | null {
   let t = text.replace(/[€\s]/g, '');
   if (/^\d+,\d{1,2}$/.test(t)) t = t.replace(',', '.');
   else t = t.replace(/,(?=\d{3}(\D|$))/g, '');

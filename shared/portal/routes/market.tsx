@@ -12,9 +12,8 @@ import { DAY_MS } from '#domain/time.ts';
 import type { App } from '#http/context.ts';
 import { getReservation } from '#store/reservations.ts';
 import { formBodyLimit, page, seeOther, signedIn, type FormFields, type Who } from '../http.tsx';
-import { parseEuros } from './budget.tsx';
 import { ListingsPage, MarketPage, SellPage, type SellForm, type SellPreview } from '../views/market.tsx';
-import { toUtcInput } from '../format.ts';
+import { parseEuros, toUtcInput } from '../format.ts';
 
 type Ctx = Parameters<Parameters<typeof signedIn>[2]>[0];
 
