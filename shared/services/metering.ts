@@ -8,18 +8,16 @@
  * as duplicates and retries the rest.
  *
  * The event rules (limits, refusals, splitting by hour and minute) are in metering/rules.ts, the
- * packing of transactions and the reading of DynamoDB's cancellation reasons in metering/packing.ts;
- * this file counts (commit, duplicates, caps) and reads the usage report.
+ * events as what they add to which aggregates, the packing of transactions and the reading of
+ * DynamoDB's cancellation reasons in metering/packing.ts, the usage report in metering/report.ts;
+ * this file counts (commit, duplicates, caps).
  */
 import { randomUUID } from 'node:crypto';
-import { DomainError, invalidField, notFound } from '#domain/errors.ts';
+import { DomainError, invalidField } from '#domain/errors.ts';
 import type { Principal } from '#domain/principal.ts';
-import { remainingGpusAt } from '#domain/resale.ts';
 import type { Reservation } from '#domain/reservation.ts';
-import { DAY_MS, HOUR_MS } from '#domain/time.ts';
 import type { Clock } from '../ids.ts';
 import type { Db } from '#store/db.ts';
-import { findReservation, getReservation } from '#store/reservations.ts';
 import { DEFAULT_RETRY, withOptimisticRetry, type RetryPolicy } from '#store/retry.ts';
 import { transact, type TransactItem } from '#store/transact.ts';
 import {
@@ -34,19 +32,15 @@ import {
   readReservations,
   reservationOrg,
   shardOf,
-  usageByHour,
-  type UsagePiece,
-  type UsageScope,
 } from '#store/usage.ts';
-import { PERMANENT_CANCELLATIONS, apportion, cancellationReasons, fitUnderCaps, mergeIncrements, takeTransaction, type CapUse } from './metering/packing.ts';
+import { PERMANENT_CANCELLATIONS, cancellationReasons, countableOf, fitUnderCaps, mergeIncrements, takeTransaction, type Countable } from './metering/packing.ts';
+import { createUsageReport } from './metering/report.ts';
 import {
   DEFAULT_TRANSACTION_CONCURRENCY,
   MAX_EVENTS_PER_REQUEST,
   checkEventAgainst,
   checkEventAlone,
   sameContent,
-  splitByHour,
-  splitByMinute,
   toEvent,
   type IngestResult,
   type MeteredEvent,
@@ -55,17 +49,7 @@ import {
 
 export * from './metering/rules.ts';
 export { apportion, fitUnderCaps, takeTransaction, type CapUse } from './metering/packing.ts';
-
-/** An accepted event ready to count: its GPU-seconds per hour and the aggregates those touch. */
-interface Countable {
-  event: MeteredEvent;
-  gpuSeconds: number;
-  pieces: UsagePiece[];
-  /** Identities of the aggregate items it increments (the same for every shard). */
-  aggregateIds: string[];
-  /** The capped items among them (its reservation's hours), with its per-minute counts. */
-  caps: CapUse[];
-}
+export { MAX_BUCKETS, type UsageQuery, type UsageReport } from './metering/report.ts';
 
 async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
@@ -79,33 +63,6 @@ async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
 }
-
-export interface UsageQuery {
-  reservationId?: string | undefined;
-  orgId?: string | undefined;
-  from?: string | undefined;
-  to?: string | undefined;
-  granularity: 'hour' | 'day';
-}
-
-export interface UsageReport {
-  reservationId: string | null;
-  orgId: string;
-  granularity: 'hour' | 'day';
-  from: string;
-  to: string;
-  gpuSeconds: number;
-  buckets: { start: string; gpuSeconds: number }[];
-  reservedGpuHours: number | null;
-  usedGpuHours: number;
-}
-
-/** Most buckets one read returns: 92 days of hours, or 400 days. */
-export const MAX_BUCKETS = { hour: 92 * 24, day: 400 } as const;
-const UNIT_MS = { hour: HOUR_MS, day: DAY_MS } as const;
-/** Range of an org-wide read without `from`: the last day of hours, or the last 30 days. */
-const DEFAULT_ORG_BUCKETS = { hour: 24, day: 30 } as const;
-const RESERVING: ReadonlySet<Reservation['status']> = new Set(['confirmed', 'active', 'completed']);
 
 export interface MeteringDeps {
   db: Db;
@@ -308,28 +265,9 @@ export function createMeteringService(deps: MeteringDeps) {
     return retryTransient(() => readReservations(db, refs));
   }
 
-  /** Where a reader may look: its own org (customer) or any org (finance). */
-  async function resolveTarget(principal: Principal, q: UsageQuery): Promise<{ orgId: string; reservation: Reservation | null }> {
-    if (principal.role === 'customer') {
-      const own = principal.orgId;
-      if (!own) throw new DomainError('forbidden', 'This customer key has no org');
-      if (q.orgId !== undefined && q.orgId !== own) throw notFound('Org', q.orgId);
-      if (q.reservationId === undefined) return { orgId: own, reservation: null };
-      const r = await getReservation(db, own, q.reservationId);
-      if (!r) throw notFound('Reservation', q.reservationId);
-      return { orgId: own, reservation: r };
-    }
-    if (principal.role !== 'finance') throw new DomainError('forbidden', `Usage is read by customer or finance keys; this key is a ${principal.role} key`);
-    if (q.reservationId === undefined) {
-      if (q.orgId === undefined) throw invalidField('orgId', 'required for finance keys when reservationId is not given');
-      return { orgId: q.orgId, reservation: null };
-    }
-    const r = await findReservation(db, q.reservationId);
-    if (!r || (q.orgId !== undefined && r.orgId !== q.orgId)) throw notFound('Reservation', q.reservationId);
-    return { orgId: r.orgId, reservation: r };
-  }
-
   return {
+    ...createUsageReport({ db, clock, shards }),
+
     /**
      * Ingests a meter's batch: validates each event, drops ids already counted, and counts the rest
      * exactly once. Never half-counts an event; on 503 the caller resends the whole batch.
@@ -373,27 +311,7 @@ export function createMeteringService(deps: MeteringDeps) {
           result.duplicates++;
           continue;
         }
-        const split = splitByHour(event.startSec, event.endSec, event.gpus);
-        const energy = event.energyWh === null ? null : apportion(event.energyWh, split.map((p) => p.gpuSeconds));
-        const pieces = split.map(
-          (p, i): UsagePiece => ({
-            reservationId: r.id,
-            orgId: r.orgId,
-            poolId: r.poolId,
-            onDemand: r.kind === 'on_demand',
-            epochHour: p.epochHour,
-            gpuSeconds: p.gpuSeconds,
-            measured: energy ? { gpuSeconds: p.gpuSeconds, energyWh: energy[i]! } : undefined,
-            capped: { perMinute: remainingGpusAt(r, p.epochHour) * 60, minutes: splitByMinute(event.startSec, event.endSec, event.gpus, p.epochHour) },
-          }),
-        );
-        const increments = pieces.flatMap((p) => incrementsOf(p, 0));
-        const aggregateIds = [...new Set(increments.map((i) => i.id))];
-        const caps = increments.flatMap((i): CapUse[] => {
-          const limits = i.limits;
-          return limits ? [{ id: i.id, adds: Object.fromEntries(Object.entries(i.adds ?? {}).filter(([name]) => name in limits)), limits }] : [];
-        });
-        queue.push({ event, gpuSeconds: pieces.reduce((sum, p) => sum + p.gpuSeconds, 0), pieces, aggregateIds, caps });
+        queue.push(countableOf(event, r));
       }
       // Events of one reservation and hour next to each other share aggregate items: fuller transactions.
       queue.sort((a, b) => a.event.reservationId.localeCompare(b.event.reservationId) || a.event.startSec - b.event.startSec);
@@ -402,57 +320,6 @@ export function createMeteringService(deps: MeteringDeps) {
       result.duplicates += counted.duplicates;
       for (const c of counted.over) result.rejected.push({ id: c.event.id, reason: 'exceeds_reservation' });
       return result;
-    },
-
-    /** GPU-seconds of a reservation or an org per hour or day, with reserved vs used GPU-hours. */
-    async usage(principal: Principal, q: UsageQuery): Promise<UsageReport> {
-      const { orgId, reservation: r } = await resolveTarget(principal, q);
-      const now = clock();
-      const unit = UNIT_MS[q.granularity];
-      const floorTo = (ms: number) => Math.floor(ms / unit) * unit;
-      const ceilTo = (ms: number) => Math.ceil(ms / unit) * unit;
-
-      let toMs: number;
-      if (q.to !== undefined) toMs = ceilTo(Date.parse(q.to));
-      else if (r) toMs = ceilTo(Math.max(Date.parse(r.start), Math.min(r.end ? Date.parse(r.end) : now.getTime(), now.getTime())));
-      else toMs = ceilTo(now.getTime());
-
-      let fromMs: number;
-      if (q.from !== undefined) fromMs = floorTo(Date.parse(q.from));
-      else if (r) fromMs = Math.max(floorTo(Date.parse(r.start)), toMs - MAX_BUCKETS[q.granularity] * unit);
-      else fromMs = toMs - DEFAULT_ORG_BUCKETS[q.granularity] * unit;
-
-      if (toMs < fromMs) throw invalidField('to', 'must not be before from');
-      const count = (toMs - fromMs) / unit;
-      if (count > MAX_BUCKETS[q.granularity]) {
-        throw invalidField('from', `at most ${MAX_BUCKETS[q.granularity]} ${q.granularity} buckets per read${q.granularity === 'hour' ? '; use granularity=day or a shorter range' : ''}`);
-      }
-
-      const scope: UsageScope = r ? { kind: 'reservation', id: r.id } : { kind: 'org', id: orgId };
-      const byHour = await usageByHour(db, scope, fromMs / HOUR_MS, toMs / HOUR_MS, shards);
-      const buckets = Array.from({ length: count }, (_, i) => ({ start: new Date(fromMs + i * unit).toISOString(), gpuSeconds: 0 }));
-      let gpuSeconds = 0;
-      for (const [hour, seconds] of byHour) {
-        buckets[Math.floor((hour * HOUR_MS - fromMs) / unit)]!.gpuSeconds += seconds;
-        gpuSeconds += seconds;
-      }
-
-      let reservedGpuHours: number | null = null;
-      if (r && r.kind === 'reserved') {
-        const overlapMs = Math.max(0, Math.min(toMs, Date.parse(r.end!)) - Math.max(fromMs, Date.parse(r.start)));
-        reservedGpuHours = RESERVING.has(r.status) ? (overlapMs / HOUR_MS) * r.gpus : 0;
-      }
-      return {
-        reservationId: r?.id ?? null,
-        orgId,
-        granularity: q.granularity,
-        from: new Date(fromMs).toISOString(),
-        to: new Date(toMs).toISOString(),
-        gpuSeconds,
-        buckets,
-        reservedGpuHours,
-        usedGpuHours: Math.round(gpuSeconds / 3.6) / 1000,
-      };
     },
   };
 }

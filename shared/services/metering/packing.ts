@@ -1,15 +1,54 @@
 /**
- * Packing events into DynamoDB transactions (at most MAX_TRANSACTION_ITEMS items, each aggregate
+ * An accepted event as what it adds to which aggregates (`countableOf`), packing those into DynamoDB transactions (at most MAX_TRANSACTION_ITEMS items, each aggregate
  * once, within a reservation's per-minute caps) and reading why DynamoDB cancelled one.
  */
+import { remainingGpusAt } from '#domain/resale.ts';
+import type { Reservation } from '#domain/reservation.ts';
 import { MAX_TRANSACTION_ITEMS } from '#store/transact.ts';
-import type { AggregateIncrement } from '#store/usage.ts';
+import { incrementsOf, type AggregateIncrement, type UsagePiece } from '#store/usage.ts';
+import { splitByHour, splitByMinute, type MeteredEvent } from './rules.ts';
 
 /** A capped aggregate item an event increments: the capped counters it adds to and the most each may hold. */
 export interface CapUse {
   id: string;
   adds: Readonly<Record<string, number>>;
   limits: Readonly<Record<string, number>>;
+}
+
+/** An accepted event ready to count: its GPU-seconds per hour and the aggregates those touch. */
+export interface Countable {
+  event: MeteredEvent;
+  gpuSeconds: number;
+  pieces: UsagePiece[];
+  /** Identities of the aggregate items it increments (the same for every shard). */
+  aggregateIds: string[];
+  /** The capped items among them (its reservation's hours), with its per-minute counts. */
+  caps: CapUse[];
+}
+
+/** An event of reservation `r` as what it counts: its GPU-seconds per hour, the aggregates they increment and the capped ones among them. */
+export function countableOf(event: MeteredEvent, r: Reservation): Countable {
+  const split = splitByHour(event.startSec, event.endSec, event.gpus);
+  const energy = event.energyWh === null ? null : apportion(event.energyWh, split.map((p) => p.gpuSeconds));
+  const pieces = split.map(
+    (p, i): UsagePiece => ({
+      reservationId: r.id,
+      orgId: r.orgId,
+      poolId: r.poolId,
+      onDemand: r.kind === 'on_demand',
+      epochHour: p.epochHour,
+      gpuSeconds: p.gpuSeconds,
+      measured: energy ? { gpuSeconds: p.gpuSeconds, energyWh: energy[i]! } : undefined,
+      capped: { perMinute: remainingGpusAt(r, p.epochHour) * 60, minutes: splitByMinute(event.startSec, event.endSec, event.gpus, p.epochHour) },
+    }),
+  );
+  const increments = pieces.flatMap((p) => incrementsOf(p, 0));
+  const aggregateIds = [...new Set(increments.map((i) => i.id))];
+  const caps = increments.flatMap((i): CapUse[] => {
+    const limits = i.limits;
+    return limits ? [{ id: i.id, adds: Object.fromEntries(Object.entries(i.adds ?? {}).filter(([name]) => name in limits)), limits }] : [];
+  });
+  return { event, gpuSeconds: pieces.reduce((sum, p) => sum + p.gpuSeconds, 0), pieces, aggregateIds, caps };
 }
 
 /** Splits a whole number over weights exactly (cumulative rounding): the parts add up to `total`. */
