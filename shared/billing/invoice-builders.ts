@@ -182,7 +182,15 @@ export interface UsageCharge {
   ratePerGpuHour: Money;
   /** Cents for those GPU-seconds (see `usageDelta`). */
   amount: Money;
+  /** `held`: GPUs × seconds from start to stop (how on-demand is billed); `metered`: a month closed before that. */
+  basis: 'held' | 'metered';
+  /** Held lines: the metered GPU-seconds of that month and pool, shown beside (utilization, footprint); null otherwise. */
+  meteredGpuSeconds: number | null;
 }
+
+/** "(metered 12.5 GPU-h, 42 % of the time held)": utilization shown beside a held line, display only. */
+const meteredBeside = (held: number, metered: number): string =>
+  ` (metered ${formatGpuHours(metered)} GPU-h, ${held > 0 ? Math.round((metered * 100) / held) : 0} % of the time held)`;
 
 /**
  * What a close adds for one org, period and pool: the metered total now against what earlier closes
@@ -208,13 +216,17 @@ export function usageDelta(
 export function usageInvoice(header: Omit<InvoiceHeader, 'kind' | 'reservationId'>, charges: readonly UsageCharge[]): Invoice {
   const ordered = [...charges].sort((a, b) => (a.usagePeriod === b.usagePeriod ? a.poolId.localeCompare(b.poolId) : b.usagePeriod.localeCompare(a.usagePeriod)));
   const drafts: DraftLine[] = ordered.map((c) => {
-    const hours = `${formatGpuHours(c.gpuSeconds)} GPU-h × ${formatMoney(c.ratePerGpuHour)}/GPU-h`;
+    const held = c.basis === 'held';
+    const hours = `${formatGpuHours(c.gpuSeconds)} GPU-h${held ? ' held' : ''} × ${formatMoney(c.ratePerGpuHour)}/GPU-h`;
+    const beside = held && c.meteredGpuSeconds !== null ? meteredBeside(c.gpuSeconds, c.meteredGpuSeconds) : '';
     const late = c.usagePeriod !== header.period;
     return {
       kind: late ? 'usage_adjustment' : 'usage',
       description: late
-        ? `Adjustment: on-demand usage of ${c.usagePeriod} reported after it was invoiced, ${c.poolLabel}: ${hours}`
-        : `On-demand ${c.poolLabel}, ${c.usagePeriod}: ${hours}`,
+        ? held
+          ? `Adjustment: on-demand of ${c.usagePeriod}, ${c.poolLabel}: ${hours}${beside}`
+          : `Adjustment: on-demand usage of ${c.usagePeriod} reported after it was invoiced, ${c.poolLabel}: ${hours}`
+        : `On-demand ${c.poolLabel}, ${c.usagePeriod}: ${hours}${beside}`,
       amount: c.amount,
       site: c.site,
       gpuType: c.gpuType,
@@ -222,6 +234,7 @@ export function usageInvoice(header: Omit<InvoiceHeader, 'kind' | 'reservationId
       gpuSeconds: c.gpuSeconds,
       unitPrice: c.ratePerGpuHour,
       usagePeriod: c.usagePeriod,
+      ...(held ? { meteredGpuSeconds: c.meteredGpuSeconds } : {}),
     };
   });
   return assembleInvoice({ ...header, kind: 'usage', reservationId: null }, drafts);

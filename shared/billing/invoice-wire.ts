@@ -26,6 +26,7 @@ const apiLine = (l: InvoiceLine) => ({
   site: l.site,
   gpuType: l.gpuType,
   gpuHours: l.gpuSeconds === null ? null : formatGpuHours(l.gpuSeconds),
+  meteredGpuHours: l.meteredGpuSeconds === null || l.meteredGpuSeconds === undefined ? null : formatGpuHours(l.meteredGpuSeconds),
   unitPrice: l.unitPrice,
   usagePeriod: l.usagePeriod,
   footprint: l.footprint ?? null,

@@ -1,18 +1,23 @@
 /**
- * The monthly close of on-demand usage: one usage invoice per org and period, covering that month's
- * metered usage and usage of the `lookbackMonths` before it that arrived after their close. The usage
- * ledger (one row per org, month and pool) records what each close invoiced, so a close run twice, or
- * concurrently, invoices nothing twice.
+ * The monthly close of on-demand: one usage invoice per org and period, billing the GPU-seconds the
+ * org's on-demand reservations held in that month (GPUs × seconds from start to stop, shared/domain/
+ * on-demand.ts), with the metered GPU-seconds shown beside them. The usage ledger (one row per org,
+ * month and pool) records what each close invoiced, so a close run twice, or concurrently, invoices
+ * nothing twice. Months closed before billing was by held time (ledger rows without `basis`) keep
+ * their rule: metered usage of them that arrives late is still invoiced as an adjustment, and held
+ * time is never billed for them afterwards.
  */
 import { poolLabel, type Pool } from '#domain/catalog.ts';
 import { DomainError } from '#domain/errors.ts';
 import { withLineFootprints, type Invoice } from '#domain/invoice.ts';
 import { eur, sumMoney } from '#domain/money.ts';
-import { periodOf, shiftPeriod } from '#domain/time.ts';
+import { nextPeriod, periodOf, periodStart, shiftPeriod } from '#domain/time.ts';
 import { outboxWrites } from '#store/events.ts';
 import { allOrgIds, getInvoice, invoiceCreate, ledgerRows, ledgerWrite, syncMarkerPut, type UsageLedgerRow } from '#store/invoices.ts';
 import { withOptimisticRetry } from '#store/retry.ts';
 import { transact, type TransactItem } from '#store/transact.ts';
+import { heldGpuSecondsByPool } from '#domain/on-demand.ts';
+import { listOnDemandHeldBetween } from '#store/reservations.ts';
 import { onDemandUsageByPool } from '#store/usage.ts';
 import { factorsFor } from '../services/footprint.ts';
 import { describeError, orgOrFail, type BillingContext } from './context.ts';
@@ -43,10 +48,17 @@ export function createMonthlyClose(ctx: BillingContext, sync: StripeSync) {
     const ledger = await ledgerRows(db, orgId, first, period);
     const charges: UsageCharge[] = [];
     const writes: TransactItem[] = [];
+    const now = clock();
     for (let offset = lookbackMonths; offset >= 0; offset--) {
       const usagePeriod = shiftPeriod(period, -offset);
       const metered = await onDemandUsageByPool(db, orgId, usagePeriod);
-      for (const [poolId, gpuSeconds] of [...metered].sort(([a], [b]) => a.localeCompare(b))) {
+      const rows = ledger.filter((l) => l.usagePeriod === usagePeriod);
+      // The closed month is billed on held time; an earlier month keeps the rule it was closed under.
+      const heldRule = offset === 0 || rows.some((r) => r.basis === 'held');
+      const quantities = heldRule
+        ? heldGpuSecondsByPool(await listOnDemandHeldBetween(db, orgId, periodStart(usagePeriod), periodStart(nextPeriod(usagePeriod))), usagePeriod, now)
+        : metered;
+      for (const [poolId, gpuSeconds] of [...quantities].sort(([a], [b]) => a.localeCompare(b))) {
         const pool: Pool | undefined = pools.pools.find((p) => p.id === poolId);
         if (!pool) {
           logger.error('usage of a pool missing from the catalog is not invoiced', { orgId, poolId, usagePeriod });
@@ -65,6 +77,8 @@ export function createMonthlyClose(ctx: BillingContext, sync: StripeSync) {
           gpuSeconds: delta.gpuSeconds,
           ratePerGpuHour: eur(rate),
           amount: eur(delta.amount),
+          basis: heldRule ? 'held' : 'metered',
+          meteredGpuSeconds: heldRule ? (metered.get(poolId) ?? 0) : null,
         });
         const next: UsageLedgerRow = {
           orgId,
@@ -74,6 +88,7 @@ export function createMonthlyClose(ctx: BillingContext, sync: StripeSync) {
           amount: delta.totalAmount,
           ratePerGpuHour: rate,
           closes: { ...(row?.closes ?? {}), [period]: { gpuSeconds: delta.gpuSeconds, amount: delta.amount, invoiceId } },
+          ...(heldRule ? { basis: 'held' as const } : {}),
           version: (row?.version ?? 0) + 1,
         };
         writes.push(ledgerWrite(db, next, row?.version ?? 0));

@@ -10,7 +10,7 @@ import { outstandingOf, type CreditNote, type Invoice } from '#domain/invoice.ts
 import { eur, mulRound, sumMoney, type Money } from '#domain/money.ts';
 import { onDemandCharge } from '#domain/pricing.ts';
 import type { Principal } from '#domain/principal.ts';
-import { DAY_MS, shiftPeriod } from '#domain/time.ts';
+import { DAY_MS, nextPeriod, periodStart, shiftPeriod } from '#domain/time.ts';
 import {
   allOrgIds,
   creditNotesOfPeriod,
@@ -26,6 +26,8 @@ import {
   type InvoiceListQuery,
   type UsageLedgerRow,
 } from '#store/invoices.ts';
+import { heldGpuSecondsByPool } from '#domain/on-demand.ts';
+import { listOnDemandHeldBetween } from '#store/reservations.ts';
 import { onDemandUsageByPool } from '#store/usage.ts';
 import { resaleCreditsOfPeriod, resalePayoutNoteIds } from '#store/resale-credits.ts';
 import { describeError, type BillingContext } from './context.ts';
@@ -208,7 +210,13 @@ export function createReports(ctx: BillingContext) {
       }
       const ledger = await ledgerRows(db, orgId, shiftPeriod(period, -lookbackMonths), period);
       for (const row of ledger) metered += meteredByClose(row, period);
-      const usage = await onDemandUsageByPool(db, orgId, period);
+      // What the next close would add for this period: held time (how on-demand is billed), or metered
+      // usage for a month closed before that (its ledger rows carry no basis).
+      const rows = ledger.filter((l) => l.usagePeriod === period);
+      const heldRule = rows.length === 0 || rows.some((r) => r.basis === 'held');
+      const usage = heldRule
+        ? heldGpuSecondsByPool(await listOnDemandHeldBetween(db, orgId, periodStart(period), periodStart(nextPeriod(period))), period, clock())
+        : await onDemandUsageByPool(db, orgId, period);
       for (const [poolId, gpuSeconds] of usage) {
         const row = ledger.find((l) => l.usagePeriod === period && l.poolId === poolId);
         const rate = row?.ratePerGpuHour ?? (await catalog.get()).pools.find((p) => p.id === poolId)?.onDemandRate.amount ?? 0;

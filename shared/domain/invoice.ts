@@ -42,6 +42,11 @@ export interface InvoiceLine {
   unitPrice: Money | null;
   /** Usage lines: the month the usage happened in (earlier than the invoice's period for a late-usage adjustment). */
   usagePeriod: string | null;
+  /**
+   * On-demand lines billed on held time (`gpuSeconds` = GPUs × seconds held): the metered GPU-seconds
+   * of that month and pool, shown beside; absent on lines billed on metered usage.
+   */
+  meteredGpuSeconds?: number | null | undefined;
   /** Energy and carbon of the GPU-seconds the line charges (absent on invoices issued before lines carried it; null for discounts). */
   footprint?: Footprint | null | undefined;
 }
@@ -63,7 +68,8 @@ export function withLineFootprints<T extends { lines: InvoiceLine[] }>(invoice: 
         footprint: footprintOf({
           factors,
           reservedGpuHours: l.gpuSeconds / 3600,
-          metered: metered ? { gpuSeconds: l.gpuSeconds, measuredGpuSeconds: 0, measuredEnergyWh: 0 } : null,
+          // On-demand billed on held time: the footprint is that of the GPU-seconds actually metered.
+          metered: metered ? { gpuSeconds: l.meteredGpuSeconds ?? l.gpuSeconds, measuredGpuSeconds: 0, measuredEnergyWh: 0 } : null,
         }),
       };
     }),

@@ -258,6 +258,11 @@ export interface UsageLedgerRow {
   ratePerGpuHour: number;
   /** Per closed period: the GPU-seconds and cents that close invoiced, and on which invoice. */
   closes: Record<string, { gpuSeconds: number; amount: number; invoiceId: string }>;
+  /**
+   * What the GPU-seconds are: `held` (GPUs × seconds from start to stop, how on-demand is billed) or,
+   * on rows written before that (absent), metered usage; such a month stays on metered usage.
+   */
+  basis?: 'held' | 'metered' | undefined;
   version: number;
 }
 

@@ -109,3 +109,27 @@ export async function listDue(db: Db, now: Date, limit: number): Promise<Reserva
   );
   return (res.Items ?? []).map((i) => fromItem(i)!);
 }
+
+/**
+ * Every on-demand reservation of an org that may have held GPUs in `[from, to)`: started before `to`
+ * and running or stopped at or after `from` (billing reads them at the monthly close, docs/billing.md).
+ */
+export async function listOnDemandHeldBetween(db: Db, orgId: string, from: Date, to: Date): Promise<Reservation[]> {
+  const out: Reservation[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const res = await db.doc.send(
+      new QueryCommand({
+        TableName: db.table,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        FilterExpression: 'reservation.kind = :od AND reservation.#start < :to AND (attribute_type(reservation.stoppedAt, :null) OR reservation.stoppedAt >= :from)',
+        ExpressionAttributeNames: { '#start': 'start' },
+        ExpressionAttributeValues: { ':pk': keys.org(orgId).pk, ':prefix': prefixes.reservation, ':od': 'on_demand', ':to': to.toISOString(), ':from': from.toISOString(), ':null': 'NULL' },
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const item of res.Items ?? []) out.push(fromItem(item)!);
+    start = res.LastEvaluatedKey;
+  } while (start);
+  return out;
+}

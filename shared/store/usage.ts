@@ -350,7 +350,7 @@ export async function usageByHour(db: Db, scope: UsageScope, fromHour: number, t
 }
 
 /**
- * On-demand GPU-seconds of an org in billing period `YYYY-MM`, per pool: what billing charges.
+ * Metered on-demand GPU-seconds of an org in billing period `YYYY-MM`, per pool: shown beside the GPU-seconds held that billing charges.
  * An event that arrives after the period was invoiced still lands here (in the period it happened),
  * so billing finds it as the difference between this figure and what it invoiced.
  */

@@ -1,7 +1,8 @@
 /**
- * The monthly close of on-demand usage, end to end: exact charges, idempotent reruns, late usage
- * billed once as an adjustment on the next close, then the finance reports over the same months
- * (reconciliation to the cent, revenue by site and GPU type, receivables by age).
+ * The monthly close of on-demand, end to end: billed per second for the GPUs held from start to stop
+ * (metered usage shown beside, never the billed quantity), exact charges, idempotent reruns, late
+ * usage changing nothing billed, then the finance reports over the same months (reconciliation to
+ * the cent, revenue by site and GPU type, receivables by age).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { onDemandCharge } from '../../shared/domain/pricing.ts';
@@ -15,6 +16,11 @@ afterAll(() => b.close());
 
 /** €2.49 per GPU-hour (H100 on demand). */
 const RATE = 249;
+/** Lumière: 8 GPUs held 2 h 10 min in November. */
+const FR_HELD = 4316;
+/** Rheinwerk: 16 GPUs held 158 h in November and 33 h in December. */
+const DE_NOVEMBER = 2528 * RATE;
+const DE_DECEMBER = 528 * RATE;
 let eventCounter = 0;
 
 async function postUsage(events: { reservationId: string; start: string; end: string; gpus: number }[]) {
@@ -54,8 +60,10 @@ describe('monthly close', () => {
     state.priced = kept.price.amount + extended.body.extension.price.amount + cancelledLater.price.amount;
     state.refund = cancelled.body.refund.amount.amount;
 
+    // Lumière holds 8 GPUs for 2 h 10 min and meters nothing; Rheinwerk's 16 GPUs keep running, 30 min metered.
+    t.clock.set('2026-11-24T12:10:00Z');
+    expect((await t.call('POST', `/v1/reservations/${state.frOnDemand}/stop`)).status).toBe(200);
     t.clock.set('2026-11-25T12:00:00Z');
-    await postUsage([{ reservationId: state.frOnDemand, start: '2026-11-24T10:00:00Z', end: '2026-11-24T11:00:00Z', gpus: 8 }]);
     await postUsage([{ reservationId: state.deOnDemand, start: '2026-11-24T10:00:00Z', end: '2026-11-24T10:30:00Z', gpus: 16 }]);
   });
 
@@ -68,21 +76,24 @@ describe('monthly close', () => {
     expect((await t.call('POST', '/v1/billing/close', { key: t.keys.finance, body: {} })).status).toBe(400);
   });
 
-  it('closing November invoices each org’s usage per pool at the on-demand rate, exact to the cent, and sends it to Stripe', async () => {
+  it('closing November bills each org the GPUs its on-demand held, per second, at the on-demand rate, metered usage beside, and sends it to Stripe', async () => {
     const { t, standIn } = b;
     t.clock.set('2026-12-02T09:00:00Z');
     const first = await close('2026-11');
     expect(first.created).toBe(2);
     expect(first.invoices.map((i) => i.orgId).sort()).toEqual(['org_lumiere', 'org_rheinwerk']);
     const fr = first.invoices.find((i) => i.orgId === 'org_lumiere')!;
-    // 8 GPUs × 1 h = 8 GPU-h × €2.49 = €19.92; VAT 20 % = €3.984 → €3.98.
+    // Held 2 h 10 min with nothing metered: 8 GPUs × 7 800 s = 62 400 GPU-s × €2.49/3 600 = €43.16 exactly; VAT 20 % = €8.632 → €8.63.
+    expect(FR_HELD).toBe(onDemandCharge(8 * (2 * 3600 + 10 * 60), RATE).amount);
     expect(fr.lines).toHaveLength(1);
-    expect(fr.lines[0]).toMatchObject({ amount: { amount: 1992 }, usagePeriod: '2026-11', gpuHours: '8' });
-    expect(fr.lines[0]!.description).toBe('On-demand H100 SXM 80GB · Valence–Rovaltain, 2026-11: 8 GPU-h × €2.49/GPU-h');
-    expect([fr.subtotal.amount, fr.tax.amount, fr.total.amount]).toEqual([1992, 398, 2390]);
+    expect(fr.lines[0]).toMatchObject({ amount: { amount: FR_HELD }, usagePeriod: '2026-11', gpuHours: '17.3333', meteredGpuHours: '0' });
+    expect(fr.lines[0]!.description).toBe('On-demand H100 SXM 80GB · Valence–Rovaltain, 2026-11: 17.3333 GPU-h held × €2.49/GPU-h (metered 0 GPU-h, 0 % of the time held)');
+    expect([fr.subtotal.amount, fr.tax.amount, fr.total.amount]).toEqual([4316, 863, 5179]);
     expect(fr.status).toBe('open');
+    // Still running at the month's end: 16 GPUs × 158 h (24 Nov 10:00 → 1 Dec 00:00) = 2 528 GPU-h × €2.49, although 8 GPU-h were metered.
     const de = first.invoices.find((i) => i.orgId === 'org_rheinwerk')!;
-    expect([de.subtotal.amount, de.tax.amount, de.total.amount]).toEqual([1992, 0, 1992]);
+    expect(de.lines[0]).toMatchObject({ gpuHours: '2528', meteredGpuHours: '8' });
+    expect([de.subtotal.amount, de.tax.amount, de.total.amount]).toEqual([DE_NOVEMBER, 0, DE_NOVEMBER]);
     for (const i of first.invoices) expect(stripeInvoicesFor(standIn!, i.id)).toHaveLength(1);
     state.novemberInvoices = first.invoices.map((i) => i.id).sort();
   });
@@ -102,17 +113,18 @@ describe('monthly close', () => {
     expect(list.body.data.filter((i: { kind: string }) => i.kind === 'usage')).toHaveLength(2);
   });
 
-  it('usage of November reported after its close is not on November’s invoice: it waits for the next close', async () => {
+  it('usage of November reported after its close changes nothing billed: the GPUs held are', async () => {
     const { t } = b;
-    await postUsage([{ reservationId: state.frOnDemand, start: '2026-11-30T12:00:00Z', end: '2026-11-30T12:30:00Z', gpus: 8 }]);
-    await postUsage([{ reservationId: state.frOnDemand, start: '2026-12-01T10:00:00Z', end: '2026-12-01T11:00:00Z', gpus: 8 }]);
+    await postUsage([{ reservationId: state.frOnDemand, start: '2026-11-24T11:00:00Z', end: '2026-11-24T11:30:00Z', gpus: 8 }]);
+    await postUsage([{ reservationId: state.deOnDemand, start: '2026-12-01T10:00:00Z', end: '2026-12-01T11:00:00Z', gpus: 16 }]);
+    // Rheinwerk stops on 2 Dec at 09:00: 33 h of December held.
+    expect((await t.call('POST', `/v1/reservations/${state.deOnDemand}/stop`, { key: t.keys.customer2 })).status).toBe(200);
     const again = await close('2026-11');
     expect(again.created).toBe(0);
     const fr = await invoice(t, again.invoices.find((i) => i.orgId === 'org_lumiere')!.id);
-    expect(fr.subtotal.amount).toBe(1992);
+    expect(fr.subtotal.amount).toBe(FR_HELD);
     const rec = await t.call('GET', '/v1/billing/reconciliation?period=2026-11', { key: t.keys.finance });
-    // 8 GPUs × 30 min = 4 GPU-h × €2.49 = €9.96, metered but not yet invoiced.
-    expect(rec.body.usageAwaitingNextClose).toEqual({ amount: 996, currency: 'EUR' });
+    expect(rec.body.usageAwaitingNextClose).toEqual({ amount: 0, currency: 'EUR' });
   });
 
   it('November reconciles to the cent: invoiced = priced reservations + metered usage − credit notes', async () => {
@@ -122,49 +134,44 @@ describe('monthly close', () => {
     expect(rec.body).toMatchObject({
       period: '2026-11',
       pricedReservations: { amount: state.priced },
-      meteredUsage: { amount: 1992 + 1992 },
+      meteredUsage: { amount: FR_HELD + DE_NOVEMBER },
       refundsByPolicy: { amount: state.refund },
       creditNotes: { count: 1, subtotal: { amount: state.refund } },
-      invoiced: { amount: state.priced + 3984 - state.refund },
-      expected: { amount: state.priced + 3984 - state.refund },
+      invoiced: { amount: state.priced + FR_HELD + DE_NOVEMBER - state.refund },
+      expected: { amount: state.priced + FR_HELD + DE_NOVEMBER - state.refund },
       difference: { amount: 0 },
       checks: { invoicesMatchPricedReservationsAndUsage: true, creditNotesMatchPolicyRefunds: true },
       balanced: true,
     });
     expect(rec.body.invoices.count).toBe(5);
-    expect(rec.body.invoices.subtotal.amount).toBe(state.priced + 3984);
+    expect(rec.body.invoices.subtotal.amount).toBe(state.priced + FR_HELD + DE_NOVEMBER);
   });
 
-  it('closing December bills December’s usage and November’s late usage once, as an adjustment line', async () => {
+  it('closing December bills the hours held in December, once; November’s late usage adds nothing', async () => {
     const { t, service } = b;
     t.clock.set('2027-01-03T08:00:00Z');
     const dec = await close('2026-12');
     expect(dec.created).toBe(1);
-    const [fr] = dec.invoices;
-    expect(fr!.orgId).toBe('org_lumiere');
-    expect(fr!.lines.map((l) => [l.usagePeriod, l.amount.amount, l.gpuHours])).toEqual([
-      ['2026-12', 1992, '8'],
-      ['2026-11', 996, '4'],
-    ]);
-    expect(fr!.lines[1]!.description).toBe(
-      'Adjustment: on-demand usage of 2026-11 reported after it was invoiced, H100 SXM 80GB · Valence–Rovaltain: 4 GPU-h × €2.49/GPU-h',
-    );
-    // VAT once on the subtotal: 2988 × 20 % = 597.6 → 598 (not 398 + 199 line by line).
-    expect([fr!.subtotal.amount, fr!.tax.amount, fr!.total.amount]).toEqual([2988, 598, 2988 + 598]);
+    const [de] = dec.invoices;
+    expect(de!.orgId).toBe('org_rheinwerk');
+    // 1 Dec 00:00 → 2 Dec 09:00 = 33 h × 16 GPUs = 528 GPU-h × €2.49 = €1 314.72; 16 GPU-h metered beside (3 %).
+    expect(de!.lines.map((l) => [l.usagePeriod, l.amount.amount, l.gpuHours])).toEqual([['2026-12', DE_DECEMBER, '528']]);
+    expect(de!.lines[0]!.description).toBe('On-demand H100 SXM 80GB · Valence–Rovaltain, 2026-12: 528 GPU-h held × €2.49/GPU-h (metered 16 GPU-h, 3 % of the time held)');
+    expect([de!.subtotal.amount, de!.tax.amount, de!.total.amount]).toEqual([DE_DECEMBER, 0, DE_DECEMBER]);
     // Nothing more, however often it runs (the scheduled job closes the previous month the same way).
     expect((await close('2026-12')).created).toBe(0);
     expect((await service.closePreviousPeriod()).created).toBe(0);
     expect((await close('2026-11')).created).toBe(0);
-    // Every GPU-second of November invoiced exactly once: 1 h + 30 min × 8 GPUs.
+    // Every second held in November invoiced exactly once: 2 h 10 min × 8 GPUs.
     const all = (await t.call('GET', '/v1/invoices?orgId=org_lumiere&limit=200', { key: t.keys.finance })).body.data as { lines: { usagePeriod: string | null; amount: { amount: number } }[] }[];
     const novemberUsage = all.flatMap((i) => i.lines).filter((l) => l.usagePeriod === '2026-11');
-    expect(novemberUsage.reduce((s, l) => s + l.amount.amount, 0)).toBe(onDemandCharge(8 * 5400, RATE).amount);
+    expect(novemberUsage.reduce((s, l) => s + l.amount.amount, 0)).toBe(onDemandCharge(8 * 7800, RATE).amount);
   });
 
-  it('December reconciles too, the late usage counted in December’s metered usage', async () => {
+  it('December reconciles too', async () => {
     const { t } = b;
     const rec = await t.call('GET', '/v1/billing/reconciliation?period=2026-12', { key: t.keys.finance });
-    expect(rec.body).toMatchObject({ meteredUsage: { amount: 2988 }, pricedReservations: { amount: 0 }, usageAwaitingNextClose: { amount: 0 }, balanced: true });
+    expect(rec.body).toMatchObject({ meteredUsage: { amount: DE_DECEMBER }, pricedReservations: { amount: 0 }, usageAwaitingNextClose: { amount: 0 }, balanced: true });
     const nov = await t.call('GET', '/v1/billing/reconciliation?period=2026-11', { key: t.keys.finance });
     expect(nov.body).toMatchObject({ usageAwaitingNextClose: { amount: 0 }, balanced: true });
   });
@@ -178,14 +185,14 @@ describe('monthly close', () => {
         site: VALENCE,
         gpuType: H100,
         gpuHours: expect.any(Number),
-        invoiced: { amount: state.priced + 3984, currency: 'EUR' },
+        invoiced: { amount: state.priced + FR_HELD + DE_NOVEMBER, currency: 'EUR' },
         credited: { amount: state.refund, currency: 'EUR' },
-        net: { amount: state.priced + 3984 - state.refund, currency: 'EUR' },
+        net: { amount: state.priced + FR_HELD + DE_NOVEMBER - state.refund, currency: 'EUR' },
       },
     ]);
-    // Reserved 8 × 3 h + 8 × 2 h (extension) + 8 × 3 h, on-demand 8 + 8 GPU-h.
-    expect(res.body.rows[0].gpuHours).toBe(24 + 16 + 24 + 16);
-    expect(res.body.total.net.amount).toBe(state.priced + 3984 - state.refund);
+    // Reserved 8 × 3 h + 8 × 2 h (extension) + 8 × 3 h, on-demand held 17.33 + 2 528 GPU-h.
+    expect(res.body.rows[0].gpuHours).toBe(2609.33);
+    expect(res.body.total.net.amount).toBe(state.priced + FR_HELD + DE_NOVEMBER - state.refund);
   });
 
   it('receivables: open invoices by age; a paid one leaves them', async () => {

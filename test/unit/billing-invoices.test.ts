@@ -158,6 +158,8 @@ describe('usage across closes', () => {
       gpuSeconds: amount * 3600 / 249,
       ratePerGpuHour: eur(249),
       amount: eur(amount),
+      basis: 'metered' as const,
+      meteredGpuSeconds: null,
     });
     const inv = usageInvoice({ id: 'inv_u', org: org('FR'), period: '2026-12', now, stripeConfigured: false }, [charge('2026-11', 996), charge('2026-12', 1992)]);
     expect(inv.lines.map((l) => [l.kind, l.usagePeriod])).toEqual([

@@ -3020,6 +3020,11 @@ export interface components {
              * @example 1344
              */
             gpuHours: string | null;
+            /**
+             * @description On-demand lines: the GPU-hours metered in that month and pool, shown beside the GPU-hours held that the line charges (decimal, display only); null on other lines
+             * @example 8
+             */
+            meteredGpuHours: string | null;
             /** @description Per GPU-hour */
             unitPrice: components["schemas"]["Money"] | null;
             /**
@@ -3207,7 +3212,7 @@ export interface components {
             };
             invoiced: components["schemas"]["Money"] & unknown;
             pricedReservations: components["schemas"]["Money"];
-            meteredUsage: components["schemas"]["Money"];
+            meteredUsage: components["schemas"]["Money"] & unknown;
             refundsByPolicy: components["schemas"]["Money"];
             expected: components["schemas"]["Money"] & unknown;
             difference: components["schemas"]["Money"];

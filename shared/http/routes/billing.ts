@@ -31,6 +31,11 @@ const InvoiceLineSchema = z
     site: z.string().max(MAX.id).nullable(),
     gpuType: z.string().max(MAX.id).nullable(),
     gpuHours: z.string().max(MAX.short).nullable().openapi({ description: 'GPU-hours charged (decimal, display only); null for discount lines', example: '1344' }),
+    meteredGpuHours: z
+      .string()
+      .max(MAX.short)
+      .nullable()
+      .openapi({ description: 'On-demand lines: the GPU-hours metered in that month and pool, shown beside the GPU-hours held that the line charges (decimal, display only); null on other lines', example: '8' }),
     unitPrice: MoneySchema.nullable().openapi({ description: 'Per GPU-hour' }),
     usagePeriod: Period.nullable().openapi({ description: 'On-demand lines: the month the usage happened in' }),
     footprint: FootprintSchema.nullable().openapi({ description: 'Energy and carbon of the GPU-hours this line charges (`reserved` for a booking’s lines, `metered` for usage); null for discount lines' }),
@@ -358,7 +363,7 @@ const reconciliation = createRoute({
           creditNotes: Totals,
           invoiced: MoneySchema.openapi({ description: 'invoices − credit notes' }),
           pricedReservations: MoneySchema,
-          meteredUsage: MoneySchema,
+          meteredUsage: MoneySchema.openapi({ description: 'On-demand invoiced by this period’s close: the GPU-seconds held (GPUs × seconds from start to stop), or metered usage for months closed before on-demand was billed on held time' }),
           refundsByPolicy: MoneySchema,
           expected: MoneySchema.openapi({ description: 'pricedReservations + meteredUsage − refundsByPolicy − resale.paidOutByCreditNotes' }),
           difference: MoneySchema,
