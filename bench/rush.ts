@@ -171,6 +171,8 @@ const percentile = (sorted: number[], p: number) => (sorted.length === 0 ? 0 : s
 interface Booker {
   quoteStatus: number;
   holdStatus?: number;
+  /** A 5xx answer's problem title and detail, to say what failed. */
+  failure?: string;
   sentAt?: number;
   answeredAt?: number;
 }
@@ -196,6 +198,7 @@ async function rush(n: number, orgKeys: string[]) {
       const r = await call('POST', '/v1/reservations', orgKeys[i % orgKeys.length]!, { quoteId: q.body.id });
       b.answeredAt = performance.now();
       b.holdStatus = r.status;
+      if (r.status >= 500) b.failure = `${r.status} ${r.body?.title ?? ''}: ${r.body?.detail ?? ''}`;
     }),
   );
   const holdMs = performance.now() - holdBegan;
@@ -219,6 +222,7 @@ async function rush(n: number, orgKeys: string[]) {
     leftFree: after.pools[0].minAvailable / NODE,
     statuses,
     fiveHundreds: bookers.filter((b) => (b.holdStatus ?? b.quoteStatus) >= 500).length,
+    failures: Object.fromEntries([...new Set(bookers.flatMap((b) => (b.failure ? [b.failure] : [])))].map((f) => [f, bookers.filter((b) => b.failure === f).length])),
     quotesPerSecond: n / (quoteMs / 1000),
     bookingsPerSecond: held.length / (holdMs / 1000),
     holdMs,

@@ -8,6 +8,7 @@
 import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Db } from './db.ts';
 import { keys } from './keys.ts';
+import { createCoalescer, perDb } from './coalesce.ts';
 import type { TransactItem } from './transact.ts';
 
 export type MarketGranularity = 'hour' | 'day';
@@ -52,41 +53,22 @@ export function marketBookedWrite(db: Db, poolId: string, at: Date, booking: { t
 
 /**
  * A quote's price per GPU-hour (not a state change: one update per bucket, outside any transaction).
- * Quotes of one pool recorded in the same turn of the event loop share each bucket's update (their
- * counts added together), so a rush of quotes does not queue on the pool's two rollup items.
+ * Quotes of one pool recorded while a bucket's previous update is in flight share the next one (their
+ * counts added together, shared/store/coalesce.ts), so a rush of quotes does not queue on the pool's two rollup items.
  */
 export async function recordQuoted(db: Db, poolId: string, at: Date, pricePerGpuHour: number): Promise<void> {
-  await Promise.all((['hour', 'day'] as const).map((g) => addLater(db, poolId, marketBucket(at, g), `q${pricePerGpuHour}`)));
+  await Promise.all((['hour', 'day'] as const).map((g) => addLater(db, `${poolId}\u0000${marketBucket(at, g)}`, { poolId, bucket: marketBucket(at, g), name: `q${pricePerGpuHour}` })));
 }
 
-interface PendingAdds {
-  adds: Map<string, number>;
-  waiters: { resolve(): void; reject(e: unknown): void }[];
-}
-const pendingAdds = new WeakMap<Db, Map<string, PendingAdds>>();
-
-function addLater(db: Db, poolId: string, bucket: string, name: string): Promise<void> {
-  let byItem = pendingAdds.get(db);
-  if (!byItem) pendingAdds.set(db, (byItem = new Map()));
-  const id = `${poolId}\u0000${bucket}`;
-  let batch = byItem.get(id);
-  if (!batch) {
-    const fresh: PendingAdds = { adds: new Map(), waiters: [] };
-    batch = fresh;
-    const items = byItem;
-    items.set(id, fresh);
-    setImmediate(() => {
-      if (items.get(id) === fresh) items.delete(id);
-      db.doc.send(new UpdateCommand(update(db, poolId, bucket, Object.fromEntries(fresh.adds)))).then(
-        () => fresh.waiters.forEach((w) => w.resolve()),
-        (error: unknown) => fresh.waiters.forEach((w) => w.reject(error)),
-      );
-    });
-  }
-  batch.adds.set(name, (batch.adds.get(name) ?? 0) + 1);
-  const joined = batch;
-  return new Promise((resolve, reject) => joined.waiters.push({ resolve, reject }));
-}
+/** Quoted-price counts of one rollup item, added together while its previous update is in flight. */
+const addLater = perDb((db: Db) =>
+  createCoalescer<{ poolId: string; bucket: string; name: string }, void>(async (_id, batch) => {
+    const adds: Record<string, number> = {};
+    for (const { name } of batch) adds[name] = (adds[name] ?? 0) + 1;
+    await db.doc.send(new UpdateCommand(update(db, batch[0]!.poolId, batch[0]!.bucket, adds)));
+    return batch.map(() => undefined);
+  }),
+);
 
 /** The rollups of a pool in [from, to) at one granularity: one Query (paged by DynamoDB only past 1 MB). */
 export async function readMarket(db: Db, poolId: string, from: Date, to: Date, granularity: MarketGranularity): Promise<MarketRow[]> {

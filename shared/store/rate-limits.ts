@@ -2,6 +2,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Db } from './db.ts';
 import { keys } from './keys.ts';
+import { createCoalescer, perDb } from './coalesce.ts';
 
 /** One counter of a window item: its attribute name (letters, digits, `_`) and the most it may reach. */
 export interface WindowCounter {
@@ -19,59 +20,40 @@ export type WindowCount =
  * that adds 1 to each counter only if every counter is still below its limit. The item expires
  * (TTL) one window after it ends. A refused request leaves the counters as they were.
  *
- * Requests of one scope counted in the same turn of the event loop (a burst from one org) share one
- * UpdateItem that adds their number k, conditioned on every counter leaving room for all k; each
+ * Requests of one scope that arrive while its previous count is in flight (a burst from one org)
+ * share the next UpdateItem (shared/store/coalesce.ts) that adds their number k, conditioned on every counter leaving room for all k; each
  * gets the count it would have had alone (in call order). When the window has no room for all of
  * them, they are counted one by one, in order, so exactly as many pass as singly counted would.
  */
 export function countInWindow(db: Db, scope: string, windowStartSeconds: number, windowSeconds: number, counters: WindowCounter[]): Promise<WindowCount> {
-  let byScope = pendingCounts.get(db);
-  if (!byScope) pendingCounts.set(db, (byScope = new Map()));
   const id = `${scope}\u0000${windowStartSeconds}\u0000${windowSeconds}\u0000${counters.map((c) => `${c.name}:${c.limit}`).join(',')}`;
-  let batch = byScope.get(id);
-  if (!batch) {
-    const fresh: PendingCount = { waiters: [] };
-    batch = fresh;
-    const scopes = byScope;
-    scopes.set(id, fresh);
-    setImmediate(() => {
-      if (scopes.get(id) === fresh) scopes.delete(id);
-      void flushCount(db, scope, windowStartSeconds, windowSeconds, counters, fresh.waiters);
-    });
-  }
-  const joined = batch;
-  return new Promise((resolve, reject) => joined.waiters.push({ resolve, reject }));
+  return countTogether(db, id, { scope, windowStartSeconds, windowSeconds, counters });
 }
 
-interface PendingCount {
-  waiters: { resolve(r: WindowCount): void; reject(e: unknown): void }[];
+interface CountRequest {
+  scope: string;
+  windowStartSeconds: number;
+  windowSeconds: number;
+  counters: WindowCounter[];
 }
-const pendingCounts = new WeakMap<Db, Map<string, PendingCount>>();
 
-async function flushCount(db: Db, scope: string, start: number, seconds: number, counters: WindowCounter[], waiters: PendingCount['waiters']) {
-  const k = waiters.length;
-  if (k > 1 && counters.every((c) => c.limit >= k)) {
-    let together: WindowCount;
-    try {
-      together = await addInWindow(db, scope, start, seconds, counters, k);
-    } catch (error) {
-      for (const w of waiters) w.reject(error);
-      return;
+const countTogether = perDb((db: Db) =>
+  createCoalescer<CountRequest, WindowCount>(async (_id, batch) => {
+    const { scope, windowStartSeconds: start, windowSeconds: seconds, counters } = batch[0]!;
+    const k = batch.length;
+    if (k > 1 && counters.every((c) => c.limit >= k)) {
+      const together = await addInWindow(db, scope, start, seconds, counters, k);
+      if (together.allowed) {
+        const counts = together.counts;
+        return batch.map((_, i) => ({ allowed: true as const, counts: Object.fromEntries(counters.map((c) => [c.name, (counts[c.name] ?? 0) - (k - 1 - i)])) }));
+      }
     }
-    if (together.allowed) {
-      const counts = together.counts;
-      waiters.forEach((w, i) => w.resolve({ allowed: true, counts: Object.fromEntries(counters.map((c) => [c.name, (counts[c.name] ?? 0) - (k - 1 - i)])) }));
-      return;
-    }
-  }
-  for (const w of waiters) {
-    try {
-      w.resolve(await addInWindow(db, scope, start, seconds, counters, 1));
-    } catch (error) {
-      w.reject(error);
-    }
-  }
-}
+    // No room for all of them: one by one, in order, so exactly as many pass as single writes would.
+    const results: WindowCount[] = [];
+    for (let i = 0; i < k; i++) results.push(await addInWindow(db, scope, start, seconds, counters, 1));
+    return results;
+  }),
+);
 
 /** Adds `n` to every counter if each leaves room for all n (`counter ≤ limit − n` before); else refuses, counting nothing. */
 async function addInWindow(db: Db, scope: string, windowStartSeconds: number, windowSeconds: number, counters: WindowCounter[], n: number): Promise<WindowCount> {
