@@ -2,7 +2,8 @@
  * Strongly consistent single-item reads that are issued together are sent together: every
  * `getConsistent` made before the event loop's next check phase (e.g. the per-org records of the
  * twenty-five requests a group commit checks again at once) joins one BatchGetItem of up to 100
- * keys (duplicates read once) instead of one GetItem each. The answer is the same item a consistent
+ * keys (duplicates read once) instead of one GetItem each; with `MAX_IN_FLIGHT` batches already
+ * out, reads wait for one to come back and fill the next. The answer is the same item a consistent
  * GetItem returns; a failed batch fails every read in it, and each caller retries as it would have.
  * DynamoDB charges a batch per item read, like the single reads it replaces.
  */
@@ -17,8 +18,30 @@ interface Pending {
   waiters: { id: string; resolve(item: Record<string, unknown> | undefined): void; reject(error: unknown): void }[];
 }
 
-const pendingByDb = new WeakMap<Db, Pending>();
+/**
+ * At most this many batches of one client in flight: reads issued meanwhile wait and fill the next
+ * batch, so when DynamoDB answers slowly (a rush) batches grow instead of multiplying; when it answers
+ * fast a read leaves in the next check phase as before.
+ */
+const MAX_IN_FLIGHT = 4;
+interface Lane {
+  queue: Pending[];
+  inFlight: number;
+  scheduled: boolean;
+}
+const lanes = new WeakMap<Db, Lane>();
 const idOf = (k: Key) => `${k.pk}\u0000${k.sk}`;
+
+function pump(db: Db, lane: Lane) {
+  while (lane.inFlight < MAX_IN_FLIGHT && lane.queue.length > 0) {
+    const batch = lane.queue.shift()!;
+    lane.inFlight++;
+    void flush(db, batch).finally(() => {
+      lane.inFlight--;
+      pump(db, lane);
+    });
+  }
+}
 
 async function flush(db: Db, batch: Pending) {
   try {
@@ -47,14 +70,16 @@ export function readingAfter<T>(items: readonly TransactItem[], fn: () => Promis
 export function getConsistent(db: Db, key: Key): Promise<Record<string, unknown> | undefined> {
   const pending = written.getStore()?.get(idOf(key));
   if (pending) return Promise.resolve(pending);
-  let batch = pendingByDb.get(db);
-  if (!batch || batch.keys.size >= 100) {
-    const fresh: Pending = { keys: new Map(), waiters: [] };
-    batch = fresh;
-    pendingByDb.set(db, fresh);
+  let lane = lanes.get(db);
+  if (!lane) lanes.set(db, (lane = { queue: [], inFlight: 0, scheduled: false }));
+  let batch = lane.queue.at(-1);
+  if (!batch || batch.keys.size >= 100) lane.queue.push((batch = { keys: new Map(), waiters: [] }));
+  if (!lane.scheduled) {
+    lane.scheduled = true;
+    const l = lane;
     setImmediate(() => {
-      if (pendingByDb.get(db) === fresh) pendingByDb.delete(db);
-      void flush(db, fresh);
+      l.scheduled = false;
+      pump(db, l);
     });
   }
   const id = idOf(key);
