@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { MAX_AVAILABILITY_SLOTS_PER_PAGE } from '../../services/availability.ts';
 import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
+import { security } from '../route.ts';
 import { MAX, Slug, Timestamp } from '../schemas.ts';
 
 const SlotSchema = z.object({
@@ -41,7 +42,7 @@ const route = createRoute({
   operationId: 'getAvailability',
   tags: ['Catalog'],
   summary: 'Free GPUs per pool and hour or day (windows up to 366 days; answers paged by pool)',
-  security: [{ ApiKey: [] }],
+  security,
   request: {
     query: z.object({
       site: Slug('valence-rovaltain').optional(),

@@ -3,7 +3,7 @@ import { toPublicPool, type Pool } from '#domain/catalog.ts';
 import { notFound } from '#domain/errors.ts';
 import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
-import { json, security } from '../route.ts';
+import { json, output, security } from '../route.ts';
 import { GpuTypeSchema, MAX, PoolSchema, SiteSchema, Slug } from '../schemas.ts';
 
 
@@ -58,18 +58,18 @@ const listPools = createRoute({
 });
 
 export function registerCatalogRoutes(app: App, services: Services) {
-  app.openapi(listSites, async (c) => c.json({ data: (await services.catalog.get()).sites }, 200));
+  app.openapi(listSites, async (c) => c.json(output(listSites, 200, { data: (await services.catalog.get()).sites }), 200));
   app.openapi(getSite, async (c) => {
     const { id } = c.req.valid('param');
     const site = (await services.catalog.get()).sites.find((s) => s.id === id);
     if (!site) throw notFound('Site', id);
-    return c.json(site, 200);
+    return c.json(output(getSite, 200, site), 200);
   });
-  app.openapi(listGpuTypes, async (c) => c.json({ data: (await services.catalog.get()).gpuTypes }, 200));
+  app.openapi(listGpuTypes, async (c) => c.json(output(listGpuTypes, 200, { data: (await services.catalog.get()).gpuTypes }), 200));
   app.openapi(listPools, async (c) => {
     const { site, gpuType } = c.req.valid('query');
     const pools = (await services.catalog.get()).pools.filter((p) => (!site || p.site === site) && (!gpuType || p.gpuType === gpuType));
     const now = services.clock();
-    return c.json({ data: pools.map((p) => toApiPool(p, now)) }, 200);
+    return c.json(output(listPools, 200, { data: pools.map((p) => toApiPool(p, now)) }), 200);
   });
 }

@@ -4,7 +4,7 @@ import { listEvents, sequenceOfEvent } from '#store/events.ts';
 import { PLATFORM_STREAM } from '../../services/catalog-admin.ts';
 import { principalOf, requireRole } from '../auth.ts';
 import type { App, Services } from '../context.ts';
-import { output } from '../route.ts';
+import { output, security } from '../route.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { EventSchema, pageOf } from '../schemas.ts';
 
@@ -21,7 +21,7 @@ const route = createRoute({
   tags: ['Events'],
   summary: 'Your org’s events, oldest first, for polling',
   description: 'Pass the `sequence` (or `id`) of the last event you processed as `after`; `nextCursor` is the `after` of the next page.',
-  security: [{ ApiKey: [] }],
+  security,
   middleware: [requireRole(['customer'])],
   request: { query: eventQuery },
   responses: eventPage,
@@ -34,7 +34,7 @@ const platformRoute = createRoute({
   tags: ['Events'],
   summary: 'The platform’s events (`catalog.changed`), oldest first, for operators',
   description: 'Catalog changes belong to no customer org; operators poll them here as customers poll `/v1/events`.',
-  security: [{ ApiKey: [] }],
+  security,
   middleware: [requireRole(['operator'])],
   request: { query: eventQuery },
   responses: eventPage,

@@ -11,9 +11,9 @@ import { principalOf, requireRole } from '../auth.ts';
 import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { DEFAULT_RATE_LIMITS, rateUsage } from '../rate-limit.ts';
+import { output, security } from '../route.ts';
 import { MAX, Slug, Timestamp } from '../schemas.ts';
 
-const security = [{ ApiKey: [] }];
 
 const LimitSchema = z
   .object({
@@ -119,14 +119,15 @@ export function registerLimitRoutes(app: App, services: Services) {
   });
 
   for (const kind of ['orgs', 'pools'] as const) {
-    app.openapi(override(kind), async (c) => {
+    const route = override(kind);
+    app.openapi(route, async (c) => {
       const { id } = c.req.valid('param');
       const { db, clock, catalog } = services;
       if (kind === 'orgs' ? !(await getOrg(db, id)) : !(await catalog.get()).pools.some((p) => p.id === id)) throw notFound(kind === 'orgs' ? 'Org' : 'Pool', id);
       const scope: LimitScope = kind === 'orgs' ? `org:${id}` : `pool:${id}`;
       const overrides = toOverrides(c.req.valid('json'));
       await putLimitOverrides(db, scope, overrides, clock());
-      return c.json(fromOverrides(overrides), 200);
+      return c.json(output(route, 200, fromOverrides(overrides)), 200);
     });
   }
 }

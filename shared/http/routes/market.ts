@@ -2,6 +2,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
+import { security } from '../route.ts';
 import { MAX, Slug, Timestamp } from '../schemas.ts';
 
 const Cents = (what: string) => z.number().int().nullable().openapi({ description: `${what}, cents per GPU-hour; null when count is 0`, example: 231 });
@@ -47,7 +48,7 @@ const route = createRoute({
   tags: ['Market'],
   summary: 'Price history of a pool: list, quoted and booked prices per GPU-hour, volumes, utilization, resale',
   description: 'Buckets by when quotes were made and bookings confirmed (UTC hours or days). At most 744 hourly or 366 daily buckets per request.',
-  security: [{ ApiKey: [] }],
+  security,
   request: {
     query: z.object({
       site: Slug('valence-rovaltain').openapi({ description: 'Site id' }),

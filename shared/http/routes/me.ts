@@ -4,6 +4,7 @@ import { getOrg } from '#store/orgs.ts';
 import { principalOf } from '../auth.ts';
 import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
+import { security } from '../route.ts';
 import { MAX } from '../schemas.ts';
 
 const TaxSchema = z
@@ -41,7 +42,7 @@ const route = createRoute({
   operationId: 'getMe',
   tags: ['Account'],
   summary: 'Who this API key is: role, org and the org’s VAT treatment',
-  security: [{ ApiKey: [] }],
+  security,
   responses: { 200: { description: 'The caller', content: { 'application/json': { schema: MeSchema } } }, ...errorResponses(...COMMON_ERRORS) },
 });
 

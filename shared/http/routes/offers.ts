@@ -3,6 +3,7 @@ import { MAX_RESERVED_HOURS } from '#domain/capacity.ts';
 import { DEFAULT_OFFERS, MAX_OFFERS } from '../../services/offers.ts';
 import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
+import { security } from '../route.ts';
 import { LineSchema, MAX, MoneySchema, Timestamp } from '../schemas.ts';
 
 const SLUG = '[a-z0-9][a-z0-9-]{0,63}';
@@ -111,7 +112,7 @@ const route = createRoute({
   summary: 'Find capacity: ranked, priced windows across sites, pools and a flexible window',
   description:
     'Every offer fits the GPUs asked in every hour of its window, and POST /v1/quotes with its site, gpuType, gpus, start and end prices it at `total` with the same lines while nothing changed in between.',
-  security: [{ ApiKey: [] }],
+  security,
   request: { query: OfferQuerySchema },
   responses: {
     200: { description: 'Offers, or what would fit instead', content: { 'application/json': { schema: OffersSchema } } },

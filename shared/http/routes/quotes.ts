@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Quote } from '#store/quotes.ts';
 import { principalOf, requireRole } from '../auth.ts';
 import type { App, Services } from '../context.ts';
-import { output } from '../route.ts';
+import { output, security } from '../route.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { IdempotencyHeader, QuoteSchema, Slug, Timestamp } from '../schemas.ts';
 
@@ -23,7 +23,7 @@ const route = createRoute({
   operationId: 'createQuote',
   tags: ['Booking'],
   summary: 'Price a reservation; the quote locks the price for 15 minutes',
-  security: [{ ApiKey: [] }],
+  security,
   middleware: [requireRole(['customer'])],
   request: {
     headers: IdempotencyHeader,
