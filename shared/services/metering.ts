@@ -22,17 +22,14 @@ import { DEFAULT_RETRY, withOptimisticRetry, type RetryPolicy } from '#store/ret
 import { transact, type TransactItem } from '#store/transact.ts';
 import {
   USAGE_SHARDS,
-  claimItem,
-  claimTokenInReason,
-  claimTokensOf,
   countersInReason,
-  existingClaims,
   incrementItem,
   incrementsOf,
   readReservations,
   reservationOrg,
   shardOf,
 } from '#store/usage.ts';
+import { claimItem, claimTokenInReason, claimTokensOf, existingClaims } from '#store/usage-claims.ts';
 import { PERMANENT_CANCELLATIONS, cancellationReasons, countableOf, fitUnderCaps, mergeIncrements, takeTransaction, type Countable } from './metering/packing.ts';
 import { createUsageReport } from './metering/report.ts';
 import {

@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { meteringModule } from '../../shared/http/routes/usage.ts';
-import { getClaim, usageByHour } from '../../shared/store/usage.ts';
+import { getClaim } from '../../shared/store/usage-claims.ts';
+import { usageByHour } from '../../shared/store/usage.ts';
 import { createTestContext, type TestContext } from '../support/app.ts';
 import { seededRandom } from '../support/faults.ts';
 import { at, event, minuteEvents, postUsage, startOnDemand, uniqueId, type UsageEvent } from './usage.fixtures.ts';
