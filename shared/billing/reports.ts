@@ -29,7 +29,7 @@ import {
 import { heldGpuSecondsByPool } from '#domain/on-demand.ts';
 import { listOnDemandHeldBetween } from '#store/reservations.ts';
 import { onDemandUsageByPool } from '#store/usage.ts';
-import { resaleCreditsOfPeriod, resalePayoutNoteIds } from '#store/resale-credits.ts';
+import { resaleCreditsOfPeriod } from '#store/resale-credits.ts';
 import { describeError, type BillingContext } from './context.ts';
 import { CSV_COLUMNS, csvRowOfCreditNote, csvRowsOf } from './invoice-csv.ts';
 
@@ -177,14 +177,16 @@ export function createReports(ctx: BillingContext) {
     // earnings + fees) and the credit notes that paid earnings out (told apart by the credit records).
     const resold = { fills: 0, gpuHours: 0, gross: 0, fees: 0, earnings: 0 };
     const payoutNotes = new Set<string>();
-    for (const c of await resaleCreditsOfPeriod(db, period)) {
+    // Read once each: this period's credits, and the previous one's (a payout can fall in the month after the sale).
+    const [previousCredits, periodCredits] = await Promise.all([resaleCreditsOfPeriod(db, shiftPeriod(period, -1)), resaleCreditsOfPeriod(db, period)]);
+    for (const c of periodCredits) {
       resold.fills++;
       resold.gpuHours += c.gpuHours;
       resold.gross += c.gross.amount;
       resold.fees += c.fee.amount;
       resold.earnings += c.earnings.amount;
     }
-    for (const id of await resalePayoutNoteIds(db, [shiftPeriod(period, -1), period])) payoutNotes.add(id);
+    for (const c of [...previousCredits, ...periodCredits]) for (const id of c.creditNoteIds ?? []) payoutNotes.add(id);
     const credits = { count: 0, subtotal: 0, tax: 0, total: 0 };
     let paidOut = 0;
     for await (const page of creditNotesOfPeriod(db, period)) {

@@ -100,9 +100,3 @@ export const resalePaidOut = (db: Db, c: ResaleCredit, creditNoteIds: string[]):
   },
   { Delete: { TableName: db.table, Key: keys.resalePayout(c.at, c.orgId, c.fillId) } },
 ];
-
-/** The credit notes that paid out the credits of these periods (a payout can fall in the month after the sale). */
-export async function resalePayoutNoteIds(db: Db, periods: string[]): Promise<string[]> {
-  const all = await Promise.all(periods.map((p) => resaleCreditsOfPeriod(db, p)));
-  return all.flat().flatMap((c) => c.creditNoteIds ?? []);
-}
