@@ -226,6 +226,7 @@ function pagesApp(
       c.set('principal', outer.get('principal'));
       c.set('requestId', outer.get('requestId'));
       c.set('receivedAt', outer.get('receivedAt'));
+      c.set('chargeWrite', outer.get('chargeWrite'));
       await next();
     });
     register(pages, services);
