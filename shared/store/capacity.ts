@@ -22,7 +22,6 @@ const stepsOf = (item: Record<string, unknown> | undefined): CapacityStep[] | un
   return steps && steps.length > 0 ? steps.map((s) => ({ fromHour: Number(s.fromHour), totalGpus: Number(s.totalGpus) })) : undefined;
 };
 
-export { batchGetConsistent } from './batched-get.ts';
 
 /**
  * Strongly consistent read of a pool's load over [startHour, endHour): the capacity buckets the

@@ -7,7 +7,7 @@
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Listing, ListingStatus } from '#domain/resale.ts';
 import { fromEpochHour } from '#domain/time.ts';
-import { batchGetConsistent } from './capacity.ts';
+import { batchGetConsistent } from './batched-get.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import type { Db } from './db.ts';
 import { keys, prefixes } from './keys.ts';

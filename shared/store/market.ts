@@ -57,7 +57,12 @@ export function marketBookedWrite(db: Db, poolId: string, at: Date, booking: { t
  * counts added together, shared/store/coalesce.ts), so a rush of quotes does not queue on the pool's two rollup items.
  */
 export async function recordQuoted(db: Db, poolId: string, at: Date, pricePerGpuHour: number): Promise<void> {
-  await Promise.all((['hour', 'day'] as const).map((g) => addLater(db, `${poolId}\u0000${marketBucket(at, g)}`, { poolId, bucket: marketBucket(at, g), name: `q${pricePerGpuHour}` })));
+  await Promise.all(
+    (['hour', 'day'] as const).map((g) => {
+      const bucket = marketBucket(at, g);
+      return addLater(db, `${poolId}\u0000${bucket}`, { poolId, bucket, name: `q${pricePerGpuHour}` });
+    }),
+  );
 }
 
 /** Quoted-price counts of one rollup item, added together while its previous update is in flight. */

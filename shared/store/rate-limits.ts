@@ -21,8 +21,8 @@ export type WindowCount =
  * (TTL) one window after it ends. A refused request leaves the counters as they were.
  *
  * Requests of one scope that arrive while its previous count is in flight (a burst from one org)
- * share the next UpdateItem (shared/store/coalesce.ts) that adds their number k, conditioned on every counter leaving room for all k; each
- * gets the count it would have had alone (in call order). When the window has no room for all of
+ * share the next UpdateItem (shared/store/coalesce.ts): it adds their number k, conditioned on every
+ * counter leaving room for all k, and each gets the count it would have had alone (in call order). When the window has no room for all of
  * them, they are counted one by one, in order, so exactly as many pass as singly counted would.
  */
 export function countInWindow(db: Db, scope: string, windowStartSeconds: number, windowSeconds: number, counters: WindowCounter[]): Promise<WindowCount> {

@@ -17,13 +17,13 @@ import type { Pool } from '#domain/catalog.ts';
 import { DomainError } from '#domain/errors.ts';
 import type { Reservation } from '#domain/reservation.ts';
 import { epochHour } from '#domain/time.ts';
-import { batchGetConsistent, bucketChecks, bucketWrites, onDemandCheck, onDemandWrite, readPoolGroup, type PoolSnapshot } from '#store/capacity.ts';
+import { bucketChecks, bucketWrites, onDemandCheck, onDemandWrite, readPoolGroup, type PoolSnapshot } from '#store/capacity.ts';
 import type { EventDraft, SequenceState } from '#store/events.ts';
 import { outboxItems } from '#store/events.ts';
 import { keys } from '#store/keys.ts';
 import { DEFAULT_RETRY, isTransient, withOptimisticRetry } from '#store/retry.ts';
 import { MAX_TRANSACTION_ITEMS, transact, type TransactItem } from '#store/transact.ts';
-import { readingAfter } from '#store/batched-get.ts';
+import { batchGetConsistent, readingAfter } from '#store/batched-get.ts';
 import type { BookingDeps } from './commit.ts';
 
 /** DynamoDB's 4 MB per transaction, with room for request overhead. */
