@@ -9,7 +9,8 @@ import { bodyLimit } from 'hono/body-limit';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import { DomainError, ERROR_CODES } from '#domain/errors.ts';
 import type { Role } from '#domain/principal.ts';
-import type { AppEnv } from '#http/context.ts';
+import type { AppEnv, Services } from '#http/context.ts';
+import { errorFields, type Logger } from '#shared/log.ts';
 import { CSRF_FIELD, clearSessionCookie, csrfTokenMatches, currentSession, isSameOriginPost, type SignedIn } from './session.ts';
 import { ErrorPage, ForbiddenPage } from './views/key.tsx';
 import type { Viewer } from './views/layout.tsx';
@@ -63,24 +64,24 @@ export const formBodyLimit = bodyLimit({
   onError: (c) => page(c as PortalContext, <ErrorPage viewer={null} title="Form too large" message={`Forms are limited to ${MAX_FORM_BYTES} bytes.`} />, 413),
 });
 
-export async function renderError(c: PortalContext, error: unknown, viewer: Viewer | null): Promise<Response> {
+export async function renderError(c: PortalContext, logger: Logger, error: unknown, viewer: Viewer | null): Promise<Response> {
   if (error instanceof DomainError) {
     return page(c, <ErrorPage viewer={viewer} title={ERROR_CODES[error.code].title} message={error.message} />, error.status);
   }
   const requestId = c.get('requestId');
-  c.get('deps').logger.error('portal request failed', {
+  logger.error('portal request failed', {
     requestId,
     path: c.req.path,
-    error: error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error),
+    error: errorFields(error, { stack: true }),
   });
   return page(c, <ErrorPage viewer={viewer} title="Something went wrong" message={`Something went wrong on our side; quote request id ${requestId} to support.`} />, 500);
 }
 
 /** The HTML 404 page for a browser (signed in or not). */
-export async function notFoundPage(c: PortalContext): Promise<Response> {
+export async function notFoundPage(c: PortalContext, services: Services): Promise<Response> {
   let viewer: Viewer | null = null;
   try {
-    const who = await currentSession(c);
+    const who = await currentSession(c, services);
     if (who) viewer = { role: who.principal.role, label: who.session.label, csrfToken: who.session.csrfToken, orgAdmin: who.principal.orgRole === 'admin' };
   } catch {
     viewer = null;
@@ -106,11 +107,11 @@ type Handler = (c: PortalContext, who: Who, form: FormFields) => Promise<Respons
  * sign-in page (and come back after), POSTs too. A POST must be same-origin and carry the session's
  * CSRF token, else 403.
  */
-export function signedIn(roles: Role[] | 'any', what: string, handler: Handler) {
+export function signedIn(services: Services, roles: Role[] | 'any', what: string, handler: Handler) {
   return async (c: PortalContext): Promise<Response> => {
     let viewer: Viewer | null = null;
     try {
-      const who = await currentSession(c);
+      const who = await currentSession(c, services);
       if (!who) {
         clearSessionCookie(c);
         const url = new URL(c.req.url);
@@ -118,7 +119,7 @@ export function signedIn(roles: Role[] | 'any', what: string, handler: Handler) 
       }
       viewer = { role: who.principal.role, label: who.session.label, csrfToken: who.session.csrfToken, orgAdmin: who.principal.orgRole === 'admin' };
       if (who.principal.role === 'customer' && who.principal.orgId) {
-        const { budgets, clock } = c.get('deps');
+        const { budgets, clock } = services;
         viewer.budgetAlert = budgetBanner(await budgets.spendOf(who.principal.orgId), clock());
       }
       let form: FormFields = {};
@@ -140,7 +141,7 @@ export function signedIn(roles: Role[] | 'any', what: string, handler: Handler) 
       }
       return await handler(c, { ...who, viewer }, form);
     } catch (error) {
-      return renderError(c, error, viewer);
+      return renderError(c, services.logger, error, viewer);
     }
   };
 }

@@ -1,10 +1,11 @@
 /**
  * The booking portal: server-rendered pages of the same app at `/` (docs/portal.md). Pages call the
- * same services as the API (deps.booking, the availability service, the stores); invoices and usage
- * come through small ports so billing and metering plug in without the portal knowing their storage.
+ * same services as the API (booking, availability, the stores), handed to every route module as
+ * `register(app, services)`; invoices and usage come through small ports so billing and metering
+ * plug in without the portal knowing their storage.
  */
 import type { BillingService } from '#billing/service.ts';
-import type { App, AppDeps, AppModule, Services } from '#http/context.ts';
+import type { App, AppModule, Services } from '#http/context.ts';
 import { noInvoices, type PortalInvoices } from './invoices.ts';
 import { notFoundPage } from './http.tsx';
 import { registerAuthRoutes } from './routes/auth.tsx';
@@ -22,9 +23,9 @@ import { meteredUsage, type PortalUsage } from './usage.ts';
 
 export interface PortalOptions {
   /** Where invoices come from (billing); defaults to none. */
-  invoices?: PortalInvoices | ((deps: AppDeps) => PortalInvoices);
+  invoices?: PortalInvoices | ((services: Services) => PortalInvoices);
   /** Where usage charts read metered GPU-seconds; defaults to the metering aggregates in the table. */
-  usage?: PortalUsage | ((deps: AppDeps) => PortalUsage);
+  usage?: PortalUsage | ((services: Services) => PortalUsage);
   /**
    * The billing service, for the invoice and credit-note pages, previews of what money moves, and the
    * finance pages (close, reconciliation, revenue, receivables); without it those pages say billing
@@ -33,15 +34,15 @@ export interface PortalOptions {
   billing?: BillingService | null;
 }
 
-const build = <T,>(option: T | ((deps: AppDeps) => T) | undefined, deps: AppDeps, fallback: (deps: AppDeps) => T): T =>
-  option === undefined ? fallback(deps) : typeof option === 'function' ? (option as (deps: AppDeps) => T)(deps) : option;
+const build = <T,>(option: T | ((services: Services) => T) | undefined, services: Services, fallback: (services: Services) => T): T =>
+  option === undefined ? fallback(services) : typeof option === 'function' ? (option as (services: Services) => T)(services) : option;
 
 /**
  * How to register the portal's pages on the app that serves them (AppModule.pages): the composition
  * root imports this file when the first page is asked for, so the portal's code loads then.
  */
 export function portalPages(options: PortalOptions = {}): (app: App, services: Services) => void {
-  return (app, deps) => {
+  return (app, services) => {
     app.get('/portal.css', (c) => {
       c.header('cache-control', 'public, max-age=3600');
       c.header('x-content-type-options', 'nosniff');
@@ -57,17 +58,17 @@ export function portalPages(options: PortalOptions = {}): (app: App, services: S
       await next();
       if (c.res.status !== 404 || c.req.method !== 'GET' || c.req.path.startsWith('/v1/')) return;
       if (!(c.req.header('accept') ?? '').includes('text/html') || !(c.res.headers.get('content-type') ?? '').includes('problem+json')) return;
-      c.res = await notFoundPage(c);
+      c.res = await notFoundPage(c, services);
     });
-    registerAuthRoutes(app);
-    registerFindRoutes(app);
-    registerBookingRoutes(app, build(options.usage, deps, (d) => meteredUsage(d.db)), options.billing ?? null);
-    registerFinanceRoutes(app, options.billing ?? null);
-    registerInvoiceRoutes(app, build(options.invoices, deps, () => noInvoices), options.billing ?? null);
-    registerBudgetPortalRoutes(app);
-    registerFleetRoutes(app);
-    registerWebhookRoutes(app);
-    registerMarketRoutes(app);
+    registerAuthRoutes(app, services);
+    registerFindRoutes(app, services);
+    registerBookingRoutes(app, services, build(options.usage, services, (s) => meteredUsage(s.db)), options.billing ?? null);
+    registerFinanceRoutes(app, services, options.billing ?? null);
+    registerInvoiceRoutes(app, services, build(options.invoices, services, () => noInvoices), options.billing ?? null);
+    registerBudgetPortalRoutes(app, services);
+    registerFleetRoutes(app, services);
+    registerWebhookRoutes(app, services);
+    registerMarketRoutes(app, services);
   };
 }
 

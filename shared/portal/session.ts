@@ -10,7 +10,7 @@ import type { Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { parse as parseCookieHeader } from 'hono/utils/cookie';
 import type { Principal } from '#domain/principal.ts';
-import type { AppEnv } from '#http/context.ts';
+import type { AppEnv, Services } from '#http/context.ts';
 import type { Db } from '#store/db.ts';
 import { SESSION_TTL_SECONDS, apiKeyStillActive, deleteSession, getSession, type PortalSession } from '#store/sessions.ts';
 
@@ -55,10 +55,9 @@ async function liveSession(db: Db, sessionId: string, now: Date): Promise<Portal
 }
 
 /** The signed-in person behind the request's cookie, or null. */
-export async function currentSession(c: Context<AppEnv>): Promise<SignedIn | null> {
+export async function currentSession(c: Context<AppEnv>, { db, clock }: Pick<Services, 'db' | 'clock'>): Promise<SignedIn | null> {
   const sessionId = getCookie(c, sessionCookieName(isHttps(c)));
   if (!sessionId) return null;
-  const { db, clock } = c.get('deps');
   const session = await liveSession(db, sessionId, clock());
   return session ? { sessionId, session, principal: session.principal } : null;
 }

@@ -1,6 +1,6 @@
 /** Sign in (API key → server-side session), sign out, and the start page per role. */
 import type { Principal } from '#domain/principal.ts';
-import type { App } from '#http/context.ts';
+import type { App, Services } from '#http/context.ts';
 import type { Db } from '#store/db.ts';
 import { getOrg, principalForKey } from '#store/orgs.ts';
 import { createSession, deleteSession } from '#store/sessions.ts';
@@ -33,24 +33,24 @@ async function signInFailed(c: PortalContext, next: string, message: string, sta
   return page(c, <SignInPage next={next} error={message} />, status);
 }
 
-export function registerAuthRoutes(app: App) {
+export function registerAuthRoutes(app: App, services: Services) {
   app.get('/', async (c) => {
     try {
-      const who = await currentSession(c);
+      const who = await currentSession(c, services);
       return seeOther(c, who ? START_PAGE[who.principal.role] : '/sign-in');
     } catch (error) {
-      return renderError(c, error, null);
+      return renderError(c, services.logger, error, null);
     }
   });
 
   app.get('/sign-in', async (c) => {
     try {
-      const who = await currentSession(c);
+      const who = await currentSession(c, services);
       const next = localPath(c.req.query('next'));
       if (who) return seeOther(c, next === '/' ? START_PAGE[who.principal.role] : next);
       return page(c, <SignInPage next={next} signedOut={c.req.query('signed-out') === '1'} />);
     } catch (error) {
-      return renderError(c, error, null);
+      return renderError(c, services.logger, error, null);
     }
   });
 
@@ -63,7 +63,7 @@ export function registerAuthRoutes(app: App) {
       const next = localPath(form.next);
       const key = (form.apiKey ?? '').trim();
       if (!key) return signInFailed(c, next, 'API key: paste your API key to sign in.', 400);
-      const { db, clock } = c.get('deps');
+      const { db, clock } = services;
       const principal = API_KEY_SHAPE.test(key) ? await principalForKey(db, key) : null;
       if (!principal) return signInFailed(c, next, 'API key: this key is not valid or has been revoked.', 401);
       const previous = getCookie(c, sessionCookieName(isHttps(c)));
@@ -72,15 +72,15 @@ export function registerAuthRoutes(app: App) {
       setSessionCookie(c, id);
       return seeOther(c, next === '/' ? START_PAGE[principal.role] : next);
     } catch (error) {
-      return renderError(c, error, null);
+      return renderError(c, services.logger, error, null);
     }
   });
 
   app.post(
     '/sign-out',
     formBodyLimit,
-    signedIn('any', 'Signing out', async (c, who) => {
-      await deleteSession(c.get('deps').db, who.sessionId);
+    signedIn(services, 'any', 'Signing out', async (c, who) => {
+      await deleteSession(services.db, who.sessionId);
       clearSessionCookie(c);
       return seeOther(c, '/sign-in?signed-out=1');
     }),

@@ -6,7 +6,8 @@ import type { Catalog } from '#domain/catalog.ts';
 import { DAY_MS, HOUR_MS, floorToDay, floorToHour, periodOf } from '#domain/time.ts';
 import { invoiceTotals, taxTreatmentFor } from '#domain/vat.ts';
 import { getOrg } from '#store/orgs.ts';
-import type { App } from '#http/context.ts';
+import type { App, Services } from '#http/context.ts';
+import type { Db } from '#store/db.ts';
 import { getQuote, type Quote } from '#store/quotes.ts';
 import { getReservation } from '#store/reservations.ts';
 import { BOOKING_FIELDS, describeFieldError, emptyBookingForm, isBookingField, parseBookingForm, parseUtcInput, poolOf, resolve, type BookingField, type BookingFormValues } from '../booking-form.ts';
@@ -45,13 +46,13 @@ const valuesOf = (source: { site: string; gpuType: string; gpus: number; start: 
   end: source.end ? toUtcInput(source.end) : '',
 });
 
-async function ownQuote(c: PortalContext, who: Who, quoteId: string): Promise<Quote | null> {
-  const found = await getQuote(c.get('deps').db, quoteId);
+async function ownQuote(db: Db, who: Who, quoteId: string): Promise<Quote | null> {
+  const found = await getQuote(db, quoteId);
   return found && found.quote.orgId === orgOf(who) ? found.quote : null;
 }
 
 /** The chosen pool's free GPUs over the chosen window (or the next 7 days), for the Book page. */
-export async function bookAvailability(c: PortalContext, catalog: Catalog, values: BookingFormValues, now: Date): Promise<BookAvailabilityView> {
+export async function bookAvailability(availability: Services['availability'], catalog: Catalog, values: BookingFormValues, now: Date): Promise<BookAvailabilityView> {
   const site = values.site.trim() ? resolve(catalog.sites, values.site) : null;
   const gpuType = values.gpuType.trim() ? resolve(catalog.gpuTypes, values.gpuType) : null;
   const pool = site && gpuType ? poolOf(catalog, site.id, gpuType.id) : null;
@@ -76,7 +77,7 @@ export async function bookAvailability(c: PortalContext, catalog: Catalog, value
     message = `The chart shows the first ${MAX_DRAWN_DAYS} days of the window.`;
   }
   const slotHours = end.getTime() - start.getTime() <= 72 * HOUR_MS ? 1 : 24;
-  const result = await c.get('deps').availability.query({ site: pool.site, gpuType: pool.gpuType, start, end, granularity: slotHours === 1 ? 'hour' : 'day' });
+  const result = await availability.query({ site: pool.site, gpuType: pool.gpuType, start, end, granularity: slotHours === 1 ? 'hour' : 'day' });
   const opens = Date.parse(pool.bookableFrom);
   const slots = (result.pools[0]?.slots ?? []).map((s) => ({ start: s.start, available: Date.parse(s.end) <= opens ? 0 : s.available }));
   if (opens > start.getTime()) message = `${site.name} opens ${pool.bookableFrom.slice(0, 10)}: nothing is bookable before then.${message ? ` ${message}` : ''}`;
@@ -84,9 +85,9 @@ export async function bookAvailability(c: PortalContext, catalog: Catalog, value
 }
 
 /** VAT of a quote for the signed-in org, by the same rule as its invoice (shared/domain/vat.ts). */
-async function quoteTaxOf(c: PortalContext, who: Who, quote: Quote | null) {
+async function quoteTaxOf(db: Db, who: Who, quote: Quote | null) {
   if (!quote) return null;
-  const org = await getOrg(c.get('deps').db, orgOf(who));
+  const org = await getOrg(db, orgOf(who));
   if (!org) return null;
   const treatment = taxTreatmentFor(org);
   const totals = invoiceTotals(quote.lines.map((l) => l.amount), treatment.rateBps);
@@ -95,11 +96,12 @@ async function quoteTaxOf(c: PortalContext, who: Who, quote: Quote | null) {
 
 async function renderBook(
   c: PortalContext,
+  services: Services,
   who: Who,
   state: { values?: BookingFormValues; quote?: Quote | null; reservation?: Reservation | null; alerts?: string[]; fieldErrors?: Partial<Record<BookingField, string>> },
   status = 200,
 ): Promise<Response> {
-  const { catalog: catalogCache, clock } = c.get('deps');
+  const { catalog: catalogCache, clock, availability, db } = services;
   const catalog = await catalogCache.get();
   const now = clock();
   const quote = state.quote ?? null;
@@ -116,8 +118,8 @@ async function renderBook(
       alerts={state.alerts ?? []}
       quote={quote}
       reservation={reservation}
-      availability={await bookAvailability(c, catalog, values, now)}
-      quoteTax={await quoteTaxOf(c, who, quote)}
+      availability={await bookAvailability(availability, catalog, values, now)}
+      quoteTax={await quoteTaxOf(db, who, quote)}
     />,
     status,
   );
@@ -138,20 +140,19 @@ const formValues = (form: FormFields): BookingFormValues =>
   Object.fromEntries(BOOKING_FIELDS.map((f) => [f, (form[f] ?? '').slice(0, 200)])) as BookingFormValues;
 
 /** Book form values from the query (links from Sites and the heat map), site and GPU type resolved to ids. */
-async function queryValues(c: PortalContext): Promise<BookingFormValues> {
+async function queryValues(c: PortalContext, catalogCache: Services['catalog']): Promise<BookingFormValues> {
   const raw = Object.fromEntries(BOOKING_FIELDS.map((f) => [f, (c.req.query(f) ?? '').slice(0, 100)])) as BookingFormValues;
-  const catalog = await c.get('deps').catalog.get();
+  const catalog = await catalogCache.get();
   const site = raw.site.trim() ? resolve(catalog.sites, raw.site) : null;
   const gpuType = raw.gpuType.trim() ? resolve(catalog.gpuTypes, raw.gpuType) : null;
   return normalizeTimes({ ...raw, site: site?.id ?? raw.site, gpuType: gpuType?.id ?? raw.gpuType });
 }
 
-export function registerBookingRoutes(app: App, usage: PortalUsage, billing: BillingService | null) {
+export function registerBookingRoutes(app: App, services: Services, usage: PortalUsage, billing: BillingService | null) {
   app.get(
     '/sites',
-    signedIn([...customer], 'The Sites page', async (c, who) => {
-      const deps = c.get('deps');
-      const now = deps.clock();
+    signedIn(services, [...customer], 'The Sites page', async (c, who) => {
+      const now = services.clock();
       const first = periodOf(now);
       const last = shiftMonth(first, 12);
       const asked = (c.req.query('month') ?? '').trim().slice(0, 7);
@@ -159,12 +160,12 @@ export function registerBookingRoutes(app: App, usage: PortalUsage, billing: Bil
       const monthStart = new Date(`${month}-01T00:00:00Z`);
       const from = month === first ? floorToDay(now) : monthStart;
       const to = new Date(`${shiftMonth(month, 1)}-01T00:00:00Z`);
-      const result = await deps.availability.query({ start: from, end: to, granularity: 'day' });
-      const catalog = await deps.catalog.get();
+      const result = await services.availability.query({ start: from, end: to, granularity: 'day' });
+      const catalog = await services.catalog.get();
       const days: string[] = [];
       for (let d = monthStart.getTime(); d < to.getTime(); d += DAY_MS) days.push(new Date(d).toISOString().slice(0, 10));
       const rows = catalog.pools.map((pool) => ({ pool, slots: result.pools.find((a) => a.poolId === pool.id)?.slots ?? [] }));
-      const summary = await deps.availability.query({ start: floorToDay(now), end: new Date(floorToDay(now).getTime() + AVAILABILITY_DAYS * DAY_MS), granularity: 'day' });
+      const summary = await services.availability.query({ start: floorToDay(now), end: new Date(floorToDay(now).getTime() + AVAILABILITY_DAYS * DAY_MS), granularity: 'day' });
       return page(
         c,
         <SitesPage
@@ -181,9 +182,8 @@ export function registerBookingRoutes(app: App, usage: PortalUsage, billing: Bil
 
   app.get(
     '/sites/day',
-    signedIn([...customer], 'The Sites page', async (c, who) => {
-      const deps = c.get('deps');
-      const catalog = await deps.catalog.get();
+    signedIn(services, [...customer], 'The Sites page', async (c, who) => {
+      const catalog = await services.catalog.get();
       const poolId = (c.req.query('pool') ?? '').slice(0, 100);
       const date = (c.req.query('date') ?? '').slice(0, 10);
       const pool = catalog.pools.find((p) => p.id === poolId);
@@ -192,57 +192,57 @@ export function registerBookingRoutes(app: App, usage: PortalUsage, billing: Bil
       if (!start || Number.isNaN(start.getTime())) {
         throw new DomainError('validation_failed', `date: "${date}" is not a day like 2026-12-01`, { errors: [{ path: 'date', message: 'must be a day like 2026-12-01' }] });
       }
-      const result = await deps.availability.query({ site: pool.site, gpuType: pool.gpuType, start, end: new Date(start.getTime() + DAY_MS), granularity: 'hour' });
-      return page(c, <DayPage viewer={who.viewer} catalog={catalog} pool={pool} date={date} slots={result.pools[0]?.slots ?? []} now={deps.clock()} />);
+      const result = await services.availability.query({ site: pool.site, gpuType: pool.gpuType, start, end: new Date(start.getTime() + DAY_MS), granularity: 'hour' });
+      return page(c, <DayPage viewer={who.viewer} catalog={catalog} pool={pool} date={date} slots={result.pools[0]?.slots ?? []} now={services.clock()} />);
     }),
   );
 
   app.get(
     '/book',
-    signedIn([...customer], 'The Book page', async (c, who) => {
+    signedIn(services, [...customer], 'The Book page', async (c, who) => {
       const reservationId = c.req.query('reservation');
       const quoteId = c.req.query('quote');
       if (reservationId) {
-        const reservation = await getReservation(c.get('deps').db, orgOf(who), reservationId.slice(0, 100));
-        if (!reservation) return renderBook(c, who, { alerts: [`Reservation ${reservationId.slice(0, 100)} was not found.`] }, 404);
-        return renderBook(c, who, { reservation });
+        const reservation = await getReservation(services.db, orgOf(who), reservationId.slice(0, 100));
+        if (!reservation) return renderBook(c, services, who, { alerts: [`Reservation ${reservationId.slice(0, 100)} was not found.`] }, 404);
+        return renderBook(c, services, who, { reservation });
       }
       if (quoteId) {
-        const quote = await ownQuote(c, who, quoteId.slice(0, 100));
-        if (!quote) return renderBook(c, who, { alerts: [`Quote ${quoteId.slice(0, 100)} was not found.`] }, 404);
-        return renderBook(c, who, { quote });
+        const quote = await ownQuote(services.db, who, quoteId.slice(0, 100));
+        if (!quote) return renderBook(c, services, who, { alerts: [`Quote ${quoteId.slice(0, 100)} was not found.`] }, 404);
+        return renderBook(c, services, who, { quote });
       }
-      return renderBook(c, who, { values: await queryValues(c) });
+      return renderBook(c, services, who, { values: await queryValues(c, services.catalog) });
     }),
   );
 
   app.get(
     '/book/availability',
-    signedIn([...customer], 'The Book page', async (c) => {
-      const { catalog, clock } = c.get('deps');
+    signedIn(services, [...customer], 'The Book page', async (c) => {
+      const { catalog, clock, availability } = services;
       const cat = await catalog.get();
-      return fragment(c, <BookAvailability catalog={cat} view={await bookAvailability(c, cat, await queryValues(c), clock())} />);
+      return fragment(c, <BookAvailability catalog={cat} view={await bookAvailability(availability, cat, await queryValues(c, catalog), clock())} />);
     }),
   );
 
   app.post(
     '/book/quote',
     formBodyLimit,
-    signedIn([...customer], 'Getting a quote', async (c, who, form) => {
+    signedIn(services, [...customer], 'Getting a quote', async (c, who, form) => {
       const values = normalizeTimes(formValues(form));
-      const { catalog, booking, clock } = c.get('deps');
+      const { catalog, booking, clock } = services;
       const parsed = parseBookingForm(formValues(form), await catalog.get(), clock());
       if (!parsed.ok) {
         const fieldErrors: Partial<Record<BookingField, string>> = {};
         for (const e of parsed.errors) if (isBookingField(e.path)) fieldErrors[e.path] ??= e.message;
-        return renderBook(c, who, { values, alerts: parsed.errors.map(describeFieldError), fieldErrors }, 400);
+        return renderBook(c, services, who, { values, alerts: parsed.errors.map(describeFieldError), fieldErrors }, 400);
       }
       try {
         const quote = await booking.quote(who.principal, parsed.request);
         return seeOther(c, `/book?quote=${encodeURIComponent(quote.id)}`);
       } catch (error) {
         if (!(error instanceof DomainError)) throw error;
-        return renderBook(c, who, { values, ...explainBookingError(error) }, error.status);
+        return renderBook(c, services, who, { values, ...explainBookingError(error) }, error.status);
       }
     }),
   );
@@ -250,15 +250,15 @@ export function registerBookingRoutes(app: App, usage: PortalUsage, billing: Bil
   app.post(
     '/book/reserve',
     formBodyLimit,
-    signedIn([...customer], 'Reserving', async (c, who, form) => {
+    signedIn(services, [...customer], 'Reserving', async (c, who, form) => {
       const quoteId = (form.quoteId ?? '').trim().slice(0, 100);
-      if (!quoteId) return renderBook(c, who, { alerts: ['Quote: get a quote first, then Reserve it.'] }, 400);
+      if (!quoteId) return renderBook(c, services, who, { alerts: ['Quote: get a quote first, then Reserve it.'] }, 400);
       try {
-        const reservation = await c.get('deps').booking.hold(who.principal, quoteId);
+        const reservation = await services.booking.hold(who.principal, quoteId);
         return seeOther(c, `/book?reservation=${encodeURIComponent(reservation.id)}`);
       } catch (error) {
         if (!(error instanceof DomainError)) throw error;
-        return renderBook(c, who, { quote: await ownQuote(c, who, quoteId), ...explainBookingError(error) }, error.status);
+        return renderBook(c, services, who, { quote: await ownQuote(services.db, who, quoteId), ...explainBookingError(error) }, error.status);
       }
     }),
   );
@@ -267,31 +267,31 @@ export function registerBookingRoutes(app: App, usage: PortalUsage, billing: Bil
     app.post(
       `/reservations/:id/${action}`,
       formBodyLimit,
-      signedIn([...customer], 'Changing a reservation', async (c, who, form) => {
+      signedIn(services, [...customer], 'Changing a reservation', async (c, who, form) => {
         const id = (c.req.param('id') ?? '').slice(0, 100);
         const fromBook = form.from === 'book';
-        const { booking, db } = c.get('deps');
+        const { booking, db } = services;
         try {
           if (action === 'confirm') await booking.confirm(who.principal, id);
           else if (action === 'cancel') await booking.cancel(who.principal, id);
           else if (action === 'stop') await booking.stop(who.principal, id);
-          else await extend(c, who, id, form.end ?? '');
+          else await extend(booking, who, id, form.end ?? '');
           if (form.from === 'detail') return seeOther(c, `/reservations/${encodeURIComponent(id)}?done=${DONE[action]}`);
           return seeOther(c, fromBook ? `/book?reservation=${encodeURIComponent(id)}` : `/reservations?done=${DONE[action]}&id=${encodeURIComponent(id)}`);
         } catch (error) {
           if (!(error instanceof DomainError)) throw error;
           const alerts = error.errors?.length ? error.errors.map((e) => `${e.path === 'end' ? 'New end' : e.path}: ${e.message}`) : [error.message];
-          if (fromBook) return renderBook(c, who, { reservation: await getReservation(db, orgOf(who), id), alerts }, error.status);
+          if (fromBook) return renderBook(c, services, who, { reservation: await getReservation(db, orgOf(who), id), alerts }, error.status);
           if (form.from === 'detail' && error.code !== 'not_found') {
-            return renderReservation(c, who, usage, billing, id, { alerts, ...(action === 'extend' ? { extendValue: (form.end ?? '').slice(0, 100), extendError: error.errors?.find((e) => e.path === 'end')?.message } : {}) }, error.status);
+            return renderReservation(c, services, who, usage, billing, id, { alerts, ...(action === 'extend' ? { extendValue: (form.end ?? '').slice(0, 100), extendError: error.errors?.find((e) => e.path === 'end')?.message } : {}) }, error.status);
           }
-          return renderReservations(c, who, usage, { alerts, extendValues: action === 'extend' ? { [id]: (form.end ?? '').slice(0, 100) } : {} }, error.status);
+          return renderReservations(c, services, who, usage, { alerts, extendValues: action === 'extend' ? { [id]: (form.end ?? '').slice(0, 100) } : {} }, error.status);
         }
       }),
     );
   }
 
-  registerReservationPages(app, usage, billing);
+  registerReservationPages(app, services, usage, billing);
 }
 
 function shiftMonth(month: string, months: number): string {

@@ -3,10 +3,10 @@ import { spendFigures } from '#domain/budget.ts';
 import { DomainError } from '#domain/errors.ts';
 import { eur } from '#domain/money.ts';
 import { periodOf } from '#domain/time.ts';
-import type { App } from '#http/context.ts';
+import type { App, Services } from '#http/context.ts';
 import { toApiBudget, type BudgetInput } from '../../services/budgets.ts';
 import { parseEuros } from '../format.ts';
-import { page, seeOther, signedIn, type FormFields, type Who } from '../http.tsx';
+import { page, seeOther, signedIn, type FormFields, type PortalContext, type Who } from '../http.tsx';
 import { BudgetPage, type BudgetForm } from '../views/budget.tsx';
 
 function parseForm(form: FormFields): { input: BudgetInput | null; errors: Record<string, string>; values: BudgetForm } {
@@ -22,8 +22,15 @@ function parseForm(form: FormFields): { input: BudgetInput | null; errors: Recor
   return { input: { monthlyLimit: eur(cents!), alertThresholdsPct: pcts, enforce: values.enforce, stopOnDemandAtLimit: values.stopOnDemand }, errors, values };
 }
 
-async function render(c: Parameters<Parameters<typeof signedIn>[2]>[0], who: Who, form: BudgetForm | null, errors: Record<string, string>, saved: string | null, status = 200) {
-  const { budgets, clock } = c.get('deps');
+async function render(
+  c: PortalContext,
+  { budgets, clock }: Pick<Services, 'budgets' | 'clock'>,
+  who: Who,
+  form: BudgetForm | null,
+  errors: Record<string, string>,
+  saved: string | null,
+  status = 200,
+) {
   const orgId = who.principal.orgId!;
   const now = clock();
   const period = periodOf(now);
@@ -47,25 +54,25 @@ async function render(c: Parameters<Parameters<typeof signedIn>[2]>[0], who: Who
   );
 }
 
-export function registerBudgetPortalRoutes(app: App) {
+export function registerBudgetPortalRoutes(app: App, services: Services) {
   app.get(
     '/budget',
-    signedIn(['customer'], 'The Budget page', async (c, who) => render(c, who, null, {}, c.req.query('saved') === '1' ? 'Budget saved.' : c.req.query('removed') === '1' ? 'Budget removed.' : null)),
+    signedIn(services, ['customer'], 'The Budget page', async (c, who) => render(c, services, who, null, {}, c.req.query('saved') === '1' ? 'Budget saved.' : c.req.query('removed') === '1' ? 'Budget removed.' : null)),
   );
   app.post(
     '/budget',
-    signedIn(['customer'], 'Setting the budget', async (c, who, form) => {
+    signedIn(services, ['customer'], 'Setting the budget', async (c, who, form) => {
       if (who.principal.orgRole !== 'admin') throw new DomainError('forbidden', 'Only org admins set the budget');
       const parsed = parseForm(form);
-      if (!parsed.input) return render(c, who, parsed.values, parsed.errors, null, 400);
-      await c.get('deps').budgets.put(who.principal, parsed.input);
+      if (!parsed.input) return render(c, services, who, parsed.values, parsed.errors, null, 400);
+      await services.budgets.put(who.principal, parsed.input);
       return seeOther(c, '/budget?saved=1');
     }),
   );
   app.post(
     '/budget/remove',
-    signedIn(['customer'], 'Removing the budget', async (c, who) => {
-      await c.get('deps').budgets.remove(who.principal);
+    signedIn(services, ['customer'], 'Removing the budget', async (c, who) => {
+      await services.budgets.remove(who.principal);
       return seeOther(c, '/budget?removed=1');
     }),
   );

@@ -7,7 +7,7 @@
 import { DomainError } from '#domain/errors.ts';
 import { DAY_MS, floorToDay } from '#domain/time.ts';
 import { invoiceTotals, taxTreatmentFor } from '#domain/vat.ts';
-import type { App } from '#http/context.ts';
+import type { App, Services } from '#http/context.ts';
 import { getOrg } from '#store/orgs.ts';
 import { parseUtcInput } from '../booking-form.ts';
 import { formatDay, formatUtc } from '../format.ts';
@@ -30,8 +30,7 @@ const LABELS: Record<string, string> = {
 
 const numberOrUndefined = (text: string): number | undefined => (text.trim() === '' ? undefined : /^\d{1,9}$/.test(text.trim()) ? Number(text.trim()) : Number.NaN);
 
-async function heatMap(c: PortalContext, values: FindValues, now: Date): Promise<HeatMap | null> {
-  const { availability, catalog: cache } = c.get('deps');
+async function heatMap(c: PortalContext, { availability, catalog: cache }: Pick<Services, 'availability' | 'catalog'>, values: FindValues, now: Date): Promise<HeatMap | null> {
   const catalog = await cache.get();
   if (!catalog.gpuTypes.some((g) => g.id === values.gpuType)) return null;
   const today = floorToDay(now);
@@ -65,13 +64,12 @@ async function heatMap(c: PortalContext, values: FindValues, now: Date): Promise
   };
 }
 
-export function registerFindRoutes(app: App) {
+export function registerFindRoutes(app: App, services: Services) {
   app.get(
     '/find',
-    signedIn(['customer'], 'The Find capacity page', async (c, who) => {
-      const deps = c.get('deps');
-      const catalog = await deps.catalog.get();
-      const now = deps.clock();
+    signedIn(services, ['customer'], 'The Find capacity page', async (c, who) => {
+      const catalog = await services.catalog.get();
+      const now = services.clock();
       const q = (name: string) => (c.req.query(name) ?? '').slice(0, 100);
       const searched = c.req.query('gpus') !== undefined;
       const values: FindValues = {
@@ -95,7 +93,7 @@ export function registerFindRoutes(app: App) {
         if (latestEnd === null) alerts.push(`${LABELS.latestEnd}: enter a UTC date and time like 2026-12-01T08:00`);
         if (alerts.length === 0) {
           try {
-            const result = await deps.offers.search({
+            const result = await services.offers.search({
               gpuType: values.gpuType,
               gpus: numberOrUndefined(values.gpus) ?? Number.NaN,
               durationHours: numberOrUndefined(values.durationHours),
@@ -105,7 +103,7 @@ export function registerFindRoutes(app: App) {
               latestEnd: latestEnd ?? undefined,
               sites: values.sites,
             });
-            const org = await getOrg(deps.db, who.principal.orgId!);
+            const org = await getOrg(services.db, who.principal.orgId!);
             const treatment = org ? taxTreatmentFor(org) : { rateBps: 0, legalMention: null };
             offers = result.data.map((o) => {
               const totals = invoiceTotals(o.lines.map((l) => l.amount), treatment.rateBps);
@@ -144,7 +142,7 @@ export function registerFindRoutes(app: App) {
           searched={searched}
           offers={offers}
           nearest={nearest}
-          heat={await heatMap(c, values, now)}
+          heat={await heatMap(c, services, values, now)}
           query={query.toString()}
         />,
         status,

@@ -1,22 +1,21 @@
 /** Operator pages: the fleet and the audit log. */
 import { toPublicPool } from '#domain/catalog.ts';
-import type { App } from '#http/context.ts';
+import type { App, Services } from '#http/context.ts';
 import { listScope } from '#http/cursor.ts';
 import { listAudit } from '#store/audit.ts';
 import { DomainError } from '#domain/errors.ts';
 import { page, seeOther, signedIn } from '../http.tsx';
 import { AuditPage, FleetPage } from '../views/fleet.tsx';
 
-export function registerFleetRoutes(app: App) {
+export function registerFleetRoutes(app: App, services: Services) {
   app.get(
     '/fleet',
-    signedIn(['operator'], 'The fleet page', async (c, who) => {
-      const deps = c.get('deps');
-      const catalog = await deps.catalog.get();
-      const { operator } = deps;
-      const now = deps.clock().toISOString();
+    signedIn(services, ['operator'], 'The fleet page', async (c, who) => {
+      const catalog = await services.catalog.get();
+      const { operator } = services;
+      const now = services.clock().toISOString();
       const pools = await Promise.all(
-        catalog.pools.map(async (p) => ({ ...toPublicPool(p, deps.clock()), capacityChanges: p.capacityChanges ?? [], maintenance: (await operator.listMaintenance(p.id)).filter((w) => w.end > now) })),
+        catalog.pools.map(async (p) => ({ ...toPublicPool(p, services.clock()), capacityChanges: p.capacityChanges ?? [], maintenance: (await operator.listMaintenance(p.id)).filter((w) => w.end > now) })),
       );
       const error = c.req.query('error');
       const scheduled = c.req.query('scheduled');
@@ -26,7 +25,7 @@ export function registerFleetRoutes(app: App) {
   );
   app.post(
     '/fleet/pools/:id/capacity',
-    signedIn(['operator'], 'Scheduling a capacity change', async (c, who, form) => {
+    signedIn(services, ['operator'], 'Scheduling a capacity change', async (c, who, form) => {
       const id = c.req.param('id') ?? '';
       const raw = (form.effectiveFrom ?? '').trim();
       // A datetime-local field gives "2027-03-01T00:00" (UTC, as labelled).
@@ -34,7 +33,7 @@ export function registerFleetRoutes(app: App) {
       const totalGpus = /^\d{1,8}$/.test((form.totalGpus ?? '').trim()) ? Number(form.totalGpus) : Number.NaN;
       try {
         if (Number.isNaN(totalGpus)) throw new DomainError('unprocessable', 'Total GPUs: enter a whole number of GPUs');
-        await c.get('deps').catalogAdmin.scheduleCapacity(who.principal, id, { effectiveFrom, totalGpus });
+        await services.catalogAdmin.scheduleCapacity(who.principal, id, { effectiveFrom, totalGpus });
       } catch (error) {
         if (error instanceof DomainError && error.status < 500) return seeOther(c, `/fleet?error=${encodeURIComponent(error.message)}#pool-${encodeURIComponent(id)}`);
         throw error;
@@ -44,8 +43,8 @@ export function registerFleetRoutes(app: App) {
   );
   app.get(
     '/audit',
-    signedIn(['operator'], 'The audit log', async (c, who) => {
-      const { db, cursors } = c.get('deps');
+    signedIn(services, ['operator'], 'The audit log', async (c, who) => {
+      const { db, cursors } = services;
       // Sealed like the API's cursors: opaque, tamper-proof, bound to this list and role.
       const scope = listScope('portal:audit', who.principal);
       const { data, nextCursor } = await listAudit(db, 50, await cursors.open(scope, c.req.query('cursor') || undefined));

@@ -3,7 +3,7 @@ import type { BillingService } from '#billing/service.ts';
 import { DomainError, notFound } from '#domain/errors.ts';
 import { eur } from '#domain/money.ts';
 import { periodOf } from '#domain/time.ts';
-import type { App } from '#http/context.ts';
+import type { App, Services } from '#http/context.ts';
 import type { Db } from '#store/db.ts';
 import { getOrg, listAllOrgs } from '#store/orgs.ts';
 import { INVOICE_STATUSES, type InvoiceStatus } from '#domain/invoice.ts';
@@ -24,11 +24,11 @@ async function byOrg(db: Db, invoices: PortalInvoice[]): Promise<OrgInvoices[]> 
     .sort((a, b) => a.orgName.localeCompare(b.orgName));
 }
 
-export function registerInvoiceRoutes(app: App, invoices: PortalInvoices, billing: BillingService | null) {
+export function registerInvoiceRoutes(app: App, services: Services, invoices: PortalInvoices, billing: BillingService | null) {
   app.get(
     '/invoices',
-    signedIn(['customer', 'finance'], 'The Invoices page', async (c, who) => {
-      const { db, clock } = c.get('deps');
+    signedIn(services, ['customer', 'finance'], 'The Invoices page', async (c, who) => {
+      const { db, clock } = services;
       if (who.principal.role === 'customer') {
         const orgId = who.principal.orgId!;
         const own = (await invoices.list(orgId, {})).filter((i) => i.orgId === orgId);
@@ -57,11 +57,11 @@ export function registerInvoiceRoutes(app: App, invoices: PortalInvoices, billin
 
   app.get(
     '/invoices/:id',
-    signedIn(['customer', 'finance'], 'The invoice page', async (c, who) => {
+    signedIn(services, ['customer', 'finance'], 'The invoice page', async (c, who) => {
       const id = (c.req.param('id') ?? '').slice(0, 100);
       if (!billing) throw notFound('Invoice', id);
       const { invoice, creditNotes } = await billing.invoiceFor(who.principal, id);
-      const org = await getOrg(c.get('deps').db, invoice.orgId);
+      const org = await getOrg(services.db, invoice.orgId);
       const done = c.req.query('done');
       return page(
         c,
@@ -80,7 +80,7 @@ export function registerInvoiceRoutes(app: App, invoices: PortalInvoices, billin
   app.post(
     '/invoices/:id/credit-notes',
     formBodyLimit,
-    signedIn(['finance'], 'Issuing a credit note', async (c, who, form) => {
+    signedIn(services, ['finance'], 'Issuing a credit note', async (c, who, form) => {
       const id = (c.req.param('id') ?? '').slice(0, 100);
       if (!billing) throw notFound('Invoice', id);
       const amountText = (form.amount ?? '').trim().slice(0, 30);
@@ -92,7 +92,7 @@ export function registerInvoiceRoutes(app: App, invoices: PortalInvoices, billin
       if (!reason) errors.reason = 'say why the invoice is credited';
       const again = async (alerts: string[], errs: typeof errors, status: number) => {
         const { invoice, creditNotes } = await billing.invoiceFor(who.principal, id);
-        const org = await getOrg(c.get('deps').db, invoice.orgId);
+        const org = await getOrg(services.db, invoice.orgId);
         return page(
           c,
           <InvoicePage viewer={who.viewer} invoice={invoice} creditNotes={creditNotes} orgName={org?.name ?? invoice.orgId} notice={null} alerts={alerts} creditForm={{ amount: amountText, reason, errors: errs }} />,
@@ -116,9 +116,9 @@ export function registerInvoiceRoutes(app: App, invoices: PortalInvoices, billin
 
   app.get(
     '/receivables',
-    signedIn(['finance'], 'The Receivables page', async (c, who) => {
+    signedIn(services, ['finance'], 'The Receivables page', async (c, who) => {
       const [open, uncollectible] = await Promise.all([invoices.list(null, { status: 'open' }), invoices.list(null, { status: 'uncollectible' })]);
-      const groups = await byOrg(c.get('deps').db, [...open, ...uncollectible]);
+      const groups = await byOrg(services.db, [...open, ...uncollectible]);
       const receivables: Receivable[] = groups
         .map((g) => ({
           orgId: g.orgId,
@@ -133,7 +133,7 @@ export function registerInvoiceRoutes(app: App, invoices: PortalInvoices, billin
 
   app.get(
     '/key',
-    signedIn('any', 'This page', async (c, who) => page(c, <KeyPage viewer={who.viewer} siteId={who.principal.siteId} />)),
+    signedIn(services, 'any', 'This page', async (c, who) => page(c, <KeyPage viewer={who.viewer} siteId={who.principal.siteId} />)),
   );
 }
 

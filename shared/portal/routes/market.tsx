@@ -2,20 +2,18 @@
  * Portal pages of resale and market data (docs/resale.md): Market prices (every signed-in role but
  * meters), the seller's Listings with a Withdraw button, and Sell unused hours on a reservation
  * (preview of the expected earnings, then the listing). Each goes through the same services as the
- * API (deps.market, deps.resale).
+ * API (services.market, services.resale).
  */
 import { poolLabel } from '#domain/catalog.ts';
 import { DomainError } from '#domain/errors.ts';
 import { expectedEarnings, resaleFeeBps } from '#domain/resale.ts';
 import type { Reservation } from '#domain/reservation.ts';
 import { DAY_MS } from '#domain/time.ts';
-import type { App } from '#http/context.ts';
+import type { App, Services } from '#http/context.ts';
 import { getReservation } from '#store/reservations.ts';
-import { formBodyLimit, page, seeOther, signedIn, type FormFields, type Who } from '../http.tsx';
+import { formBodyLimit, page, seeOther, signedIn, type FormFields, type PortalContext, type Who } from '../http.tsx';
 import { ListingsPage, MarketPage, SellPage, type SellForm, type SellPreview } from '../views/market.tsx';
 import { parseEuros, toUtcInput } from '../format.ts';
-
-type Ctx = Parameters<Parameters<typeof signedIn>[2]>[0];
 
 /** "2026-12-10T08:00" (the picker's UTC value) → ISO, or null when it is not a date-time. */
 const fromPicker = (text: string): string | null => {
@@ -42,11 +40,11 @@ function parseSell(form: FormFields, r: Reservation): { values: SellForm; errors
 
 const FIELD_OF: Record<string, keyof SellForm> = { start: 'start', end: 'end', gpus: 'gpus', minPricePerGpuHour: 'minPrice' };
 
-export function registerMarketRoutes(app: App) {
+export function registerMarketRoutes(app: App, services: Services) {
   app.get(
     '/market',
-    signedIn(['customer', 'finance', 'operator'], 'The Market prices page', async (c, who) => {
-      const { catalog, market, clock } = c.get('deps');
+    signedIn(services, ['customer', 'finance', 'operator'], 'The Market prices page', async (c, who) => {
+      const { catalog, market, clock } = services;
       const cat = await catalog.get();
       const pools = cat.pools.map((p) => ({ id: p.id, site: p.site, gpuType: p.gpuType, label: poolLabel(p, cat) }));
       const chosen = pools.find((p) => p.id === c.req.query('pool')) ?? pools[0];
@@ -58,14 +56,14 @@ export function registerMarketRoutes(app: App) {
     }),
   );
 
-  const listings = async (c: Ctx, who: Who, notice: string | null, alerts: string[], status = 200) => {
-    const { resale, clock } = c.get('deps');
+  const listings = async (c: PortalContext, who: Who, notice: string | null, alerts: string[], status = 200) => {
+    const { resale, clock } = services;
     const { data } = await resale.list(who.principal, { limit: 100 });
     return page(c, <ListingsPage viewer={who.viewer} listings={data} notice={notice} alerts={alerts} now={clock()} />, status);
   };
   app.get(
     '/listings',
-    signedIn(['customer'], 'The Listings page', async (c, who) => {
+    signedIn(services, ['customer'], 'The Listings page', async (c, who) => {
       const created = c.req.query('created');
       const withdrawn = c.req.query('withdrawn');
       const notice = created ? `Listed: ${created.slice(0, 64)} is open for buyers.` : withdrawn ? `Withdrawn: ${withdrawn.slice(0, 64)}; its unsold hours stay yours.` : null;
@@ -75,10 +73,10 @@ export function registerMarketRoutes(app: App) {
   app.post(
     '/listings/:id/withdraw',
     formBodyLimit,
-    signedIn(['customer'], 'Withdrawing a listing', async (c, who) => {
+    signedIn(services, ['customer'], 'Withdrawing a listing', async (c, who) => {
       const id = (c.req.param('id') ?? '').slice(0, 100);
       try {
-        await c.get('deps').resale.withdraw(who.principal, id);
+        await services.resale.withdraw(who.principal, id);
         return seeOther(c, `/listings?withdrawn=${encodeURIComponent(id)}`);
       } catch (error) {
         if (!(error instanceof DomainError)) throw error;
@@ -87,30 +85,30 @@ export function registerMarketRoutes(app: App) {
     }),
   );
 
-  const ownReservation = async (c: Ctx, who: Who): Promise<Reservation> => {
+  const ownReservation = async (c: PortalContext, who: Who): Promise<Reservation> => {
     const id = (c.req.param('id') ?? '').slice(0, 100);
-    const r = await getReservation(c.get('deps').db, who.principal.orgId!, id);
+    const r = await getReservation(services.db, who.principal.orgId!, id);
     if (!r) throw new DomainError('not_found', `Reservation ${id} not found`);
     return r;
   };
-  const stepOf = async (c: Ctx, r: Reservation) => (await c.get('deps').catalog.get()).pools.find((p) => p.id === r.poolId)?.stepGpus ?? 8;
+  const stepOf = async (r: Reservation) => (await services.catalog.get()).pools.find((p) => p.id === r.poolId)?.stepGpus ?? 8;
 
   app.get(
     '/reservations/:id/sell',
-    signedIn(['customer'], 'Selling unused hours', async (c, who) => {
+    signedIn(services, ['customer'], 'Selling unused hours', async (c, who) => {
       const r = await ownReservation(c, who);
-      const now = c.get('deps').clock();
+      const now = services.clock();
       const firstHour = new Date(Math.max(Date.parse(r.start), Math.ceil(now.getTime() / 3_600_000) * 3_600_000)).toISOString();
       const form: SellForm = { start: toUtcInput(firstHour), end: r.end ? toUtcInput(r.end) : '', gpus: String(r.gpus), minPrice: '' };
-      return page(c, <SellPage viewer={who.viewer} reservation={r} stepGpus={await stepOf(c, r)} form={form} errors={{}} alerts={[]} preview={null} />);
+      return page(c, <SellPage viewer={who.viewer} reservation={r} stepGpus={await stepOf(r)} form={form} errors={{}} alerts={[]} preview={null} />);
     }),
   );
   app.post(
     '/reservations/:id/sell',
     formBodyLimit,
-    signedIn(['customer'], 'Selling unused hours', async (c, who, form) => {
+    signedIn(services, ['customer'], 'Selling unused hours', async (c, who, form) => {
       const r = await ownReservation(c, who);
-      const step = await stepOf(c, r);
+      const step = await stepOf(r);
       const parsed = parseSell(form, r);
       const render = (errors: Partial<Record<keyof SellForm, string>>, alerts: string[], preview: SellPreview | null, status: number) =>
         page(c, <SellPage viewer={who.viewer} reservation={r} stepGpus={step} form={parsed.values} errors={errors} alerts={alerts} preview={preview} />, status);
@@ -118,7 +116,7 @@ export function registerMarketRoutes(app: App) {
       const req = parsed.request;
       if (form.step === 'confirm') {
         try {
-          const l = await c.get('deps').resale.create(who.principal, r.id, req);
+          const l = await services.resale.create(who.principal, r.id, req);
           return seeOther(c, `/listings?created=${encodeURIComponent(l.id)}`);
         } catch (error) {
           if (!(error instanceof DomainError)) throw error;
@@ -134,7 +132,7 @@ export function registerMarketRoutes(app: App) {
       // price this reservation was booked at per GPU-hour; buyers pay their own quoted price.
       const hours = Math.round((Date.parse(req.end) - Date.parse(req.start)) / 3_600_000);
       if (hours < 1) return render({ end: 'To: must be after From' }, ['To: must be after From'], null, 400);
-      const pool = (await c.get('deps').catalog.get()).pools.find((p) => p.id === r.poolId);
+      const pool = (await services.catalog.get()).pools.find((p) => p.id === r.poolId);
       const feeBps = pool ? resaleFeeBps(pool) : 1000;
       const bookedAt = r.price && r.end ? Math.floor(r.price.amount / (r.gpus * Math.round((Date.parse(r.end) - Date.parse(r.start)) / 3_600_000))) : (pool?.priceBook.reservedRatePerGpuHour ?? 0);
       const price = req.minPricePerGpuHour ?? bookedAt;

@@ -7,8 +7,9 @@ import type { Reservation } from '#domain/reservation.ts';
 import { DAY_MS, HOUR_MS, epochHour, floorToDay, fromEpochHour } from '#domain/time.ts';
 import { invoiceTotals, taxTreatmentFor } from '#domain/vat.ts';
 import { getOrg } from '#store/orgs.ts';
-import type { App } from '#http/context.ts';
+import type { App, Services } from '#http/context.ts';
 import { listScope } from '#http/cursor.ts';
+import type { Db } from '#store/db.ts';
 import { getReservation, listReservations } from '#store/reservations.ts';
 import { parseUtcInput } from '../booking-form.ts';
 import { formatUtc, toUtcInput } from '../format.ts';
@@ -47,9 +48,9 @@ async function usageOf(usage: PortalUsage, r: Reservation, now: Date): Promise<R
   return { slotHours: 24, slots };
 }
 
-async function noticeFor(c: PortalContext, who: Who, done: string | undefined, id: string | undefined): Promise<string | null> {
+async function noticeFor(db: Db, who: Who, done: string | undefined, id: string | undefined): Promise<string | null> {
   if (!done || !id) return null;
-  const r = await getReservation(c.get('deps').db, orgOf(who), id);
+  const r = await getReservation(db, orgOf(who), id);
   if (!r) return null;
   switch (done) {
     case 'confirmed':
@@ -69,12 +70,13 @@ async function noticeFor(c: PortalContext, who: Who, done: string | undefined, i
 
 export async function renderReservations(
   c: PortalContext,
+  services: Services,
   who: Who,
   usage: PortalUsage,
   extra: { alerts?: string[]; notice?: string | null; extendValues?: Record<string, string> } = {},
   status = 200,
 ): Promise<Response> {
-  const { db, clock, catalog, logger, cursors } = c.get('deps');
+  const { db, clock, catalog, logger, cursors } = services;
   const now = clock();
   const cursor = c.req.query('cursor') || undefined;
   // The page's cursor is sealed like the API's (opaque, tamper-proof, bound to this list and org).
@@ -114,23 +116,23 @@ type ReservationAction = 'confirm' | 'cancel' | 'extend' | 'stop';
 export const DONE: Record<ReservationAction, string> = { confirm: 'confirmed', cancel: 'cancelled', extend: 'extended', stop: 'stopped' };
 
 /** Registered by registerBookingRoutes (book.tsx), after the Book flow. */
-export function registerReservationPages(app: App, usage: PortalUsage, billing: BillingService | null) {
+export function registerReservationPages(app: App, services: Services, usage: PortalUsage, billing: BillingService | null) {
   app.get(
     '/reservations/:id',
-    signedIn([...customer], 'The reservation page', async (c, who) => {
+    signedIn(services, [...customer], 'The reservation page', async (c, who) => {
       const id = (c.req.param('id') ?? '').slice(0, 100);
       const done = c.req.query('done');
-      const notice = done ? await noticeFor(c, who, done, id) : null;
-      return renderReservation(c, who, usage, billing, id, { notice });
+      const notice = done ? await noticeFor(services.db, who, done, id) : null;
+      return renderReservation(c, services, who, usage, billing, id, { notice });
     }),
   );
 
   app.get(
     '/reservations/:id/extend',
-    signedIn([...customer], 'Extending a reservation', async (c, who) => {
+    signedIn(services, [...customer], 'Extending a reservation', async (c, who) => {
       const id = (c.req.param('id') ?? '').slice(0, 100);
       const raw = (c.req.query('end') ?? '').slice(0, 100);
-      const { booking, db, catalog } = c.get('deps');
+      const { booking, db, catalog } = services;
       const r = await getReservation(db, orgOf(who), id);
       if (!r) throw notFound('Reservation', id);
       try {
@@ -143,23 +145,23 @@ export function registerReservationPages(app: App, usage: PortalUsage, billing: 
             catalog={await catalog.get()}
             reservation={r}
             extension={extension}
-            tax={await taxOf(c, who, extension.lines.map((l) => l.amount))}
+            tax={await taxOf(db, who, extension.lines.map((l) => l.amount))}
             endValue={toUtcInput(end.toISOString())}
           />,
         );
       } catch (error) {
         if (!(error instanceof DomainError)) throw error;
         const alerts = error.errors?.length ? error.errors.map((e) => `${e.path === 'end' ? 'New end' : e.path}: ${e.message}`) : [error.message];
-        return renderReservation(c, who, usage, billing, id, { alerts, extendValue: raw, extendError: error.errors?.find((e) => e.path === 'end')?.message }, error.status);
+        return renderReservation(c, services, who, usage, billing, id, { alerts, extendValue: raw, extendError: error.errors?.find((e) => e.path === 'end')?.message }, error.status);
       }
     }),
   );
 
   app.get(
     '/reservations/:id/cancel',
-    signedIn([...customer], 'Cancelling a reservation', async (c, who) => {
+    signedIn(services, [...customer], 'Cancelling a reservation', async (c, who) => {
       const id = (c.req.param('id') ?? '').slice(0, 100);
-      const { booking, db, catalog } = c.get('deps');
+      const { booking, db, catalog } = services;
       const r = await getReservation(db, orgOf(who), id);
       if (!r) throw notFound('Reservation', id);
       try {
@@ -171,31 +173,31 @@ export function registerReservationPages(app: App, usage: PortalUsage, billing: 
             catalog={await catalog.get()}
             reservation={r}
             refund={refund}
-            refundTax={await taxOf(c, who, [refund.amount])}
+            refundTax={await taxOf(db, who, [refund.amount])}
             policy={CANCELLATION_POLICY}
           />,
         );
       } catch (error) {
         if (!(error instanceof DomainError)) throw error;
-        return renderReservation(c, who, usage, billing, id, { alerts: [error.message] }, error.status);
+        return renderReservation(c, services, who, usage, billing, id, { alerts: [error.message] }, error.status);
       }
     }),
   );
 
   app.get(
     '/on-demand',
-    signedIn([...customer], 'Starting on demand', async (c, who) => {
-      const { catalog, clock } = c.get('deps');
+    signedIn(services, [...customer], 'Starting on demand', async (c, who) => {
+      const { catalog, clock, db } = services;
       const pool = (c.req.query('pool') ?? '').slice(0, 100);
-      return page(c, <OnDemandPage viewer={who.viewer} catalog={await catalog.get()} now={clock()} values={{ pool, gpus: '8' }} errors={{}} alerts={[]} rateBps={(await taxOf(c, who, [])).rateBps} />);
+      return page(c, <OnDemandPage viewer={who.viewer} catalog={await catalog.get()} now={clock()} values={{ pool, gpus: '8' }} errors={{}} alerts={[]} rateBps={(await taxOf(db, who, [])).rateBps} />);
     }),
   );
 
   app.post(
     '/on-demand',
     formBodyLimit,
-    signedIn([...customer], 'Starting on demand', async (c, who, form) => {
-      const { catalog: cache, clock, booking } = c.get('deps');
+    signedIn(services, [...customer], 'Starting on demand', async (c, who, form) => {
+      const { catalog: cache, clock, booking, db } = services;
       const catalog = await cache.get();
       const values = { pool: (form.pool ?? '').slice(0, 100), gpus: (form.gpus ?? '').slice(0, 10) };
       const errors: Partial<Record<'pool' | 'gpus', string>> = {};
@@ -204,7 +206,7 @@ export function registerReservationPages(app: App, usage: PortalUsage, billing: 
       const gpus = /^\d{1,6}$/.test(values.gpus.trim()) ? Number(values.gpus.trim()) : NaN;
       if (!Number.isInteger(gpus) || gpus <= 0) errors.gpus = 'enter a whole number of GPUs, e.g. 8';
       else if (pool && (gpus < pool.minGpus || gpus % pool.stepGpus !== 0)) errors.gpus = `whole nodes: a multiple of ${pool.stepGpus}, at least ${pool.minGpus}`;
-      const rateBps = (await taxOf(c, who, [])).rateBps;
+      const rateBps = (await taxOf(db, who, [])).rateBps;
       const again = (alerts: string[], errs: typeof errors, status: number) =>
         page(c, <OnDemandPage viewer={who.viewer} catalog={catalog} now={clock()} values={values} errors={errs} alerts={alerts} rateBps={rateBps} />, status);
       if (!pool || errors.gpus) return again(Object.entries(errors).map(([f, m]) => `${f === 'pool' ? 'Pool' : 'GPUs'}: ${m}`), errors, 400);
@@ -223,8 +225,8 @@ export function registerReservationPages(app: App, usage: PortalUsage, billing: 
 
   app.get(
     '/reservations',
-    signedIn([...customer], 'The Reservations page', async (c, who) =>
-      renderReservations(c, who, usage, { notice: await noticeFor(c, who, c.req.query('done'), c.req.query('id')?.slice(0, 100)) }),
+    signedIn(services, [...customer], 'The Reservations page', async (c, who) =>
+      renderReservations(c, services, who, usage, { notice: await noticeFor(services.db, who, c.req.query('done'), c.req.query('id')?.slice(0, 100)) }),
     ),
   );
 }
@@ -239,20 +241,20 @@ function parseExtendEnd(rawEnd: string): Date {
   return end;
 }
 
-export async function extend(c: PortalContext, who: Who, id: string, rawEnd: string): Promise<void> {
-  await c.get('deps').booking.extend(who.principal, id, parseExtendEnd(rawEnd).toISOString());
+export async function extend(booking: Services['booking'], who: Who, id: string, rawEnd: string): Promise<void> {
+  await booking.extend(who.principal, id, parseExtendEnd(rawEnd).toISOString());
 }
 
 /** Amounts excluding VAT with this org's VAT, by the invoice's rule (shared/domain/vat.ts). */
-async function taxOf(c: PortalContext, who: Who, amounts: Money[]): Promise<TaxedAmount> {
-  const org = await getOrg(c.get('deps').db, orgOf(who));
+async function taxOf(db: Db, who: Who, amounts: Money[]): Promise<TaxedAmount> {
+  const org = await getOrg(db, orgOf(who));
   const treatment = org ? taxTreatmentFor(org) : { rateBps: 0, legalMention: null };
   const totals = invoiceTotals(amounts, treatment.rateBps);
   return { rateBps: treatment.rateBps, ...totals, mention: treatment.legalMention };
 }
 
 /** The invoices (with credit notes) of a reservation, from billing; none without billing. */
-async function invoicesOf(c: PortalContext, who: Who, billing: BillingService | null, r: Reservation): Promise<PortalInvoiceDetail[]> {
+async function invoicesOf(who: Who, billing: BillingService | null, r: Reservation): Promise<PortalInvoiceDetail[]> {
   if (!billing) return [];
   const out: PortalInvoiceDetail[] = [];
   for (const invoiceId of r.invoiceIds) {
@@ -267,6 +269,7 @@ async function invoicesOf(c: PortalContext, who: Who, billing: BillingService | 
 
 export async function renderReservation(
   c: PortalContext,
+  services: Services,
   who: Who,
   usage: PortalUsage,
   billing: BillingService | null,
@@ -274,7 +277,7 @@ export async function renderReservation(
   extra: { notice?: string | null; alerts?: string[]; extendValue?: string | undefined; extendError?: string | undefined },
   status = 200,
 ): Promise<Response> {
-  const { db, clock, catalog: cache, logger } = c.get('deps');
+  const { db, clock, catalog: cache, logger } = services;
   const r = await getReservation(db, orgOf(who), id);
   if (!r) throw notFound('Reservation', id);
   const now = clock();
@@ -294,7 +297,7 @@ export async function renderReservation(
       reservation={r}
       pool={catalog.pools.find((p) => p.id === r.poolId) ?? null}
       usage={u}
-      invoices={await invoicesOf(c, who, billing, r)}
+      invoices={await invoicesOf(who, billing, r)}
       notice={extra.notice ?? null}
       alerts={extra.alerts ?? []}
       extendValue={extra.extendValue}

@@ -1,11 +1,11 @@
 /**
  * Webhook endpoint pages for org admins, over the same endpoint service as /v1/webhook-endpoints
- * (`deps.webhooks`): a member or any other role is refused with a 403 page; every form carries the
+ * (`services.webhooks`): a member or any other role is refused with a 403 page; every form carries the
  * session's CSRF token (signedIn). The signing secret is rendered in the answer to the POST that made
  * it (no-store), never put in a URL and never shown again.
  */
 import { DomainError, notFound } from '#domain/errors.ts';
-import type { App } from '#http/context.ts';
+import type { App, Services } from '#http/context.ts';
 import { listScope } from '#http/cursor.ts';
 import type { ApiDelivery } from '#webhooks/deliveries.ts';
 import type { EndpointService } from '#webhooks/endpoints.ts';
@@ -18,8 +18,8 @@ const LOG_PAGE = 20;
 type Action = (c: PortalContext, who: Who, form: FormFields, service: EndpointService) => Promise<Response>;
 
 /** Customers who are org admins, with the webhook service wired in; anyone else gets a page saying why not. */
-function forAdmins(what: string, action: Action) {
-  return signedIn(['customer'], what, async (c, who, form) => {
+function forAdmins(services: Services, what: string, action: Action) {
+  return signedIn(services, ['customer'], what, async (c, who, form) => {
     if (who.principal.orgRole !== 'admin') {
       return page(
         c,
@@ -27,7 +27,7 @@ function forAdmins(what: string, action: Action) {
         403,
       );
     }
-    const service = c.get('deps').webhooks;
+    const service = services.webhooks;
     if (!service) throw notFound('Page', c.req.path);
     return action(c, who, form, service);
   });
@@ -67,7 +67,7 @@ function outcome(d: ApiDelivery, now: Date): string {
   return `Delivery ${d.id} (${d.eventType}): ${state} after ${d.attemptCount} attempt${d.attemptCount === 1 ? '' : 's'}; last answer: ${answer}.`;
 }
 
-export function registerWebhookRoutes(app: App) {
+export function registerWebhookRoutes(app: App, services: Services) {
   const list = async (c: PortalContext, who: Who, service: EndpointService, extra: Partial<Parameters<typeof WebhooksPage>[0]> = {}, status = 200) => {
     const endpoints = (await service.list(who.principal, { limit: 100 })).data;
     return page(c, <WebhooksPage viewer={who.viewer} endpoints={endpoints} form={EMPTY_ENDPOINT_FORM} created={null} notice={null} alerts={[]} {...extra} />, status);
@@ -82,7 +82,7 @@ export function registerWebhookRoutes(app: App) {
   ) => {
     const id = idParam(c);
     const endpoint = await service.get(who.principal, id);
-    const { cursors } = c.get('deps');
+    const { cursors } = services;
     const scope = listScope('portal:deliveries', who.principal, endpoint.id);
     const cursor = c.req.method === 'GET' ? await cursors.open(scope, c.req.query('cursor') || undefined) : undefined;
     const log = await service.listDeliveries(who.principal, endpoint.id, { limit: LOG_PAGE, cursor });
@@ -91,7 +91,7 @@ export function registerWebhookRoutes(app: App) {
     const tested = c.req.query('tested') ?? c.req.query('retried');
     if (!notice && tested) {
       const d = log.data.find((x) => x.id === tested);
-      notice = d ? `${c.req.query('tested') ? 'Test event sent. ' : 'Delivery retried. '}${outcome(d, c.get('deps').clock())}` : null;
+      notice = d ? `${c.req.query('tested') ? 'Test event sent. ' : 'Delivery retried. '}${outcome(d, services.clock())}` : null;
     }
     if (!notice && c.req.query('done') === 'created') notice = 'Endpoint added.';
     return page(
@@ -129,7 +129,7 @@ export function registerWebhookRoutes(app: App) {
 
   app.get(
     '/webhooks',
-    forAdmins('The Webhooks page', async (c, who, _form, service) =>
+    forAdmins(services, 'The Webhooks page', async (c, who, _form, service) =>
       list(c, who, service, { notice: c.req.query('deleted') ? `Endpoint ${c.req.query('deleted')!.slice(0, 100)} was deleted.` : null }),
     ),
   );
@@ -137,7 +137,7 @@ export function registerWebhookRoutes(app: App) {
   app.post(
     '/webhooks',
     formBodyLimit,
-    forAdmins('Adding a webhook endpoint', async (c, who, form, service) => {
+    forAdmins(services, 'Adding a webhook endpoint', async (c, who, form, service) => {
       const values = await endpointForm(c, form);
       const errors: EndpointForm['errors'] = {};
       if (!values.url) errors.url = 'enter the https URL that should receive the events';
@@ -156,13 +156,13 @@ export function registerWebhookRoutes(app: App) {
 
   app.get(
     '/webhooks/:id',
-    forAdmins('The webhook endpoint page', async (c, who, _form, service) => endpointPage(c, who, service)),
+    forAdmins(services, 'The webhook endpoint page', async (c, who, _form, service) => endpointPage(c, who, service)),
   );
 
   app.post(
     '/webhooks/:id/test',
     formBodyLimit,
-    forAdmins('Sending a test event', async (c, who, _form, service) => {
+    forAdmins(services, 'Sending a test event', async (c, who, _form, service) => {
       const id = idParam(c);
       const refused = await limited(c, who, service, `/v1/webhook-endpoints/${encodeURIComponent(id)}/test`);
       if (refused) return refused;
@@ -178,7 +178,7 @@ export function registerWebhookRoutes(app: App) {
   app.post(
     '/webhooks/:id/rotate',
     formBodyLimit,
-    forAdmins('Rotating a signing secret', async (c, who, _form, service) => {
+    forAdmins(services, 'Rotating a signing secret', async (c, who, _form, service) => {
       try {
         const { secret, previousSecretExpiresAt } = await service.rotateSecret(who.principal, idParam(c));
         return endpointPage(c, who, service, { secret: { secret, previousSecretExpiresAt }, notice: 'Secret rotated.' });
@@ -191,7 +191,7 @@ export function registerWebhookRoutes(app: App) {
   app.post(
     '/webhooks/:id/delete',
     formBodyLimit,
-    forAdmins('Deleting a webhook endpoint', async (c, who, form, service) => {
+    forAdmins(services, 'Deleting a webhook endpoint', async (c, who, form, service) => {
       const id = idParam(c);
       if (form.confirm !== 'yes') return endpointPage(c, who, service, { confirmDelete: true });
       await service.remove(who.principal, id);
@@ -202,7 +202,7 @@ export function registerWebhookRoutes(app: App) {
   app.post(
     '/webhooks/:id/deliveries/:deliveryId/retry',
     formBodyLimit,
-    forAdmins('Retrying a delivery', async (c, who, _form, service) => {
+    forAdmins(services, 'Retrying a delivery', async (c, who, _form, service) => {
       const id = idParam(c);
       const deliveryId = idParam(c, 'deliveryId');
       const refused = await limited(c, who, service, `/v1/webhook-endpoints/${encodeURIComponent(id)}/deliveries/${encodeURIComponent(deliveryId)}/retry`);
