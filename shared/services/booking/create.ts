@@ -17,7 +17,8 @@ import { holdLedgerOpen, readHoldLedger, readLimitOverrides, windowKey } from '#
 import type { TransactItem } from '#store/transact.ts';
 import { hookEffects, spendOf, type BookingDeps, type SpendEffect } from './commit.ts';
 import { HOLD_TTL_MS, checkGpus, checkQuoteHoldable, checkSiteOpen, createRequestHash, newReservation, orgOf, poolById, poolFor, semantic, siteOf } from './rules.ts';
-import type { Prepared, Sequencer } from './sequencer.ts';
+import type { Prepared } from './group-member.ts';
+import type { Sequencer } from './sequencer.ts';
 
 /** What a client's create request is remembered by: its Idempotency-Key and what it asked for. */
 export interface CreateOptions {
