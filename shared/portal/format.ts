@@ -1,4 +1,5 @@
-/** How the portal writes instants and quantities: always UTC, always with the unit. */
+/** How the portal writes instants, quantities and pools: always UTC, always with the unit. */
+import type { Catalog } from '#domain/catalog.ts';
 
 /** `2026-12-01 08:00 UTC` */
 export const formatUtc = (iso: string | Date): string => {
@@ -17,6 +18,10 @@ export const formatGpuHours = (gpuSeconds: number): string => {
   const tenths = Math.round(gpuSeconds / 360);
   return tenths % 10 === 0 ? String(tenths / 10) : (tenths / 10).toFixed(1);
 };
+
+/** `H100 SXM at Marseille`: a pool (or a quote or reservation of one) by its GPU type's and site's names. */
+export const poolName = (catalog: Pick<Catalog, 'gpuTypes' | 'sites'>, of: { site: string; gpuType: string }): string =>
+  `${catalog.gpuTypes.find((g) => g.id === of.gpuType)?.name ?? of.gpuType} at ${catalog.sites.find((s) => s.id === of.site)?.name ?? of.site}`;
 
 export const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 

@@ -6,7 +6,7 @@ import type { Pool, Site } from '#domain/catalog.ts';
 import { formatMoney, type Money } from '#domain/money.ts';
 import { DAY_MS, HOUR_MS } from '#domain/time.ts';
 import { FIELD_LABELS, poolOf, type BookingField, type BookingFormValues } from '../booking-form.ts';
-import { formatUtc, toUtcInput } from '../format.ts';
+import { formatUtc, poolName, toUtcInput } from '../format.ts';
 import { WindowAvailabilityChart } from './charts.tsx';
 import { Alert, CsrfField, InputField, MoneyText, Notice, SelectField, StatusBadge, Time } from './components.tsx';
 import { Layout, type Viewer } from './layout.tsx';
@@ -39,9 +39,6 @@ export interface BookPageProps {
   quoteTax?: { rateBps: number; tax: Money; total: Money; mention: string | null } | null;
 }
 
-const poolName = (catalog: Catalog, site: string, gpuType: string) =>
-  `${catalog.gpuTypes.find((g) => g.id === gpuType)?.name ?? gpuType} at ${catalog.sites.find((s) => s.id === site)?.name ?? site}`;
-
 /** The first whole UTC hour after `now`, as a datetime-local value: the earliest Start. */
 export const earliestStart = (now: Date): string => toUtcInput(new Date(Math.floor(now.getTime() / HOUR_MS + 1) * HOUR_MS).toISOString());
 
@@ -54,7 +51,7 @@ const siteOption = (s: Site) => ({
 export const BookAvailability: FC<{ catalog: Catalog; view: BookAvailabilityView }> = ({ catalog, view }) => {
   const { pool, window } = view;
   if (!pool) return <p>{view.message ?? 'Choose a site and a GPU type to see the pool’s free GPUs.'}</p>;
-  const name = poolName(catalog, pool.site, pool.gpuType);
+  const name = poolName(catalog, pool);
   return (
     <>
       <p>
@@ -189,14 +186,14 @@ const QuotePanel: FC<BookPageProps & { quote: Quote }> = ({ quote, catalog, now,
       ) : (
         <Notice>
           <p>
-            {`Quote ready: ${quote.gpus} GPUs of ${poolName(catalog, quote.site, quote.gpuType)}. It is valid until `}
+            {`Quote ready: ${quote.gpus} GPUs of ${poolName(catalog, quote)}. It is valid until `}
             <Time iso={quote.expiresAt} />.
           </p>
         </Notice>
       )}
       <dl class="facts">
         <dt>Pool</dt>
-        <dd>{poolName(catalog, quote.site, quote.gpuType)}</dd>
+        <dd>{poolName(catalog, quote)}</dd>
         <dt>GPUs</dt>
         <dd>{String(quote.gpus)}</dd>
         <dt>Window</dt>
@@ -238,7 +235,7 @@ const ReservationPanel: FC<BookPageProps & { reservation: Reservation }> = ({ re
       {r.status === 'held' ? (
         <Notice>
           <p>
-            {`Held: ${r.gpus} GPUs of ${poolName(catalog, r.site, r.gpuType)} are yours until `}
+            {`Held: ${r.gpus} GPUs of ${poolName(catalog, r)} are yours until `}
             <Time iso={r.holdExpiresAt} />
             {holdLive ? '. Confirm before then to book them.' : '. The hold has lapsed; get a new quote.'}
           </p>
@@ -258,7 +255,7 @@ const ReservationPanel: FC<BookPageProps & { reservation: Reservation }> = ({ re
           <StatusBadge status={r.status} />
         </dd>
         <dt>Pool</dt>
-        <dd>{poolName(catalog, r.site, r.gpuType)}</dd>
+        <dd>{poolName(catalog, r)}</dd>
         <dt>GPUs</dt>
         <dd>{String(r.gpus)}</dd>
         <dt>Window</dt>

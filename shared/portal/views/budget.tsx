@@ -1,7 +1,7 @@
 /** The Budget page: this month's figures, the month-to-date chart (reserved vs on-demand by day), and the admin's form. */
 import type { FC } from 'hono/jsx';
 import { formatMoney, type Money } from '#domain/money.ts';
-import { Alert, CsrfField, MoneyText, Notice, TextField } from './components.tsx';
+import { Alert, CsrfField, MoneyText, Notice, TableHead, TextField } from './components.tsx';
 import { Layout, type Viewer } from './layout.tsx';
 
 export interface BudgetFigures {
@@ -83,17 +83,7 @@ export const SpendChart: FC<{ period: string; days: SpendDay[] }> = ({ period, d
         <summary>{`${title}: table`}</summary>
         <table>
           <caption class="visually-hidden">{title}</caption>
-          <thead>
-            <tr>
-              <th scope="col">Day (UTC)</th>
-              <th scope="col" class="num">
-                Reserved
-              </th>
-              <th scope="col" class="num">
-                On-demand
-              </th>
-            </tr>
-          </thead>
+          <TableHead columns={['Day (UTC)', { num: 'Reserved' }, { num: 'On-demand' }]} />
           <tbody>
             {days.map((d) => (
               <tr>

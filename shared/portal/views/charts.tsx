@@ -4,6 +4,7 @@
  */
 import type { FC } from 'hono/jsx';
 import { formatDay, formatGpuHours, formatUtc } from '../format.ts';
+import { TableHead } from './components.tsx';
 
 export interface Bar {
   /** When the bar starts (ISO). */
@@ -68,14 +69,7 @@ const BarChart: FC<{ id: string; title: string; summary: string; max: number; ba
         <summary>{`${p.title}: table`}</summary>
         <table>
           <caption class="visually-hidden">{p.title}</caption>
-          <thead>
-            <tr>
-              <th scope="col">{p.columns[0]}</th>
-              <th scope="col" class="num">
-                {p.columns[1]}
-              </th>
-            </tr>
-          </thead>
+          <TableHead columns={[p.columns[0], { num: p.columns[1] }]} />
           <tbody>
             {p.bars.map((b) => {
               const [when, value] = p.cells(b);

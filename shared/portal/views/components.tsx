@@ -35,6 +35,39 @@ export const Notice: FC<{ children?: Child }> = ({ children }) => (
   </div>
 );
 
+/** A page's outcome above its content: the alerts of a refused form, then the notice of what was done. */
+export const Outcome: FC<{ alerts: string[]; notice: string | null }> = ({ alerts, notice }) => (
+  <>
+    <Alert messages={alerts} />
+    {notice ? (
+      <Notice>
+        <p>{notice}</p>
+      </Notice>
+    ) : null}
+  </>
+);
+
+/** The label, hint and error of one control, tied to it with aria-describedby. */
+const FieldFrame: FC<{ id: string; label: string; hint?: string | undefined; error?: string | undefined; errorClass?: string; children?: Child }> = (p) => (
+  <div class="field">
+    <label for={p.id}>{p.label}</label>
+    {p.children}
+    {p.hint ? (
+      <p class="hint" id={`${p.id}-hint`}>
+        {p.hint}
+      </p>
+    ) : null}
+    {p.error ? (
+      <p class={p.errorClass ?? 'field-error'} id={`${p.id}-error`}>
+        {`Error: ${p.error}`}
+      </p>
+    ) : null}
+  </div>
+);
+
+const describedBy = (p: { id: string; hint?: string | undefined; error?: string | undefined }) =>
+  [p.hint ? `${p.id}-hint` : '', p.error ? `${p.id}-error` : ''].filter(Boolean).join(' ') || undefined;
+
 /** A labelled text field; its hint and error are tied to it with aria-describedby. */
 export const TextField: FC<{
   id: string;
@@ -48,37 +81,40 @@ export const TextField: FC<{
   autocomplete?: string;
   type?: 'text' | 'password';
   placeholder?: string;
-}> = (p) => {
-  const describedBy = [p.hint ? `${p.id}-hint` : '', p.error ? `${p.id}-error` : ''].filter(Boolean).join(' ');
-  return (
-    <div class="field">
-      <label for={p.id}>{p.label}</label>
-      <input
-        type={p.type ?? 'text'}
-        id={p.id}
-        name={p.name}
-        value={p.value}
-        list={p.list}
-        inputmode={p.inputmode}
-        autocomplete={p.autocomplete ?? 'off'}
-        placeholder={p.placeholder}
-        spellcheck={false}
-        aria-describedby={describedBy || undefined}
-        aria-invalid={p.error ? 'true' : undefined}
-      />
-      {p.hint ? (
-        <p class="hint" id={`${p.id}-hint`}>
-          {p.hint}
-        </p>
-      ) : null}
-      {p.error ? (
-        <p class="hint" id={`${p.id}-error`}>
-          {`Error: ${p.error}`}
-        </p>
-      ) : null}
-    </div>
-  );
-};
+}> = (p) => (
+  <FieldFrame id={p.id} label={p.label} hint={p.hint} error={p.error} errorClass="hint">
+    <input
+      type={p.type ?? 'text'}
+      id={p.id}
+      name={p.name}
+      value={p.value}
+      list={p.list}
+      inputmode={p.inputmode}
+      autocomplete={p.autocomplete ?? 'off'}
+      placeholder={p.placeholder}
+      spellcheck={false}
+      aria-describedby={describedBy(p)}
+      aria-invalid={p.error ? 'true' : undefined}
+    />
+  </FieldFrame>
+);
+
+/** A table's column headings; `{ num: text }` heads a right-aligned number column. */
+export const TableHead: FC<{ columns: (string | { num: string })[] }> = ({ columns }) => (
+  <thead>
+    <tr>
+      {columns.map((c) =>
+        typeof c === 'string' ? (
+          <th scope="col">{c}</th>
+        ) : (
+          <th scope="col" class="num">
+            {c.num}
+          </th>
+        ),
+      )}
+    </tr>
+  </thead>
+);
 
 export const StatusBadge: FC<{ status: string }> = ({ status }) => <span class="status">{status}</span>;
 
@@ -94,27 +130,6 @@ export const PostButton: FC<{ action: string; csrf: string; label: string; class
     </button>
   </form>
 );
-
-/** The label, hint and error of one control, tied to it with aria-describedby. */
-const FieldFrame: FC<{ id: string; label: string; hint?: string | undefined; error?: string | undefined; children?: Child }> = (p) => (
-  <div class="field">
-    <label for={p.id}>{p.label}</label>
-    {p.children}
-    {p.hint ? (
-      <p class="hint" id={`${p.id}-hint`}>
-        {p.hint}
-      </p>
-    ) : null}
-    {p.error ? (
-      <p class="field-error" id={`${p.id}-error`}>
-        {`Error: ${p.error}`}
-      </p>
-    ) : null}
-  </div>
-);
-
-const describedBy = (p: { id: string; hint?: string | undefined; error?: string | undefined }) =>
-  [p.hint ? `${p.id}-hint` : '', p.error ? `${p.id}-error` : ''].filter(Boolean).join(' ') || undefined;
 
 export interface SelectOption {
   value: string;

@@ -2,7 +2,7 @@
 import type { FC } from 'hono/jsx';
 import type { Money } from '#domain/money.ts';
 import { formatMoney } from '#domain/money.ts';
-import { Alert, CsrfField, MoneyText, Notice } from './components.tsx';
+import { Alert, CsrfField, MoneyText, Notice, TableHead } from './components.tsx';
 import { Layout, type Viewer } from './layout.tsx';
 import { PriceLines } from './price-lines.tsx';
 
@@ -53,15 +53,7 @@ export const ClosePage: FC<{ viewer: Viewer; period: string; alerts: string[]; p
     {p.closed && p.closed.invoices.length > 0 ? (
       <table>
         <caption>{`Usage invoices of ${p.period}`}</caption>
-        <thead>
-          <tr>
-            <th scope="col">Invoice</th>
-            <th scope="col">Org</th>
-            <th scope="col" class="num">
-              Including VAT
-            </th>
-          </tr>
-        </thead>
+        <TableHead columns={['Invoice', 'Org', { num: 'Including VAT' }]} />
         <tbody>
           {p.closed.invoices.map((i) => (
             <tr>
@@ -199,23 +191,7 @@ export const RevenuePage: FC<{ viewer: Viewer; period: string; alerts: string[];
       ) : (
         <table>
           <caption>{`Revenue by site and GPU type, ${p.period} (excluding VAT)`}</caption>
-          <thead>
-            <tr>
-              <th scope="col">Pool</th>
-              <th scope="col" class="num">
-                GPU-hours
-              </th>
-              <th scope="col" class="num">
-                Invoiced
-              </th>
-              <th scope="col" class="num">
-                Credited
-              </th>
-              <th scope="col" class="num">
-                Net
-              </th>
-            </tr>
-          </thead>
+          <TableHead columns={['Pool', { num: 'GPU-hours' }, { num: 'Invoiced' }, { num: 'Credited' }, { num: 'Net' }]} />
           <tbody>
             {p.revenue.rows.map((r) => (
               <tr>
@@ -268,17 +244,7 @@ export const ReceivablesByAgePage: FC<{ viewer: Viewer; r: ReceivablesByAge }> =
     <p>{`Outstanding: ${formatMoney(r.total)} in ${r.invoices.length} open invoice${r.invoices.length === 1 ? '' : 's'}, net of credit notes.`}</p>
     <table>
       <caption>Outstanding by age</caption>
-      <thead>
-        <tr>
-          <th scope="col">Age</th>
-          <th scope="col" class="num">
-            Invoices
-          </th>
-          <th scope="col" class="num">
-            Outstanding
-          </th>
-        </tr>
-      </thead>
+      <TableHead columns={['Age', { num: 'Invoices' }, { num: 'Outstanding' }]} />
       <tbody>
         {r.buckets.map((b) => (
           <tr>
@@ -294,21 +260,7 @@ export const ReceivablesByAgePage: FC<{ viewer: Viewer; r: ReceivablesByAge }> =
     {r.invoices.length > 0 ? (
       <table>
         <caption>Open invoices, oldest first</caption>
-        <thead>
-          <tr>
-            <th scope="col">Invoice</th>
-            <th scope="col">Org</th>
-            <th scope="col" class="num">
-              Age (days)
-            </th>
-            <th scope="col" class="num">
-              Total
-            </th>
-            <th scope="col" class="num">
-              Outstanding
-            </th>
-          </tr>
-        </thead>
+        <TableHead columns={['Invoice', 'Org', { num: 'Age (days)' }, { num: 'Total' }, { num: 'Outstanding' }]} />
         <tbody>
           {r.invoices.map((i) => (
             <tr>

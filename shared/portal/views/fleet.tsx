@@ -3,7 +3,7 @@ import type { FC } from 'hono/jsx';
 import type { PublicPool, Site } from '#domain/catalog.ts';
 import { formatMoney } from '#domain/money.ts';
 import { Layout, type Viewer } from './layout.tsx';
-import { CsrfField, Time } from './components.tsx';
+import { CsrfField, TableHead, Time } from './components.tsx';
 
 export interface FleetPool extends PublicPool {
   maintenance: { id: string; start: string; end: string; gpus: number; reason: string }[];
@@ -19,17 +19,7 @@ export const FleetPage: FC<{ viewer: Viewer; sites: Site[]; pools: FleetPool[]; 
     <h2>Sites</h2>
     <table>
       <caption>Sites and their facility figures</caption>
-      <thead>
-        <tr>
-          <th scope="col">Site</th>
-          <th scope="col">Status</th>
-          <th scope="col">Opens</th>
-          <th scope="col">Power</th>
-          <th scope="col">PUE</th>
-          <th scope="col">Grid (g CO2e/kWh)</th>
-          <th scope="col">Heat reuse</th>
-        </tr>
-      </thead>
+      <TableHead columns={['Site', 'Status', 'Opens', 'Power', 'PUE', 'Grid (g CO2e/kWh)', 'Heat reuse']} />
       <tbody>
         {sites.map((s) => (
           <tr>
@@ -128,15 +118,7 @@ export const AuditPage: FC<{ viewer: Viewer; entries: AuditRow[]; next: string |
   <Layout title="Audit log" viewer={viewer} current="audit">
     <table>
       <caption>Catalog changes, newest first</caption>
-      <thead>
-        <tr>
-          <th scope="col">When</th>
-          <th scope="col">Who</th>
-          <th scope="col">What</th>
-          <th scope="col">Target</th>
-          <th scope="col">Change</th>
-        </tr>
-      </thead>
+      <TableHead columns={['When', 'Who', 'What', 'Target', 'Change']} />
       <tbody>
         {entries.map((e) => (
           <tr>

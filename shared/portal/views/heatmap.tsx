@@ -5,8 +5,9 @@
  */
 import type { FC } from 'hono/jsx';
 import type { Catalog, Pool } from '#domain/catalog.ts';
-import { formatUtc } from '../format.ts';
+import { formatUtc, poolName } from '../format.ts';
 import { Layout, type Viewer } from './layout.tsx';
+import { TableHead } from './components.tsx';
 
 export interface HeatRow {
   pool: Pool;
@@ -22,9 +23,6 @@ export function heatLevel(available: number, capacity: number): string {
   const share = available / capacity;
   return share >= 0.75 ? 'heat-4' : share >= 0.5 ? 'heat-3' : share >= 0.25 ? 'heat-2' : 'heat-1';
 }
-
-export const poolTitle = (catalog: Catalog, pool: Pool) =>
-  `${catalog.gpuTypes.find((g) => g.id === pool.gpuType)?.name ?? pool.gpuType} at ${catalog.sites.find((s) => s.id === pool.site)?.name ?? pool.site}`;
 
 export const HeatLegend: FC = () => (
   <ul class="heat-legend" aria-label="Colour key">
@@ -66,7 +64,7 @@ export const HeatMap: FC<{ catalog: Catalog; rows: HeatRow[]; days: string[]; no
       </thead>
       <tbody>
         {rows.map((row) => {
-          const title = poolTitle(catalog, row.pool);
+          const title = poolName(catalog, row.pool);
           const opens = Date.parse(row.pool.bookableFrom);
           return (
             <tr>
@@ -100,7 +98,7 @@ export const HeatMap: FC<{ catalog: Catalog; rows: HeatRow[]; days: string[]; no
 
 /** One pool's day, hour by hour, with a link to book from each free hour. */
 export const DayPage: FC<{ viewer: Viewer; catalog: Catalog; pool: Pool; date: string; slots: { start: string; available: number }[]; now: Date }> = (p) => {
-  const title = poolTitle(p.catalog, p.pool);
+  const title = poolName(p.catalog, p.pool);
   const opens = Date.parse(p.pool.bookableFrom);
   const prev = new Date(Date.parse(`${p.date}T00:00:00Z`) - 86_400_000).toISOString().slice(0, 10);
   const next = new Date(Date.parse(`${p.date}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
@@ -116,15 +114,7 @@ export const DayPage: FC<{ viewer: Viewer; catalog: Catalog; pool: Pool; date: s
       </p>
       <table class="heat-hours">
         <caption>{`Hours of ${p.date}`}</caption>
-        <thead>
-          <tr>
-            <th scope="col">Hour (UTC)</th>
-            <th scope="col" class="num">
-              Free GPUs
-            </th>
-            <th scope="col">Book</th>
-          </tr>
-        </thead>
+        <TableHead columns={['Hour (UTC)', { num: 'Free GPUs' }, 'Book']} />
         <tbody>
           {p.slots.map((s) => {
             const t = Date.parse(s.start);

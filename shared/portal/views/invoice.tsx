@@ -4,7 +4,7 @@ import type { CreditNote, Invoice } from '#domain/invoice.ts';
 import { eur, formatMoney, subtractMoney } from '#domain/money.ts';
 import type { Role } from '#domain/principal.ts';
 import { safeExternalUrl } from '../invoices.ts';
-import { Alert, CsrfField, InputField, MoneyText, Notice, StatusBadge, Time } from './components.tsx';
+import { CsrfField, InputField, MoneyText, Outcome, StatusBadge, TableHead, Time } from './components.tsx';
 import { Layout, type Viewer } from './layout.tsx';
 import { PriceLines, vatTotals } from './price-lines.tsx';
 
@@ -40,12 +40,7 @@ export const InvoicePage: FC<{
   const left = subtractMoney(i.subtotal, i.creditedSubtotal);
   return (
     <Layout title={`${KIND[i.kind]} ${i.id}`} viewer={p.viewer} current="invoices">
-      <Alert messages={p.alerts} />
-      {p.notice ? (
-        <Notice>
-          <p>{p.notice}</p>
-        </Notice>
-      ) : null}
+      <Outcome alerts={p.alerts} notice={p.notice} />
       <dl class="facts">
         <dt>Customer</dt>
         <dd>{`${i.customer.name} (${p.orgName === i.customer.name ? i.orgId : p.orgName}), ${i.customer.country}${i.customer.vatNumber ? `, VAT ${i.customer.vatNumber}` : ''}`}</dd>
@@ -114,22 +109,7 @@ export const InvoicePage: FC<{
         ) : (
           <table>
             <caption>{`Credit notes on ${i.id}`}</caption>
-            <thead>
-              <tr>
-                <th scope="col">Credit note</th>
-                <th scope="col">Issued</th>
-                <th scope="col">Reason</th>
-                <th scope="col" class="num">
-                  Excluding VAT
-                </th>
-                <th scope="col" class="num">
-                  VAT
-                </th>
-                <th scope="col" class="num">
-                  Including VAT
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={['Credit note', 'Issued', 'Reason', { num: 'Excluding VAT' }, { num: 'VAT' }, { num: 'Including VAT' }]} />
             <tbody>
               {p.creditNotes.map((n) => (
                 <tr>

@@ -2,7 +2,7 @@ import type { FC } from 'hono/jsx';
 import { sumMoney } from '#domain/money.ts';
 import { INVOICE_STATUSES, type InvoiceStatus } from '#domain/invoice.ts';
 import { safeExternalUrl, type PortalInvoice } from '../invoices.ts';
-import { Alert, MoneyText, StatusBadge, Time } from './components.tsx';
+import { Alert, MoneyText, StatusBadge, TableHead, Time } from './components.tsx';
 import { Layout, type Viewer } from './layout.tsx';
 
 const StripeLinks: FC<{ invoice: PortalInvoice; finance?: boolean }> = ({ invoice, finance }) => {
@@ -32,6 +32,36 @@ const InvoiceLink: FC<{ i: PortalInvoice }> = ({ i }) => <a href={`/invoices/${e
 
 const forWhat = (i: PortalInvoice) => (i.reservationId ? `Reservation ${i.reservationId}` : i.period ? `Usage ${i.period}` : '—');
 
+/** One invoice in a list: a customer's list shows when it was issued; finance's shows the note where Stripe has no page. */
+const InvoiceRow: FC<{ i: PortalInvoice; finance?: boolean }> = ({ i, finance }) => (
+  <tr>
+    <th scope="row">
+      <InvoiceLink i={i} />
+    </th>
+    <td>{forWhat(i)}</td>
+    {finance ? null : (
+      <td>
+        <Time iso={i.createdAt} />
+      </td>
+    )}
+    <td>
+      <StatusBadge status={i.status} />
+    </td>
+    <td class="num">
+      <MoneyText value={i.total} />
+    </td>
+    <td class="num">
+      <MoneyText value={credited(i)} />
+    </td>
+    <td class={finance ? 'num' : 'num total'}>
+      <MoneyText value={net(i)} />
+    </td>
+    <td>
+      <StripeLinks invoice={i} finance={finance} />
+    </td>
+  </tr>
+);
+
 /** A customer's own invoices. */
 export const CustomerInvoicesPage: FC<{ viewer: Viewer; invoices: PortalInvoice[] }> = ({ viewer, invoices }) => (
   <Layout title="Invoices" viewer={viewer} current="invoices">
@@ -40,50 +70,10 @@ export const CustomerInvoicesPage: FC<{ viewer: Viewer; invoices: PortalInvoice[
     ) : (
       <table>
         <caption>Your invoices, with links to Stripe’s hosted pages</caption>
-        <thead>
-          <tr>
-            <th scope="col">Invoice</th>
-            <th scope="col">For</th>
-            <th scope="col">Issued</th>
-            <th scope="col">Status</th>
-            <th scope="col" class="num">
-              Total incl. VAT
-            </th>
-            <th scope="col" class="num">
-              Credited
-            </th>
-            <th scope="col" class="num">
-              Net
-            </th>
-            <th scope="col">Stripe</th>
-          </tr>
-        </thead>
+        <TableHead columns={['Invoice', 'For', 'Issued', 'Status', { num: 'Total incl. VAT' }, { num: 'Credited' }, { num: 'Net' }, 'Stripe']} />
         <tbody>
           {invoices.map((i) => (
-            <tr>
-              <th scope="row">
-                <InvoiceLink i={i} />
-              </th>
-              <td>{forWhat(i)}</td>
-              <td>
-                <Time iso={i.createdAt} />
-              </td>
-              <td>
-                <StatusBadge status={i.status} />
-              </td>
-              <td class="num">
-                <MoneyText value={i.total} />
-              </td>
-              <td class="num">
-                <MoneyText value={credited(i)} />
-              </td>
-              <td class="num total">
-                <MoneyText value={net(i)} />
-              </td>
-              <td>
-                <StripeLinks invoice={i} />
-              </td>
-            </tr>
+            <InvoiceRow i={i} />
           ))}
         </tbody>
       </table>
@@ -159,23 +149,7 @@ export const FinanceInvoicesPage: FC<{
       </p>
       <table>
         <caption>{`Totals for ${scope}, credit notes netted`}</caption>
-        <thead>
-          <tr>
-            <th scope="col">Status</th>
-            <th scope="col" class="num">
-              Invoices
-            </th>
-            <th scope="col" class="num">
-              Total incl. VAT
-            </th>
-            <th scope="col" class="num">
-              Credited
-            </th>
-            <th scope="col" class="num">
-              Net
-            </th>
-          </tr>
-        </thead>
+        <TableHead columns={['Status', { num: 'Invoices' }, { num: 'Total incl. VAT' }, { num: 'Credited' }, { num: 'Net' }]} />
         <tbody>
           {INVOICE_STATUSES.filter((s) => all.some((i) => i.status === s)).map((s) => {
             const of = all.filter((i) => i.status === s);
@@ -218,46 +192,10 @@ export const FinanceInvoicesPage: FC<{
           <h2 id={`org-${o.orgId}`}>{o.orgName}</h2>
           <table>
             <caption>{`Invoices of ${o.orgName} (${o.orgId}) for ${p.period}`}</caption>
-            <thead>
-              <tr>
-                <th scope="col">Invoice</th>
-                <th scope="col">For</th>
-                <th scope="col">Status</th>
-                <th scope="col" class="num">
-                  Total incl. VAT
-                </th>
-                <th scope="col" class="num">
-                  Credited
-                </th>
-                <th scope="col" class="num">
-                  Net
-                </th>
-                <th scope="col">Stripe</th>
-              </tr>
-            </thead>
+            <TableHead columns={['Invoice', 'For', 'Status', { num: 'Total incl. VAT' }, { num: 'Credited' }, { num: 'Net' }, 'Stripe']} />
             <tbody>
               {o.invoices.map((i) => (
-                <tr>
-                  <th scope="row">
-                    <InvoiceLink i={i} />
-                  </th>
-                  <td>{forWhat(i)}</td>
-                  <td>
-                    <StatusBadge status={i.status} />
-                  </td>
-                  <td class="num">
-                    <MoneyText value={i.total} />
-                  </td>
-                  <td class="num">
-                    <MoneyText value={credited(i)} />
-                  </td>
-                  <td class="num">
-                    <MoneyText value={net(i)} />
-                  </td>
-                  <td>
-                    <StripeLinks invoice={i} finance />
-                  </td>
-                </tr>
+                <InvoiceRow i={i} finance />
               ))}
             </tbody>
             <tfoot>
@@ -305,22 +243,7 @@ export const ReceivablesPage: FC<{ viewer: Viewer; receivables: Receivable[] }> 
       ) : (
         <table>
           <caption>Receivables by org</caption>
-          <thead>
-            <tr>
-              <th scope="col">Org</th>
-              <th scope="col" class="num">
-                Open invoices
-              </th>
-              <th scope="col" class="num">
-                Outstanding
-              </th>
-              <th scope="col">Oldest open since</th>
-              <th scope="col" class="num">
-                Uncollectible
-              </th>
-              <th scope="col">Open invoices</th>
-            </tr>
-          </thead>
+          <TableHead columns={['Org', { num: 'Open invoices' }, { num: 'Outstanding' }, 'Oldest open since', { num: 'Uncollectible' }, 'Open invoices']} />
           <tbody>
             {receivables.map((r) => {
               const oldest = r.open.map((i) => i.createdAt).sort()[0] ?? null;

@@ -8,7 +8,7 @@ import { eur, formatMoney } from '#domain/money.ts';
 import type { Fill, Listing } from '#domain/resale.ts';
 import type { Reservation } from '#domain/reservation.ts';
 import { formatDay, formatUtc, plural } from '../format.ts';
-import { Alert, CsrfField, InputField, MoneyText, Notice, PostButton, SelectField, StatusBadge, Time } from './components.tsx';
+import { Alert, CsrfField, InputField, MoneyText, Notice, PostButton, SelectField, StatusBadge, TableHead, Time } from './components.tsx';
 import { Layout, type Viewer } from './layout.tsx';
 
 const cents = (n: number | null) => (n === null ? '—' : formatMoney(eur(n)));
@@ -119,32 +119,18 @@ export const MarketPage: FC<MarketPageProps> = (p) => {
           <div class="table-wrap">
             <table>
               <caption>Price per GPU-hour by day (excluding VAT)</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Day</th>
-                  <th scope="col" class="num">
-                    List
-                  </th>
-                  <th scope="col" class="num">
-                    Quoted p50 (n)
-                  </th>
-                  <th scope="col" class="num">
-                    Booked min / p50 / p95 / max
-                  </th>
-                  <th scope="col" class="num">
-                    Bookings
-                  </th>
-                  <th scope="col" class="num">
-                    Booked GPU-h
-                  </th>
-                  <th scope="col" class="num">
-                    Utilization
-                  </th>
-                  <th scope="col" class="num">
-                    Resold GPU-h
-                  </th>
-                </tr>
-              </thead>
+              <TableHead
+                columns={[
+                  'Day',
+                  { num: 'List' },
+                  { num: 'Quoted p50 (n)' },
+                  { num: 'Booked min / p50 / p95 / max' },
+                  { num: 'Bookings' },
+                  { num: 'Booked GPU-h' },
+                  { num: 'Utilization' },
+                  { num: 'Resold GPU-h' },
+                ]}
+              />
               <tbody>
                 {p.days.map((d) => (
                   <tr>
@@ -195,28 +181,20 @@ export const ListingsPage: FC<{ viewer: Viewer; listings: Listing[]; notice: str
       <div class="table-wrap">
         <table>
           <caption>Your listings, newest first</caption>
-          <thead>
-            <tr>
-              <th scope="col">Listing</th>
-              <th scope="col">Reservation</th>
-              <th scope="col">Hours (UTC)</th>
-              <th scope="col" class="num">
-                GPUs
-              </th>
-              <th scope="col" class="num">
-                Minimum / GPU-h
-              </th>
-              <th scope="col">Status</th>
-              <th scope="col" class="num">
-                Sold GPU-h
-              </th>
-              <th scope="col" class="num">
-                Earnings
-              </th>
-              <th scope="col">Sales</th>
-              <th scope="col">Action</th>
-            </tr>
-          </thead>
+          <TableHead
+            columns={[
+              'Listing',
+              'Reservation',
+              'Hours (UTC)',
+              { num: 'GPUs' },
+              { num: 'Minimum / GPU-h' },
+              'Status',
+              { num: 'Sold GPU-h' },
+              { num: 'Earnings' },
+              'Sales',
+              'Action',
+            ]}
+          />
           <tbody>
             {p.listings.map((l) => (
               <tr>

@@ -6,10 +6,10 @@ import type { FC } from 'hono/jsx';
 import type { Catalog, Pool } from '#domain/catalog.ts';
 import { formatMoney, type Money } from '#domain/money.ts';
 import type { Refund, Reservation } from '#domain/reservation.ts';
-import { formatUtc, toUtcInput } from '../format.ts';
+import { formatUtc, poolName, toUtcInput } from '../format.ts';
 import type { PortalInvoiceDetail } from '../invoices.ts';
 import { UsageChart } from './charts.tsx';
-import { Alert, CsrfField, InputField, MoneyText, Notice, PostButton, StatusBadge, Time } from './components.tsx';
+import { Alert, CsrfField, InputField, MoneyText, Outcome, PostButton, StatusBadge, TableHead, Time } from './components.tsx';
 import { Layout, type Viewer } from './layout.tsx';
 import { PriceLines, vatTotals } from './price-lines.tsx';
 import { allowedActions } from '#domain/reservation-actions.ts';
@@ -20,9 +20,6 @@ export interface TimelineEntry {
   text: string;
   href?: string | undefined;
 }
-
-export const poolNameOf = (catalog: Catalog, site: string, gpuType: string) =>
-  `${catalog.gpuTypes.find((g) => g.id === gpuType)?.name ?? gpuType} at ${catalog.sites.find((s) => s.id === site)?.name ?? site}`;
 
 const kindText = (r: Reservation) => (r.kind === 'on_demand' ? 'on-demand' : 'reserved');
 
@@ -69,12 +66,7 @@ export const ReservationPage: FC<ReservationPageProps> = (p) => {
   const timeline = timelineOf(r, p.invoices, p.now);
   return (
     <Layout title={`Reservation ${r.id}`} viewer={p.viewer} current="reservations">
-      <Alert messages={p.alerts} />
-      {p.notice ? (
-        <Notice>
-          <p>{p.notice}</p>
-        </Notice>
-      ) : null}
+      <Outcome alerts={p.alerts} notice={p.notice} />
       <dl class="facts">
         <dt>Status</dt>
         <dd>
@@ -82,7 +74,7 @@ export const ReservationPage: FC<ReservationPageProps> = (p) => {
           {` (${kindText(r)})`}
         </dd>
         <dt>Pool</dt>
-        <dd>{poolNameOf(p.catalog, r.site, r.gpuType)}</dd>
+        <dd>{poolName(p.catalog, r)}</dd>
         <dt>GPUs</dt>
         <dd>{String(r.gpus)}</dd>
         <dt>Window</dt>
@@ -188,16 +180,7 @@ export const ReservationPage: FC<ReservationPageProps> = (p) => {
         ) : (
           <table>
             <caption>{`Invoices and credit notes of ${r.id}`}</caption>
-            <thead>
-              <tr>
-                <th scope="col">Document</th>
-                <th scope="col">Issued</th>
-                <th scope="col">Status</th>
-                <th scope="col" class="num">
-                  Including VAT
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={['Document', 'Issued', 'Status', { num: 'Including VAT' }]} />
             <tbody>
               {p.invoices.flatMap(({ invoice, creditNotes }) => [
                 <tr>
@@ -263,7 +246,7 @@ export const ExtendPreviewPage: FC<{
       <section class="preview" aria-labelledby="preview-heading">
         <h2 id="preview-heading">Price of the extension</h2>
         <p>
-          {`${r.gpus} GPUs of ${poolNameOf(p.catalog, r.site, r.gpuType)} from `}
+          {`${r.gpus} GPUs of ${poolName(p.catalog, r)} from `}
           <Time iso={p.extension.start} />
           {' to '}
           <Time iso={p.extension.end} />
@@ -289,7 +272,7 @@ export const CancelPreviewPage: FC<{ viewer: Viewer; catalog: Catalog; reservati
         <h2 id="preview-heading">What cancelling now refunds</h2>
         <dl class="facts">
           <dt>Reservation</dt>
-          <dd>{`${r.gpus} GPUs of ${poolNameOf(p.catalog, r.site, r.gpuType)}, ${formatUtc(r.start)} to ${r.end ? formatUtc(r.end) : '—'}`}</dd>
+          <dd>{`${r.gpus} GPUs of ${poolName(p.catalog, r)}, ${formatUtc(r.start)} to ${r.end ? formatUtc(r.end) : '—'}`}</dd>
           <dt>Paid</dt>
           <dd>{r.status === 'held' ? 'nothing (held, not confirmed)' : `${r.price ? formatMoney(r.price) : '—'} excluding VAT`}</dd>
           <dt>Refund</dt>
@@ -320,21 +303,11 @@ export const OnDemandPage: FC<{ viewer: Viewer; catalog: Catalog; now: Date; val
       <p>On-demand GPUs start now and run until you stop them; they are metered per GPU-second and invoiced after each month closes.</p>
       <table>
         <caption>On-demand rates (excluding VAT)</caption>
-        <thead>
-          <tr>
-            <th scope="col">Pool</th>
-            <th scope="col" class="num">
-              Per GPU-hour
-            </th>
-            <th scope="col" class="num">
-              Per 8-GPU node-hour
-            </th>
-          </tr>
-        </thead>
+        <TableHead columns={['Pool', { num: 'Per GPU-hour' }, { num: 'Per 8-GPU node-hour' }]} />
         <tbody>
           {bookable.map((pool) => (
             <tr>
-              <th scope="row">{poolNameOf(p.catalog, pool.site, pool.gpuType)}</th>
+              <th scope="row">{poolName(p.catalog, pool)}</th>
               <td class="num">
                 <MoneyText value={pool.onDemandRate} />
               </td>
@@ -355,7 +328,7 @@ export const OnDemandPage: FC<{ viewer: Viewer; catalog: Catalog; now: Date; val
             </option>
             {bookable.map((pool) => (
               <option value={pool.id} selected={chosen?.id === pool.id}>
-                {`${poolNameOf(p.catalog, pool.site, pool.gpuType)} — ${formatMoney(pool.onDemandRate)} per GPU-hour`}
+                {`${poolName(p.catalog, pool)} — ${formatMoney(pool.onDemandRate)} per GPU-hour`}
               </option>
             ))}
           </select>

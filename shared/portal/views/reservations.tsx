@@ -2,7 +2,8 @@ import type { FC } from 'hono/jsx';
 import type { Catalog } from '#domain/catalog.ts';
 import type { Reservation } from '#domain/reservation.ts';
 import { allowedActions } from '#domain/reservation-actions.ts';
-import { Alert, MoneyText, Notice, PostButton, StatusBadge, Time } from './components.tsx';
+import { poolName } from '../format.ts';
+import { MoneyText, Outcome, PostButton, StatusBadge, TableHead, Time } from './components.tsx';
 import { UsageChart } from './charts.tsx';
 import { Layout, type Viewer } from './layout.tsx';
 
@@ -11,9 +12,6 @@ export interface ReservationUsage {
   slots: { start: string; gpuSeconds: number }[];
 }
 
-
-const poolName = (catalog: Catalog, r: Reservation) =>
-  `${catalog.gpuTypes.find((g) => g.id === r.gpuType)?.name ?? r.gpuType} at ${catalog.sites.find((s) => s.id === r.site)?.name ?? r.site}`;
 
 export const ReservationsPage: FC<{
   viewer: Viewer;
@@ -28,12 +26,7 @@ export const ReservationsPage: FC<{
   extendValues?: Record<string, string>;
 }> = (p) => (
   <Layout title="Your reservations" viewer={p.viewer} current="reservations">
-    <Alert messages={p.alerts} />
-    {p.notice ? (
-      <Notice>
-        <p>{p.notice}</p>
-      </Notice>
-    ) : null}
+    <Outcome alerts={p.alerts} notice={p.notice} />
     <p>
       <a href="/book">Book GPUs for a window</a>
       {' · '}
@@ -47,21 +40,7 @@ export const ReservationsPage: FC<{
     ) : (
       <table>
         <caption>Reservations, newest first</caption>
-        <thead>
-          <tr>
-            <th scope="col">Reservation</th>
-            <th scope="col">Status</th>
-            <th scope="col">Pool</th>
-            <th scope="col" class="num">
-              GPUs
-            </th>
-            <th scope="col">Window (UTC)</th>
-            <th scope="col" class="num">
-              Price
-            </th>
-            <th scope="col">Actions</th>
-          </tr>
-        </thead>
+        <TableHead columns={['Reservation', 'Status', 'Pool', { num: 'GPUs' }, 'Window (UTC)', { num: 'Price' }, 'Actions']} />
         <tbody>
           {p.reservations.map((r) => (
             <ReservationRow r={r} catalog={p.catalog} now={p.now} csrf={p.viewer.csrfToken} extendValue={p.extendValues?.[r.id]} />

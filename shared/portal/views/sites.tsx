@@ -4,7 +4,7 @@ import { eur } from '#domain/money.ts';
 import { formatDay } from '../format.ts';
 import { AvailabilityChart } from './charts.tsx';
 import { HeatLegend, HeatMap, type HeatRow } from './heatmap.tsx';
-import { MoneyText, Time } from './components.tsx';
+import { MoneyText, TableHead, Time } from './components.tsx';
 import { Layout, type Viewer } from './layout.tsx';
 
 export interface PoolAvailability {
@@ -66,22 +66,16 @@ export const SitesPage: FC<{ viewer: Viewer; catalog: Catalog; availability: Poo
             <>
               <table>
                 <caption>{`GPU pools at ${site.name}`}</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">GPU type</th>
-                    <th scope="col" class="num">
-                      Total GPUs
-                    </th>
-                    <th scope="col">Booked in</th>
-                    <th scope="col" class="num">
-                      On-demand per GPU-hour
-                    </th>
-                    <th scope="col" class="num">
-                      Reserved per GPU-hour (before discounts)
-                    </th>
-                    <th scope="col" class="num">{`Free in every hour, next ${days} days`}</th>
-                  </tr>
-                </thead>
+                <TableHead
+                  columns={[
+                    'GPU type',
+                    { num: 'Total GPUs' },
+                    'Booked in',
+                    { num: 'On-demand per GPU-hour' },
+                    { num: 'Reserved per GPU-hour (before discounts)' },
+                    { num: `Free in every hour, next ${days} days` },
+                  ]}
+                />
                 <tbody>
                   {pools.map((pool) => (
                     <PoolRow pool={pool} catalog={catalog} availability={availability.find((a) => a.poolId === pool.id)} />

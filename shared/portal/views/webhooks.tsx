@@ -7,7 +7,7 @@
 import type { FC } from 'hono/jsx';
 import type { ApiDelivery, ApiEndpoint } from '#webhooks/deliveries.ts';
 import { ALL_EVENTS, EVENT_TYPES } from '#webhooks/endpoints.ts';
-import { Alert, CsrfField, InputField, Notice, PostButton, StatusBadge, Time } from './components.tsx';
+import { CsrfField, InputField, Outcome, PostButton, StatusBadge, TableHead, Time } from './components.tsx';
 import { Layout, type Viewer } from './layout.tsx';
 
 export interface EndpointForm {
@@ -53,12 +53,7 @@ export const WebhooksPage: FC<{
   alerts: string[];
 }> = (p) => (
   <Layout title="Webhook endpoints" viewer={p.viewer} current="webhooks">
-    <Alert messages={p.alerts} />
-    {p.notice ? (
-      <Notice>
-        <p>{p.notice}</p>
-      </Notice>
-    ) : null}
+    <Outcome alerts={p.alerts} notice={p.notice} />
     {p.created ? <SecretPanel endpoint={p.created.endpoint} secret={p.created.secret} /> : null}
     <p>Your systems hear about reservations, invoices and budgets through signed webhooks. Each endpoint gets the event types it subscribes to, retried with backoff for 72 hours.</p>
     {p.endpoints.length === 0 ? (
@@ -66,14 +61,7 @@ export const WebhooksPage: FC<{
     ) : (
       <table>
         <caption>Your org’s webhook endpoints</caption>
-        <thead>
-          <tr>
-            <th scope="col">Endpoint</th>
-            <th scope="col">Event types</th>
-            <th scope="col">Status</th>
-            <th scope="col">Created</th>
-          </tr>
-        </thead>
+        <TableHead columns={['Endpoint', 'Event types', 'Status', 'Created']} />
         <tbody>
           {p.endpoints.map((e) => (
             <tr>
@@ -176,12 +164,7 @@ export const WebhookEndpointPage: FC<{
   const base = endpointHref(e.id);
   return (
     <Layout title={`Webhook endpoint ${e.id}`} viewer={p.viewer} current="webhooks">
-      <Alert messages={p.alerts} />
-      {p.notice ? (
-        <Notice>
-          <p>{p.notice}</p>
-        </Notice>
-      ) : null}
+      <Outcome alerts={p.alerts} notice={p.notice} />
       {p.secret ? <SecretPanel endpoint={e} secret={p.secret.secret} rotated={p.secret.previousSecretExpiresAt} /> : null}
       <dl class="facts">
         <dt>URL</dt>
@@ -235,16 +218,7 @@ export const WebhookEndpointPage: FC<{
         ) : (
           <table>
             <caption>{`Deliveries to ${e.url}, newest first (kept 30 days)`}</caption>
-            <thead>
-              <tr>
-                <th scope="col">Event</th>
-                <th scope="col">Status</th>
-                <th scope="col">Last attempt</th>
-                <th scope="col">Attempts</th>
-                <th scope="col">Next attempt</th>
-                <th scope="col">Action</th>
-              </tr>
-            </thead>
+            <TableHead columns={['Event', 'Status', 'Last attempt', 'Attempts', 'Next attempt', 'Action']} />
             <tbody>
               {p.deliveries.map((d) => (
                 <tr>
