@@ -3,18 +3,19 @@
  * a confirmation or an extension, the credit notes of a cancellation's refund, and the Stripe push
  * after the commit.
  */
-import { withCredit, withLineFootprints, type CreditNote, type Invoice } from '#domain/invoice.ts';
+import { withLineFootprints, type CreditNote, type Invoice } from '#domain/invoice.ts';
 import { eur, formatMoney, type Money } from '#domain/money.ts';
 import { DomainError } from '#domain/errors.ts';
 import type { Refund, Reservation } from '#domain/reservation.ts';
 import { periodOf } from '#domain/time.ts';
 import { getCreditLimit, unpaidTotal } from '#store/credit-limits.ts';
 import type { EventDraft } from '#store/events.ts';
-import { creditNoteCreate, getInvoice, invoiceCreate, invoiceReplace, syncMarkerPut } from '#store/invoices.ts';
+import { getInvoice, invoiceCreate, syncMarkerPut } from '#store/invoices.ts';
 import type { TransactItem } from '#store/transact.ts';
 import type { BillingEffect, ReservationBilling } from '../services/booking.ts';
 import { factorsFor } from '../services/footprint.ts';
 import { orgOrFail, type BillingContext } from './context.ts';
+import { creditNoteWrites } from './credit-notes.ts';
 import { allocateRefund, creditNoteFor, quotedWindow, reservationInvoice } from './invoice-builders.ts';
 import { toApiCreditNote, toApiInvoice } from './invoice-wire.ts';
 import type { StripeSync } from './stripe-sync.ts';
@@ -96,11 +97,8 @@ export function createReservationBilling(ctx: BillingContext, sync: StripeSync):
           period: periodOf(now),
           stripeConfigured,
         });
-        items.push(creditNoteCreate(db, note), invoiceReplace(db, invoice, withCredit(invoice, note, now)));
-        if (note.stripeSync === 'pending') {
-          items.push(syncMarkerPut(db, note.createdAt, { kind: 'CN', orgId: r.orgId, id: note.id }));
-          pending.push(note);
-        }
+        items.push(...creditNoteWrites(db, invoice, note, now));
+        if (note.stripeSync === 'pending') pending.push(note);
         events.push({ type: 'credit_note.created', data: toApiCreditNote(note) });
       }
       if (pending.length === 0) return { items, events };

@@ -1,18 +1,34 @@
-/** Credit notes finance issues on any invoice (cancellations' credit notes come from booking-hooks.ts). */
+/**
+ * Credit notes finance issues on any invoice (cancellations' credit notes come from booking-hooks.ts,
+ * resale payouts' from resale-payouts.ts), and what crediting an invoice writes, for all of them.
+ */
 import { createHash } from 'node:crypto';
 import { DomainError, notFound } from '#domain/errors.ts';
-import { withCredit, type CreditNote } from '#domain/invoice.ts';
+import { withCredit, type CreditNote, type Invoice } from '#domain/invoice.ts';
 import { eur, formatMoney, type Money } from '#domain/money.ts';
 import type { Principal } from '#domain/principal.ts';
 import { periodOf } from '#domain/time.ts';
 import { outboxWrites } from '#store/events.ts';
+import type { Db } from '#store/db.ts';
 import { creditNoteCreate, findInvoice, getCreditNote, getInvoice, invoiceReplace, syncMarkerPut } from '#store/invoices.ts';
 import { withOptimisticRetry } from '#store/retry.ts';
-import { transact } from '#store/transact.ts';
+import { transact, type TransactItem } from '#store/transact.ts';
 import type { BillingContext } from './context.ts';
 import { creditNoteFor } from './invoice-builders.ts';
 import { toApiCreditNote } from './invoice-wire.ts';
 import type { StripeSync } from './stripe-sync.ts';
+
+/** A credit note id derived from `parts` (e.g. the invoice and an idempotency key): the same id however often it is tried. */
+export const derivedCreditNoteId = (...parts: string[]) => `cn_${createHash('sha256').update(parts.join('\u0000')).digest('base64url').slice(0, 26)}`;
+
+/** What crediting `note` on `invoice` writes: the note, the invoice with it, and the note's Stripe sync marker while its push is pending. */
+export function creditNoteWrites(db: Db, invoice: Invoice, note: CreditNote, now: Date): TransactItem[] {
+  return [
+    creditNoteCreate(db, note),
+    invoiceReplace(db, invoice, withCredit(invoice, note, now)),
+    ...(note.stripeSync === 'pending' ? [syncMarkerPut(db, note.createdAt, { kind: 'CN', orgId: note.orgId, id: note.id })] : []),
+  ];
+}
 
 export function createCreditNotes(ctx: BillingContext, sync: StripeSync) {
   const { db, clock, ids, stripeConfigured, retry } = ctx;
@@ -30,9 +46,7 @@ export function createCreditNotes(ctx: BillingContext, sync: StripeSync) {
     const found = await findInvoice(db, invoiceId);
     if (!found) throw notFound('Invoice', invoiceId);
     const orgId = found.orgId;
-    const noteId = input.idempotencyKey
-      ? `cn_${createHash('sha256').update(`${invoiceId}\u0000${input.idempotencyKey}`).digest('base64url').slice(0, 26)}`
-      : ids.next('cn');
+    const noteId = input.idempotencyKey ? derivedCreditNoteId(invoiceId, input.idempotencyKey) : ids.next('cn');
     const note = await withOptimisticRetry(async () => {
       const earlier = await getCreditNote(db, orgId, noteId);
       if (earlier) return earlier;
@@ -47,12 +61,7 @@ export function createCreditNotes(ctx: BillingContext, sync: StripeSync) {
       const now = clock();
       const created = creditNoteFor(invoice, { id: noteId, subtotal: input.subtotal, reason: reason.slice(0, 500), now, period: periodOf(now), stripeConfigured });
       const outbox = await outboxWrites(db, orgId, [{ type: 'credit_note.created', data: toApiCreditNote(created) }], now, ids);
-      await transact(db, [
-        creditNoteCreate(db, created),
-        invoiceReplace(db, invoice, withCredit(invoice, created, now)),
-        ...(created.stripeSync === 'pending' ? [syncMarkerPut(db, created.createdAt, { kind: 'CN', orgId, id: created.id })] : []),
-        ...outbox.items,
-      ]);
+      await transact(db, [...creditNoteWrites(db, invoice, created, now), ...outbox.items]);
       return created;
     }, retry);
     if (note.stripeSync === 'pending') await pushAfterCommit({ creditNoteId: note.id }, () => pushCreditNote(orgId, note.id));

@@ -9,23 +9,23 @@
  * versions read), records them on the credit and removes the marker, so two passes racing credit
  * nothing twice. Stripe gets each note under `cn-<id>` like every other credit note. See docs/resale.md.
  */
-import { createHash } from 'node:crypto';
-import { withCredit, type CreditNote } from '#domain/invoice.ts';
+import type { CreditNote } from '#domain/invoice.ts';
 import { eur, formatMoney } from '#domain/money.ts';
 import { periodOf } from '#domain/time.ts';
 import { outboxWrites } from '#store/events.ts';
-import { creditNoteCreate, getInvoices, invoiceReplace, syncMarkerPut } from '#store/invoices.ts';
+import { getInvoices } from '#store/invoices.ts';
 import { getResaleCredit, pendingResalePayouts, resalePaidOut, type ResaleCredit } from '#store/resale-credits.ts';
 import { getReservation } from '#store/reservations.ts';
 import { withOptimisticRetry } from '#store/retry.ts';
 import { transact, type TransactItem } from '#store/transact.ts';
 import type { BillingContext } from './context.ts';
+import { creditNoteWrites, derivedCreditNoteId } from './credit-notes.ts';
 import { creditNoteFor } from './invoice-builders.ts';
 import { toApiCreditNote } from './invoice-wire.ts';
 import type { StripeSync } from './stripe-sync.ts';
 
 /** The credit note paying a fill's earnings out on one invoice: the same id however often it is tried. */
-export const payoutCreditNoteId = (fillId: string, invoiceId: string) => `cn_${createHash('sha256').update(`resale\u0000${fillId}\u0000${invoiceId}`).digest('base64url').slice(0, 26)}`;
+export const payoutCreditNoteId = (fillId: string, invoiceId: string) => derivedCreditNoteId('resale', fillId, invoiceId);
 
 export const payoutReason = (c: ResaleCredit) =>
   `Resale earnings: ${c.gpuHours} GPU-hours of ${c.reservationId} sold through listing ${c.listingId} (buyers' price ${formatMoney(c.gross)} − fee ${formatMoney(c.fee)})`;
@@ -56,8 +56,7 @@ export function createResalePayouts(ctx: BillingContext, sync: StripeSync) {
         if (invoice.status === 'void' || left <= 0) continue;
         const amount = Math.min(left, remaining);
         const note = creditNoteFor(invoice, { id: payoutCreditNoteId(credit.fillId, invoice.id), subtotal: eur(amount), reason: payoutReason(credit), now, period: periodOf(now), stripeConfigured });
-        items.push(creditNoteCreate(db, note), invoiceReplace(db, invoice, withCredit(invoice, note, now)));
-        if (note.stripeSync === 'pending') items.push(syncMarkerPut(db, note.createdAt, { kind: 'CN', orgId: note.orgId, id: note.id }));
+        items.push(...creditNoteWrites(db, invoice, note, now));
         created.push(note);
         remaining -= amount;
       }

@@ -4,15 +4,15 @@
  * Stripe by hand.
  */
 import type { CreditNote, InvoiceStatus } from '#domain/invoice.ts';
-import { withCredit } from '#domain/invoice.ts';
 import { DomainError } from '#domain/errors.ts';
 import { eur, mulRound } from '#domain/money.ts';
 import { periodOf } from '#domain/time.ts';
 import { outboxWrites } from '#store/events.ts';
-import { creditNoteCreate, findCreditNote, findInvoice, getCreditNote, invoiceForStripeId, invoiceReplace, stripeEventClaim, stripeEventSeen } from '#store/invoices.ts';
+import { findCreditNote, findInvoice, getCreditNote, invoiceForStripeId, stripeEventClaim, stripeEventSeen } from '#store/invoices.ts';
 import { withOptimisticRetry } from '#store/retry.ts';
 import { transact, type TransactItem } from '#store/transact.ts';
 import type { BillingContext } from './context.ts';
+import { creditNoteWrites } from './credit-notes.ts';
 import { InvalidStripeSignatureError, type StripeWebhookEvent } from './gateway.ts';
 import { toApiCreditNote } from './invoice-wire.ts';
 import type { Ledger } from './ledger.ts';
@@ -151,7 +151,7 @@ export function createStripeWebhooks(ctx: BillingContext, ledger: Ledger) {
       version: 1,
     };
     const outbox = await outboxWrites(db, invoice.orgId, [{ type: 'credit_note.created', data: toApiCreditNote(note) }], now, ids);
-    await transact(db, [creditNoteCreate(db, note), invoiceReplace(db, invoice, withCredit(invoice, note, now)), claim, ...outbox.items]);
+    await transact(db, [...creditNoteWrites(db, invoice, note, now), claim, ...outbox.items]);
     return { outcome: 'processed', creditNoteId: id };
   }
 

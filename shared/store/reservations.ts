@@ -1,7 +1,7 @@
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { nextDueAt, type Reservation } from '#domain/reservation.ts';
 import type { Db } from './db.ts';
-import { decodeCursor, encodeCursor } from './cursor.ts';
+import { prefixPage } from './cursor.ts';
 import { keys, prefixes, ttlAfter } from './keys.ts';
 import type { TransactItem } from './transact.ts';
 import { getConsistent } from './batched-get.ts';
@@ -82,18 +82,8 @@ export async function listReservations(
   orgId: string,
   page: { limit: number; cursor?: string | undefined },
 ): Promise<{ data: Reservation[]; nextCursor: string | null }> {
-  const pk = keys.org(orgId).pk;
-  const res = await db.doc.send(
-    new QueryCommand({
-      TableName: db.table,
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-      ExpressionAttributeValues: { ':pk': pk, ':prefix': prefixes.reservation },
-      ScanIndexForward: false,
-      Limit: page.limit,
-      ExclusiveStartKey: decodeCursor(page.cursor, { pk, sk: /^RES#res_[0-9a-z]{26}$/ }),
-    }),
-  );
-  return { data: (res.Items ?? []).map((i) => fromItem(i)!), nextCursor: encodeCursor(res.LastEvaluatedKey) };
+  const { items, nextCursor } = await prefixPage(db, { pk: keys.org(orgId).pk, prefix: prefixes.reservation, sk: /^RES#res_[0-9a-z]{26}$/, newestFirst: true }, page);
+  return { data: items.map((i) => fromItem(i)!), nextCursor };
 }
 
 /** Reservations whose timed transition is due at or before `now`, oldest first. */

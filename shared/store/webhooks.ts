@@ -1,5 +1,5 @@
 /**
- * Webhook endpoints and deliveries (docs/table-design.md):
+ * Webhook endpoints (docs/table-design.md); their deliveries are in webhook-deliveries.ts.
  * - endpoint `ORG#<orgId> / WHE#<endpointId>`, gsi1 `WHE#<endpointId> / WHE`;
  * - delivery `WHE#<endpointId> / DLV#<deliveryId>`, gsi1 `DLV#<deliveryId> / DLV`, and gsi2
  *   `DLVDUE#<endpointId> / <nextAttemptAt>#<deliveryId>` only while the delivery is pending: each
@@ -14,11 +14,11 @@
  * Deliveries expire (TTL) 30 days after they were created.
  */
 import { createHash } from 'node:crypto';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { conditionally } from './conditional.ts';
 import type { Db } from './db.ts';
-import { decodeCursor, encodeCursor } from './cursor.ts';
-import { keys, ttlAfter } from './keys.ts';
+import { prefixPage } from './cursor.ts';
+import { keys } from './keys.ts';
 import type { TransactItem } from './transact.ts';
 
 /** Webhook key shapes, next to the others' in spirit: `keys.org` gives the org partition. */
@@ -36,14 +36,10 @@ export const webhookKeys = {
 export const DUE_SHARDS = 16;
 /** A due mark is removed only when older than this: longer than any index lag after the delivery's write. */
 export const DUE_MARK_GRACE_MS = 5 * 60_000;
-/** Before the due index was per endpoint, every pending delivery sat under this one key; still read so none is stranded. */
-const LEGACY_DUE_KEY = 'DLVDUE';
 
 export const dueShardOf = (endpointId: string): number => createHash('sha256').update(endpointId, 'utf8').digest().readUInt32BE(0) % DUE_SHARDS;
 
 export const webhookPrefixes = { endpoint: 'WHE#', delivery: 'DLV#' } as const;
-
-export const DELIVERY_RETENTION_SECONDS = 30 * 24 * 3600;
 
 export interface EndpointSecret {
   secret: string;
@@ -72,45 +68,6 @@ export interface WebhookEndpoint {
   version: number;
 }
 
-export type DeliveryStatus = 'pending' | 'succeeded' | 'failed';
-
-export interface DeliveryAttempt {
-  at: string;
-  responseStatus: number | null;
-  latencyMs: number | null;
-  error: string | null;
-}
-
-export interface WebhookDelivery {
-  /** Also the `webhook-id` header: the same on every attempt. */
-  id: string;
-  endpointId: string;
-  orgId: string;
-  eventId: string;
-  eventType: string;
-  /** The exact body sent (signatures cover these bytes). */
-  payload: string;
-  status: DeliveryStatus;
-  attemptCount: number;
-  /** When the next attempt is due (while pending); during an attempt, when its lease runs out. */
-  nextAttemptAt: string | null;
-  /** Set while an attempt holds the lease; still set afterwards means that attempt never finished. */
-  leasedAt: string | null;
-  /** The latest attempts, oldest first (capped). */
-  attempts: DeliveryAttempt[];
-  createdAt: string;
-  updatedAt: string;
-  version: number;
-}
-
-export interface DeliveryRef {
-  endpointId: string;
-  deliveryId: string;
-}
-
-export const isConditionFailure = (error: unknown): boolean =>
-  error instanceof ConditionalCheckFailedException || (error instanceof Error && error.name === 'ConditionalCheckFailedException');
-
 const endpointItem = (e: WebhookEndpoint) => ({
   ...webhookKeys.endpoint(e.orgId, e.id),
   ...webhookKeys.endpointIndex(e.id),
@@ -132,17 +89,8 @@ export async function listEndpoints(
   orgId: string,
   page: { limit: number; cursor?: string | undefined },
 ): Promise<{ data: WebhookEndpoint[]; nextCursor: string | null }> {
-  const pk = keys.org(orgId).pk;
-  const res = await db.doc.send(
-    new QueryCommand({
-      TableName: db.table,
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-      ExpressionAttributeValues: { ':pk': pk, ':prefix': webhookPrefixes.endpoint },
-      Limit: page.limit,
-      ExclusiveStartKey: decodeCursor(page.cursor, { pk, sk: /^WHE#/ }),
-    }),
-  );
-  return { data: (res.Items ?? []).map((i) => i.endpoint as WebhookEndpoint), nextCursor: encodeCursor(res.LastEvaluatedKey) };
+  const { items, nextCursor } = await prefixPage(db, { pk: keys.org(orgId).pk, prefix: webhookPrefixes.endpoint, sk: /^WHE#/ }, page);
+  return { data: items.map((i) => i.endpoint as WebhookEndpoint), nextCursor };
 }
 
 /** Every endpoint of an org (an org has a handful: creation caps them). */
@@ -158,19 +106,15 @@ export async function listAllEndpoints(db: Db, orgId: string): Promise<WebhookEn
 }
 
 export async function deleteEndpoint(db: Db, orgId: string, id: string): Promise<boolean> {
-  try {
-    await db.doc.send(new DeleteCommand({ TableName: db.table, Key: webhookKeys.endpoint(orgId, id), ConditionExpression: 'attribute_exists(pk)' }));
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
+  return conditionally(() =>
+    db.doc.send(new DeleteCommand({ TableName: db.table, Key: webhookKeys.endpoint(orgId, id), ConditionExpression: 'attribute_exists(pk)' })),
+  );
 }
 
 /** Replaces the secrets of an endpoint read at `version`; false when it changed or vanished since. */
 export async function replaceEndpointSecrets(db: Db, e: WebhookEndpoint, secrets: EndpointSecret[], now: Date): Promise<boolean> {
-  try {
-    await db.doc.send(
+  return conditionally(() =>
+    db.doc.send(
       new UpdateCommand({
         TableName: db.table,
         Key: webhookKeys.endpoint(e.orgId, e.id),
@@ -178,18 +122,14 @@ export async function replaceEndpointSecrets(db: Db, e: WebhookEndpoint, secrets
         ConditionExpression: 'endpoint.version = :v',
         ExpressionAttributeValues: { ':s': secrets, ':now': now.toISOString(), ':v': e.version, ':next': e.version + 1 },
       }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
+    ),
+  );
 }
 
 /** Records the first failure since the last success (a later failure keeps the first time). */
 export async function markEndpointFailing(db: Db, orgId: string, id: string, since: Date): Promise<void> {
-  try {
-    await db.doc.send(
+  await conditionally(() =>
+    db.doc.send(
       new UpdateCommand({
         TableName: db.table,
         Key: webhookKeys.endpoint(orgId, id),
@@ -197,25 +137,21 @@ export async function markEndpointFailing(db: Db, orgId: string, id: string, sin
         ConditionExpression: 'attribute_exists(pk)',
         ExpressionAttributeValues: { ':since': since.toISOString() },
       }),
-    );
-  } catch (error) {
-    if (!isConditionFailure(error)) throw error;
-  }
+    ),
+  );
 }
 
 export async function clearEndpointFailing(db: Db, orgId: string, id: string): Promise<void> {
-  try {
-    await db.doc.send(
+  await conditionally(() =>
+    db.doc.send(
       new UpdateCommand({
         TableName: db.table,
         Key: webhookKeys.endpoint(orgId, id),
         UpdateExpression: 'REMOVE endpoint.failingSince',
         ConditionExpression: 'attribute_exists(endpoint.failingSince)',
       }),
-    );
-  } catch (error) {
-    if (!isConditionFailure(error)) throw error;
-  }
+    ),
+  );
 }
 
 /** Transaction item: disable an endpoint still enabled at the version read. */
@@ -238,71 +174,6 @@ export const endpointDisable = (db: Db, e: WebhookEndpoint, reason: string, now:
   },
 });
 
-function deliveryItem(d: WebhookDelivery): Record<string, unknown> {
-  return {
-    ...webhookKeys.delivery(d.endpointId, d.id),
-    ...webhookKeys.deliveryIndex(d.id),
-    ...(d.status === 'pending' && d.nextAttemptAt ? webhookKeys.deliveryDue(d.endpointId, d.nextAttemptAt, d.id) : {}),
-    entity: 'webhookDelivery',
-    delivery: d,
-    ttl: ttlAfter(new Date(d.createdAt), DELIVERY_RETENTION_SECONDS),
-  };
-}
-
-/** Creates a delivery; false when it already exists (a repeated stream record). */
-export async function createDelivery(db: Db, d: WebhookDelivery): Promise<boolean> {
-  try {
-    await db.doc.send(new PutCommand({ TableName: db.table, Item: deliveryItem(d), ConditionExpression: 'attribute_not_exists(pk)' }));
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
-}
-
-export async function getDelivery(db: Db, endpointId: string, id: string): Promise<WebhookDelivery | null> {
-  const res = await db.doc.send(new GetCommand({ TableName: db.table, Key: webhookKeys.delivery(endpointId, id), ConsistentRead: true }));
-  return (res.Item?.delivery as WebhookDelivery | undefined) ?? null;
-}
-
-/** Replaces a delivery read at `readVersion`; false when another writer changed it first. */
-export async function replaceDelivery(db: Db, readVersion: number, next: WebhookDelivery): Promise<boolean> {
-  try {
-    await db.doc.send(
-      new PutCommand({
-        TableName: db.table,
-        Item: deliveryItem(next),
-        ConditionExpression: 'delivery.version = :v',
-        ExpressionAttributeValues: { ':v': readVersion },
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
-}
-
-/** An endpoint's deliveries, newest first (delivery ids start with the event's time-ordered id). */
-export async function listDeliveries(
-  db: Db,
-  endpointId: string,
-  page: { limit: number; cursor?: string | undefined },
-): Promise<{ data: WebhookDelivery[]; nextCursor: string | null }> {
-  const pk = webhookKeys.delivery(endpointId, '').pk;
-  const res = await db.doc.send(
-    new QueryCommand({
-      TableName: db.table,
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-      ExpressionAttributeValues: { ':pk': pk, ':prefix': webhookPrefixes.delivery },
-      ScanIndexForward: false,
-      Limit: page.limit,
-      ExclusiveStartKey: decodeCursor(page.cursor, { pk, sk: /^DLV#/ }),
-    }),
-  );
-  return { data: (res.Items ?? []).map((i) => i.delivery as WebhookDelivery), nextCursor: encodeCursor(res.LastEvaluatedKey) };
-}
-
 /** An endpoint that may have pending deliveries, as its due mark says. */
 export interface DueEndpoint {
   orgId: string;
@@ -317,8 +188,8 @@ export interface DueEndpoint {
  */
 export async function markEndpointDue(db: Db, orgId: string, endpointId: string, now: Date): Promise<void> {
   const due = webhookKeys.endpointDue(endpointId);
-  try {
-    await db.doc.send(
+  await conditionally(() =>
+    db.doc.send(
       new UpdateCommand({
         TableName: db.table,
         Key: webhookKeys.endpoint(orgId, endpointId),
@@ -326,16 +197,14 @@ export async function markEndpointDue(db: Db, orgId: string, endpointId: string,
         ConditionExpression: 'attribute_exists(pk)',
         ExpressionAttributeValues: { ':pk': due.gsi2pk, ':sk': due.gsi2sk, ':now': now.toISOString() },
       }),
-    );
-  } catch (error) {
-    if (!isConditionFailure(error)) throw error;
-  }
+    ),
+  );
 }
 
 /** Removes a due mark still as it was read (a delivery created since re-marked it: then it stays). */
 export async function clearEndpointDue(db: Db, mark: DueEndpoint): Promise<boolean> {
-  try {
-    await db.doc.send(
+  return conditionally(() =>
+    db.doc.send(
       new UpdateCommand({
         TableName: db.table,
         Key: webhookKeys.endpoint(mark.orgId, mark.endpointId),
@@ -343,12 +212,8 @@ export async function clearEndpointDue(db: Db, mark: DueEndpoint): Promise<boole
         ConditionExpression: 'dueMarkedAt = :read',
         ExpressionAttributeValues: { ':read': mark.markedAt },
       }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
+    ),
+  );
 }
 
 /** Every endpoint with a due mark: each `WHEDUE` shard read in parallel, every page. */
@@ -379,48 +244,6 @@ export async function listDueEndpoints(db: Db): Promise<DueEndpoint[]> {
   return shards.flat();
 }
 
-/**
- * One endpoint's pending deliveries in due order, at most `max`: the due ones (next attempt or expired
- * lease at or before `now`) and whether any pending delivery is left at all (`empty`).
- */
-export async function listEndpointDueDeliveries(db: Db, endpointId: string, now: Date, max: number): Promise<{ due: DeliveryRef[]; empty: boolean }> {
-  const res = await db.doc.send(
-    new QueryCommand({
-      TableName: db.table,
-      IndexName: 'gsi2',
-      KeyConditionExpression: 'gsi2pk = :pk',
-      ExpressionAttributeValues: { ':pk': `DLVDUE#${endpointId}` },
-      Limit: max,
-    }),
-  );
-  const items = res.Items ?? [];
-  const cutoff = `${now.toISOString()}~`;
-  const due = items
-    .filter((item) => typeof item.gsi2sk === 'string' && item.gsi2sk <= cutoff)
-    .map((item) => {
-      const d = item.delivery as WebhookDelivery;
-      return { endpointId: d.endpointId, deliveryId: d.id };
-    });
-  return { due, empty: items.length === 0 };
-}
-
-/** Pending deliveries still under the single due key of before (written by an older version), oldest first. */
-export async function listLegacyDueDeliveries(db: Db, now: Date, max: number): Promise<DeliveryRef[]> {
-  const res = await db.doc.send(
-    new QueryCommand({
-      TableName: db.table,
-      IndexName: 'gsi2',
-      KeyConditionExpression: 'gsi2pk = :pk AND gsi2sk <= :now',
-      ExpressionAttributeValues: { ':pk': LEGACY_DUE_KEY, ':now': `${now.toISOString()}~` },
-      Limit: max,
-    }),
-  );
-  return (res.Items ?? []).map((item) => {
-    const d = item.delivery as WebhookDelivery;
-    return { endpointId: d.endpointId, deliveryId: d.id };
-  });
-}
-
 /** A test or retry an org admin asked for on an endpoint, counted until its attempt is recorded. */
 export interface ManualRequest {
   deliveryId: string;
@@ -438,8 +261,8 @@ export async function getManualRequests(db: Db, orgId: string, endpointId: strin
 
 /** Writes the endpoint's outstanding manual requests if nobody wrote them since `version`; false otherwise. */
 export async function putManualRequests(db: Db, orgId: string, endpointId: string, version: number, requests: ManualRequest[]): Promise<boolean> {
-  try {
-    await db.doc.send(
+  return conditionally(() =>
+    db.doc.send(
       new UpdateCommand({
         TableName: db.table,
         Key: webhookKeys.endpoint(orgId, endpointId),
@@ -447,10 +270,6 @@ export async function putManualRequests(db: Db, orgId: string, endpointId: strin
         ConditionExpression: version === 0 ? 'attribute_exists(pk) AND attribute_not_exists(manualVersion)' : 'manualVersion = :v',
         ExpressionAttributeValues: { ':r': requests, ':next': version + 1, ...(version === 0 ? {} : { ':v': version }) },
       }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
+    ),
+  );
 }

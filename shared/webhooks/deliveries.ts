@@ -13,22 +13,24 @@ import { outboxWrites, type DomainEvent } from '#store/events.ts';
 import { withOptimisticRetry } from '#store/retry.ts';
 import { transact } from '#store/transact.ts';
 import {
-  clearEndpointFailing,
   createDelivery,
-  endpointDisable,
   getDelivery,
-  clearEndpointDue,
-  DUE_MARK_GRACE_MS,
-  getEndpoint,
-  listDueEndpoints,
   listEndpointDueDeliveries,
   listLegacyDueDeliveries,
-  markEndpointDue,
-  markEndpointFailing,
   replaceDelivery,
   type DeliveryAttempt,
   type DeliveryRef,
   type WebhookDelivery,
+} from '#store/webhook-deliveries.ts';
+import {
+  clearEndpointFailing,
+  endpointDisable,
+  clearEndpointDue,
+  DUE_MARK_GRACE_MS,
+  getEndpoint,
+  listDueEndpoints,
+  markEndpointDue,
+  markEndpointFailing,
   type WebhookEndpoint,
 } from '#store/webhooks.ts';
 import type { DeliveryQueue } from './queue.ts';

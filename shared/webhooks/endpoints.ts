@@ -8,14 +8,13 @@ import type { Principal } from '#domain/principal.ts';
 import type { Clock, IdGenerator } from '../ids.ts';
 import type { Db } from '#store/db.ts';
 import type { DomainEvent } from '#store/events.ts';
+import { getDelivery, listDeliveries } from '#store/webhook-deliveries.ts';
 import {
   createEndpoint,
   deleteEndpoint,
-  getDelivery,
   getEndpoint,
   getManualRequests,
   listAllEndpoints,
-  listDeliveries,
   listEndpoints,
   putManualRequests,
   replaceEndpointSecrets,

@@ -7,9 +7,9 @@
 import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { Logger } from '#shared/log.ts';
-import type { DeliveryRef } from '#store/webhooks.ts';
+import type { DeliveryRef } from '#store/webhook-deliveries.ts';
 
-export type { DeliveryRef } from '#store/webhooks.ts';
+export type { DeliveryRef } from '#store/webhook-deliveries.ts';
 
 export interface DeliveryQueue {
   /** Hands the jobs over durably (SQS) or schedules them (in-process); resolves once that is done. */

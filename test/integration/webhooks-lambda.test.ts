@@ -13,7 +13,7 @@ import { silentLogger } from '../../shared/log.ts';
 import { createIdGenerator, systemClock } from '../../shared/ids.ts';
 import type { DomainEvent } from '../../shared/store/events.ts';
 import { keys } from '../../shared/store/keys.ts';
-import { listDeliveries } from '../../shared/store/webhooks.ts';
+import { listDeliveries } from '../../shared/store/webhook-deliveries.ts';
 import { deliveryIdFor } from '../../shared/webhooks/deliveries.ts';
 import { createSqsDeliveryQueue, handleDeliveryMessages, MAX_SQS_DELAY_SECONDS } from '../../shared/webhooks/queue.ts';
 import { createWebhooks } from '../../shared/compose/webhooks.ts';
