@@ -156,79 +156,72 @@ const receivables = createRoute({
   },
 });
 
-const revenue = createRoute({
-  method: 'get',
+/**
+ * A finance report of one month: GET `path?period=YYYY-MM`, answering `{ period, currency: 'EUR', …fields }`
+ * (schema `name`).
+ */
+const monthReport = <P extends string, F extends z.ZodRawShape>(r: { path: P; operationId: string; summary: string; description?: string; name: string; fields: F }) =>
+  createRoute({
+    method: 'get',
+    path: r.path,
+    operationId: r.operationId,
+    tags: ['Billing'],
+    summary: r.summary,
+    ...(r.description ? { description: r.description } : {}),
+    security,
+    middleware: financeOnly,
+    request: { query: z.object({ period: Period }) },
+    responses: {
+      200: json(z.object({ period: Period, currency: z.literal('EUR'), ...r.fields }).openapi(r.name), r.name),
+      ...errorResponses(...COMMON_ERRORS),
+    },
+  });
+
+const revenue = monthReport({
   path: '/v1/billing/revenue',
   operationId: 'getRevenue',
-  tags: ['Billing'],
   summary: 'Revenue of a month by site and GPU type (excluding VAT, net of credit notes, void invoices left out)',
-  security,
-  middleware: financeOnly,
-  request: { query: z.object({ period: Period }) },
-  responses: {
-    200: json(
-      z
-        .object({
-          period: Period,
-          currency: z.literal('EUR'),
-          rows: z.array(z.object({ site: z.string().max(MAX.id).nullable(), gpuType: z.string().max(MAX.id).nullable(), gpuHours: z.number(), invoiced: MoneySchema, credited: MoneySchema, net: MoneySchema })).max(MAX.list),
-          total: z.object({ invoiced: MoneySchema, credited: MoneySchema, net: MoneySchema }),
-        })
-        .openapi('Revenue'),
-      'Revenue',
-    ),
-    ...errorResponses(...COMMON_ERRORS),
+  name: 'Revenue',
+  fields: {
+    rows: z.array(z.object({ site: z.string().max(MAX.id).nullable(), gpuType: z.string().max(MAX.id).nullable(), gpuHours: z.number(), invoiced: MoneySchema, credited: MoneySchema, net: MoneySchema })).max(MAX.list),
+    total: z.object({ invoiced: MoneySchema, credited: MoneySchema, net: MoneySchema }),
   },
 });
 
 const Totals = z.object({ count: z.number().int(), subtotal: MoneySchema, tax: MoneySchema, total: MoneySchema });
-const reconciliation = createRoute({
-  method: 'get',
+const reconciliation = monthReport({
   path: '/v1/billing/reconciliation',
   operationId: 'getReconciliation',
-  tags: ['Billing'],
   summary: 'invoiced = priced reservations + metered usage − refunds − resale payouts, to the cent',
   description:
     'Each term from its own records: invoices and credit notes of the period; priced reservations from the booking events (confirmations and extensions); metered usage invoiced by the close, recomputed from GPU-seconds; refunds from the cancellation policy. `balanced` when both sides agree and the credit notes are exactly the policy’s refunds. Amounts exclude VAT.',
-  security,
-  middleware: financeOnly,
-  request: { query: z.object({ period: Period }) },
-  responses: {
-    200: json(
-      z
-        .object({
-          period: Period,
-          currency: z.literal('EUR'),
-          invoices: Totals.extend({ voided: MoneySchema }),
-          creditNotes: Totals,
-          invoiced: MoneySchema.openapi({ description: 'invoices − credit notes' }),
-          pricedReservations: MoneySchema,
-          meteredUsage: MoneySchema.openapi({ description: 'On-demand invoiced by this period’s close: the GPU-seconds held (GPUs × seconds from start to stop), or metered usage for months closed before on-demand was billed on held time' }),
-          refundsByPolicy: MoneySchema,
-          expected: MoneySchema.openapi({ description: 'pricedReservations + meteredUsage − refundsByPolicy − resale.paidOutByCreditNotes' }),
-          difference: MoneySchema,
-          checks: z.object({
-            invoicesMatchPricedReservationsAndUsage: z.boolean(),
-            creditNotesMatchPolicyRefunds: z.boolean().openapi({ description: 'credit notes other than resale payouts = the cancellation policy’s refunds' }),
-            resaleBuyersPriceMatchesEarningsAndFees: z.boolean().openapi({ description: 'for the fills settled in the period: buyers’ price for the resold GPU-hours = sellers’ earnings + fees, to the cent' }),
-          }),
-          resale: z
-            .object({
-              fills: z.number().int().openapi({ description: 'Listing fills settled (buyer confirmed) in the period' }),
-              gpuHours: z.number().int().openapi({ description: 'GPU-hours they resold' }),
-              buyersPrice: MoneySchema.openapi({ description: 'What the buyers paid for those GPU-hours (part of pricedReservations)' }),
-              sellerEarnings: MoneySchema.openapi({ description: 'Credited to the sellers' }),
-              fees: MoneySchema.openapi({ description: 'The platform’s resale fees' }),
-              paidOutByCreditNotes: MoneySchema.openapi({ description: 'Credit notes of the period that paid sellers’ earnings out on their invoices (earnings of a fill settled late in a month can be paid out the next month)' }),
-            })
-            .openapi({ description: 'Resale in the period (docs/resale.md)' }),
-          balanced: z.boolean(),
-          usageAwaitingNextClose: MoneySchema.openapi({ description: 'Usage of this month metered after its close: invoiced as an adjustment by the next close' }),
-        })
-        .openapi('Reconciliation'),
-      'Reconciliation',
-    ),
-    ...errorResponses(...COMMON_ERRORS),
+  name: 'Reconciliation',
+  fields: {
+    invoices: Totals.extend({ voided: MoneySchema }),
+    creditNotes: Totals,
+    invoiced: MoneySchema.openapi({ description: 'invoices − credit notes' }),
+    pricedReservations: MoneySchema,
+    meteredUsage: MoneySchema.openapi({ description: 'On-demand invoiced by this period’s close: the GPU-seconds held (GPUs × seconds from start to stop), or metered usage for months closed before on-demand was billed on held time' }),
+    refundsByPolicy: MoneySchema,
+    expected: MoneySchema.openapi({ description: 'pricedReservations + meteredUsage − refundsByPolicy − resale.paidOutByCreditNotes' }),
+    difference: MoneySchema,
+    checks: z.object({
+      invoicesMatchPricedReservationsAndUsage: z.boolean(),
+      creditNotesMatchPolicyRefunds: z.boolean().openapi({ description: 'credit notes other than resale payouts = the cancellation policy’s refunds' }),
+      resaleBuyersPriceMatchesEarningsAndFees: z.boolean().openapi({ description: 'for the fills settled in the period: buyers’ price for the resold GPU-hours = sellers’ earnings + fees, to the cent' }),
+    }),
+    resale: z
+      .object({
+        fills: z.number().int().openapi({ description: 'Listing fills settled (buyer confirmed) in the period' }),
+        gpuHours: z.number().int().openapi({ description: 'GPU-hours they resold' }),
+        buyersPrice: MoneySchema.openapi({ description: 'What the buyers paid for those GPU-hours (part of pricedReservations)' }),
+        sellerEarnings: MoneySchema.openapi({ description: 'Credited to the sellers' }),
+        fees: MoneySchema.openapi({ description: 'The platform’s resale fees' }),
+        paidOutByCreditNotes: MoneySchema.openapi({ description: 'Credit notes of the period that paid sellers’ earnings out on their invoices (earnings of a fill settled late in a month can be paid out the next month)' }),
+      })
+      .openapi({ description: 'Resale in the period (docs/resale.md)' }),
+    balanced: z.boolean(),
+    usageAwaitingNextClose: MoneySchema.openapi({ description: 'Usage of this month metered after its close: invoiced as an adjustment by the next close' }),
   },
 });
 
