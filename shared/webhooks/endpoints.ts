@@ -22,7 +22,8 @@ import {
   type ManualRequest,
   type WebhookEndpoint,
 } from '#store/webhooks.ts';
-import { deliveryIdFor, ENDPOINT_DISABLED_EVENT, LEASE_MS, toApiDelivery, toApiEndpoint, type ApiDelivery, type ApiEndpoint, type DeliveryEngine } from './deliveries.ts';
+import { LEASE_MS } from './delivery-attempt.ts';
+import { deliveryIdFor, ENDPOINT_DISABLED_EVENT, toApiDelivery, toApiEndpoint, type ApiDelivery, type ApiEndpoint, type DeliveryEngine } from './deliveries.ts';
 import { generateEndpointSecret } from './signing.ts';
 import { checkWebhookUrl, UnsafeWebhookUrlError, type ResolveHost } from './ssrf.ts';
 

@@ -4,10 +4,11 @@ import { listEvents } from '../../shared/store/events.ts';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { getDelivery, type WebhookDelivery } from '../../shared/store/webhook-deliveries.ts';
 import { DUE_MARK_GRACE_MS, dueShardOf, listDueEndpoints, webhookKeys } from '../../shared/store/webhooks.ts';
-import { deliveryIdFor, LEASE_MS } from '../../shared/webhooks/deliveries.ts';
+import { deliveryIdFor } from '../../shared/webhooks/deliveries.ts';
+import { LEASE_MS } from '../../shared/webhooks/delivery-attempt.ts';
 import { RETRY_DELAYS_MS } from '../../shared/webhooks/schedule.ts';
 import { sendWebhook } from '../../shared/webhooks/send.ts';
-import type { SendWebhook } from '../../shared/webhooks/deliveries.ts';
+import type { SendWebhook } from '../../shared/webhooks/delivery-attempt.ts';
 import { DAY, HOUR, MINUTE, ORG, hold, verifyAsPartner, webhookTest, type WebhookTest } from './webhooks.fixtures.ts';
 
 let w: WebhookTest;

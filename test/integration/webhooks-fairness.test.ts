@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DomainEvent } from '../../shared/store/events.ts';
 import { listDueEndpoints } from '../../shared/store/webhooks.ts';
-import { DUE_BATCH, MIN_DUE_SHARE } from '../../shared/webhooks/deliveries.ts';
+import { DUE_BATCH, MIN_DUE_SHARE } from '../../shared/webhooks/due-pass.ts';
 import { ORG, OTHER_ORG, webhookTest, type WebhookTest } from './webhooks.fixtures.ts';
 
 /** A receiver that accepts connections and never answers (each attempt runs into the send timeout). */
