@@ -1,5 +1,6 @@
 /** How the portal writes instants, quantities and pools: always UTC, always with the unit. */
 import type { Catalog } from '#domain/catalog.ts';
+import { eur, formatMoney } from '#domain/money.ts';
 
 /** `2026-12-01 08:00 UTC` */
 export const formatUtc = (iso: string | Date): string => {
@@ -22,6 +23,9 @@ export const formatGpuHours = (gpuSeconds: number): string => {
 /** `H100 SXM at Marseille`: a pool (or a quote or reservation of one) by its GPU type's and site's names. */
 export const poolName = (catalog: Pick<Catalog, 'gpuTypes' | 'sites'>, of: { site: string; gpuType: string }): string =>
   `${catalog.gpuTypes.find((g) => g.id === of.gpuType)?.name ?? of.gpuType} at ${catalog.sites.find((s) => s.id === of.site)?.name ?? of.site}`;
+
+/** Cents in euros (`€2.10`), or `—` for none. */
+export const formatCents = (n: number | null): string => (n === null ? '—' : formatMoney(eur(n)));
 
 export const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 

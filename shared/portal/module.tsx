@@ -16,6 +16,7 @@ import { registerFleetRoutes } from './routes/fleet.tsx';
 import { registerFinanceRoutes } from './routes/finance.tsx';
 import { registerInvoiceRoutes } from './routes/invoices.tsx';
 import { registerMarketRoutes } from './routes/market.tsx';
+import { registerSitesRoutes } from './routes/sites.tsx';
 import { registerWebhookRoutes } from './routes/webhooks.tsx';
 import { PORTAL_JS } from './script.ts';
 import { PORTAL_CSS } from './styles.ts';
@@ -62,6 +63,7 @@ export function portalPages(options: PortalOptions = {}): (app: App, services: S
     });
     registerAuthRoutes(app, services);
     registerFindRoutes(app, services);
+    registerSitesRoutes(app, services);
     registerBookingRoutes(app, services, build(options.usage, services, (s) => meteredUsage(s.db)), options.billing ?? null);
     registerFinanceRoutes(app, services, options.billing ?? null);
     registerInvoiceRoutes(app, services, build(options.invoices, services, () => noInvoices), options.billing ?? null);

@@ -1,11 +1,9 @@
-/** Sites and availability, the Book flow (quote → reserve → confirm) and the actions on a reservation from the Book page and the list (confirm, cancel, extend, stop); the reservation pages are in reservations.tsx. */
+/** The Book flow (quote → reserve → confirm) and the actions on a reservation from the Book page and the list (confirm, cancel, extend, stop); the reservation pages are in reservations.tsx, the Sites pages in sites.tsx. */
 import type { BillingService } from '#billing/service.ts';
-import { DomainError, notFound, type FieldError } from '#domain/errors.ts';
+import { DomainError, type FieldError } from '#domain/errors.ts';
 import type { Reservation } from '#domain/reservation.ts';
 import type { Catalog } from '#domain/catalog.ts';
-import { DAY_MS, HOUR_MS, floorToDay, floorToHour, periodOf } from '#domain/time.ts';
-import { invoiceTotals, taxTreatmentFor } from '#domain/vat.ts';
-import { getOrg } from '#store/orgs.ts';
+import { DAY_MS, HOUR_MS, floorToHour } from '#domain/time.ts';
 import type { App, Services } from '#http/context.ts';
 import type { Db } from '#store/db.ts';
 import { getQuote, type Quote } from '#store/quotes.ts';
@@ -14,12 +12,11 @@ import { BOOKING_FIELDS, describeFieldError, emptyBookingForm, isBookingField, p
 import { toUtcInput } from '../format.ts';
 import { formBodyLimit, fragment, page, seeOther, signedIn, type FormFields, type PortalContext, type Who } from '../http.tsx';
 import type { PortalUsage } from '../usage.ts';
-import { BookAvailability, BookPage, type BookAvailabilityView } from '../views/book.tsx';
-import { DayPage } from '../views/heatmap.tsx';
-import { SitesPage } from '../views/sites.tsx';
-import { DONE, extend, registerReservationPages, renderReservation, renderReservations } from './reservations.tsx';
+import { orgTaxOf, taxed } from '../vat.ts';
+import { BookAvailability, type BookAvailabilityView } from '../views/book-availability.tsx';
+import { BookPage } from '../views/book.tsx';
+import { DONE, explainChangeError, extend, registerReservationPages, renderReservation, renderReservations } from './reservations.tsx';
 
-export const AVAILABILITY_DAYS = 30;
 /** The Book page draws at most this many days of a long window. */
 const MAX_DRAWN_DAYS = 92;
 
@@ -86,12 +83,8 @@ export async function bookAvailability(availability: Services['availability'], c
 
 /** VAT of a quote for the signed-in org, by the same rule as its invoice (shared/domain/vat.ts). */
 async function quoteTaxOf(db: Db, who: Who, quote: Quote | null) {
-  if (!quote) return null;
-  const org = await getOrg(db, orgOf(who));
-  if (!org) return null;
-  const treatment = taxTreatmentFor(org);
-  const totals = invoiceTotals(quote.lines.map((l) => l.amount), treatment.rateBps);
-  return { rateBps: treatment.rateBps, tax: totals.tax, total: totals.total, mention: treatment.legalMention };
+  const tax = quote ? await orgTaxOf(db, orgOf(who)) : null;
+  return quote && tax ? taxed(tax, quote.lines.map((l) => l.amount)) : null;
 }
 
 async function renderBook(
@@ -149,54 +142,6 @@ async function queryValues(c: PortalContext, catalogCache: Services['catalog']):
 }
 
 export function registerBookingRoutes(app: App, services: Services, usage: PortalUsage, billing: BillingService | null) {
-  app.get(
-    '/sites',
-    signedIn(services, [...customer], 'The Sites page', async (c, who) => {
-      const now = services.clock();
-      const first = periodOf(now);
-      const last = shiftMonth(first, 12);
-      const asked = (c.req.query('month') ?? '').trim().slice(0, 7);
-      const month = /^\d{4}-(0[1-9]|1[0-2])$/.test(asked) && asked >= first && asked <= last ? asked : first;
-      const monthStart = new Date(`${month}-01T00:00:00Z`);
-      const from = month === first ? floorToDay(now) : monthStart;
-      const to = new Date(`${shiftMonth(month, 1)}-01T00:00:00Z`);
-      const result = await services.availability.query({ start: from, end: to, granularity: 'day' });
-      const catalog = await services.catalog.get();
-      const days: string[] = [];
-      for (let d = monthStart.getTime(); d < to.getTime(); d += DAY_MS) days.push(new Date(d).toISOString().slice(0, 10));
-      const rows = catalog.pools.map((pool) => ({ pool, slots: result.pools.find((a) => a.poolId === pool.id)?.slots ?? [] }));
-      const summary = await services.availability.query({ start: floorToDay(now), end: new Date(floorToDay(now).getTime() + AVAILABILITY_DAYS * DAY_MS), granularity: 'day' });
-      return page(
-        c,
-        <SitesPage
-          viewer={who.viewer}
-          catalog={catalog}
-          availability={summary.pools}
-          from={floorToDay(now).toISOString()}
-          days={AVAILABILITY_DAYS}
-          heat={{ month, rows, days, now, prev: month > first ? shiftMonth(month, -1) : null, next: month < last ? shiftMonth(month, 1) : null }}
-        />,
-      );
-    }),
-  );
-
-  app.get(
-    '/sites/day',
-    signedIn(services, [...customer], 'The Sites page', async (c, who) => {
-      const catalog = await services.catalog.get();
-      const poolId = (c.req.query('pool') ?? '').slice(0, 100);
-      const date = (c.req.query('date') ?? '').slice(0, 10);
-      const pool = catalog.pools.find((p) => p.id === poolId);
-      if (!pool) throw notFound('Pool', poolId);
-      const start = /^\d{4}-\d{2}-\d{2}$/.test(date) ? new Date(`${date}T00:00:00Z`) : null;
-      if (!start || Number.isNaN(start.getTime())) {
-        throw new DomainError('validation_failed', `date: "${date}" is not a day like 2026-12-01`, { errors: [{ path: 'date', message: 'must be a day like 2026-12-01' }] });
-      }
-      const result = await services.availability.query({ site: pool.site, gpuType: pool.gpuType, start, end: new Date(start.getTime() + DAY_MS), granularity: 'hour' });
-      return page(c, <DayPage viewer={who.viewer} catalog={catalog} pool={pool} date={date} slots={result.pools[0]?.slots ?? []} now={services.clock()} />);
-    }),
-  );
-
   app.get(
     '/book',
     signedIn(services, [...customer], 'The Book page', async (c, who) => {
@@ -280,10 +225,10 @@ export function registerBookingRoutes(app: App, services: Services, usage: Porta
           return seeOther(c, fromBook ? `/book?reservation=${encodeURIComponent(id)}` : `/reservations?done=${DONE[action]}&id=${encodeURIComponent(id)}`);
         } catch (error) {
           if (!(error instanceof DomainError)) throw error;
-          const alerts = error.errors?.length ? error.errors.map((e) => `${e.path === 'end' ? 'New end' : e.path}: ${e.message}`) : [error.message];
+          const { alerts, extendError } = explainChangeError(error);
           if (fromBook) return renderBook(c, services, who, { reservation: await getReservation(db, orgOf(who), id), alerts }, error.status);
           if (form.from === 'detail' && error.code !== 'not_found') {
-            return renderReservation(c, services, who, usage, billing, id, { alerts, ...(action === 'extend' ? { extendValue: (form.end ?? '').slice(0, 100), extendError: error.errors?.find((e) => e.path === 'end')?.message } : {}) }, error.status);
+            return renderReservation(c, services, who, usage, billing, id, { alerts, ...(action === 'extend' ? { extendValue: (form.end ?? '').slice(0, 100), extendError } : {}) }, error.status);
           }
           return renderReservations(c, services, who, usage, { alerts, extendValues: action === 'extend' ? { [id]: (form.end ?? '').slice(0, 100) } : {} }, error.status);
         }
@@ -292,9 +237,4 @@ export function registerBookingRoutes(app: App, services: Services, usage: Porta
   }
 
   registerReservationPages(app, services, usage, billing);
-}
-
-function shiftMonth(month: string, months: number): string {
-  const d = new Date(`${month}-01T00:00:00Z`);
-  return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + months, 1)).toISOString().slice(0, 7);
 }

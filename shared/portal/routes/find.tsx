@@ -6,12 +6,11 @@
  */
 import { DomainError } from '#domain/errors.ts';
 import { DAY_MS, floorToDay } from '#domain/time.ts';
-import { invoiceTotals, taxTreatmentFor } from '#domain/vat.ts';
 import type { App, Services } from '#http/context.ts';
-import { getOrg } from '#store/orgs.ts';
 import { parseUtcInput } from '../booking-form.ts';
 import { formatDay, formatUtc } from '../format.ts';
 import { page, signedIn, type PortalContext } from '../http.tsx';
+import { NO_TAX, orgTaxOf, taxed } from '../vat.ts';
 import { FindPage, type FindValues, type HeatMap, type OfferCard } from '../views/find.tsx';
 
 export const HEAT_DAYS = 28;
@@ -103,16 +102,8 @@ export function registerFindRoutes(app: App, services: Services) {
               latestEnd: latestEnd ?? undefined,
               sites: values.sites,
             });
-            const org = await getOrg(services.db, who.principal.orgId!);
-            const treatment = org ? taxTreatmentFor(org) : { rateBps: 0, legalMention: null };
-            offers = result.data.map((o) => {
-              const totals = invoiceTotals(o.lines.map((l) => l.amount), treatment.rateBps);
-              return {
-                ...o,
-                siteName: catalog.sites.find((s) => s.id === o.site)?.name ?? o.site,
-                vat: { rateBps: treatment.rateBps, tax: totals.tax, total: totals.total, mention: treatment.legalMention },
-              };
-            });
+            const tax = (await orgTaxOf(services.db, who.principal.orgId!)) ?? NO_TAX;
+            offers = result.data.map((o) => ({ ...o, siteName: catalog.sites.find((s) => s.id === o.site)?.name ?? o.site, vat: taxed(tax, o.lines.map((l) => l.amount)) }));
             if (result.nearest) {
               const { mostGpus, earliestFit } = result.nearest;
               nearest = {

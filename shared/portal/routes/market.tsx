@@ -12,7 +12,8 @@ import { DAY_MS } from '#domain/time.ts';
 import type { App, Services } from '#http/context.ts';
 import { getReservation } from '#store/reservations.ts';
 import { formBodyLimit, page, seeOther, signedIn, type FormFields, type PortalContext, type Who } from '../http.tsx';
-import { ListingsPage, MarketPage, SellPage, type SellForm, type SellPreview } from '../views/market.tsx';
+import { MarketPage } from '../views/market.tsx';
+import { ListingsPage, SellPage, type SellForm, type SellPreview } from '../views/resale.tsx';
 import { parseEuros, toUtcInput } from '../format.ts';
 
 /** "2026-12-10T08:00" (the picker's UTC value) → ISO, or null when it is not a date-time. */

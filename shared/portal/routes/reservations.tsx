@@ -1,22 +1,23 @@
-/** A customer's reservations: the list, one reservation (usage, invoices), extend, cancel, and on-demand starts and stops. */
+/** A customer's reservations: the list, one reservation (usage, invoices), the extend and cancel previews; starting on demand is in on-demand.tsx. */
 import type { BillingService } from '#billing/service.ts';
 import { CANCELLATION_POLICY } from '#domain/cancellation.ts';
 import { DomainError, notFound } from '#domain/errors.ts';
-import { formatMoney, type Money } from '#domain/money.ts';
+import { formatMoney } from '#domain/money.ts';
 import type { Reservation } from '#domain/reservation.ts';
 import { DAY_MS, HOUR_MS, epochHour, floorToDay, fromEpochHour } from '#domain/time.ts';
-import { invoiceTotals, taxTreatmentFor } from '#domain/vat.ts';
-import { getOrg } from '#store/orgs.ts';
 import type { App, Services } from '#http/context.ts';
 import { listScope } from '#http/cursor.ts';
 import type { Db } from '#store/db.ts';
 import { getReservation, listReservations } from '#store/reservations.ts';
 import { parseUtcInput } from '../booking-form.ts';
 import { formatUtc, toUtcInput } from '../format.ts';
-import { formBodyLimit, page, seeOther, signedIn, type PortalContext, type Who } from '../http.tsx';
+import { page, signedIn, type PortalContext, type Who } from '../http.tsx';
 import type { PortalInvoiceDetail } from '../invoices.ts';
 import type { PortalUsage } from '../usage.ts';
-import { CancelPreviewPage, ExtendPreviewPage, OnDemandPage, ReservationPage, type TaxedAmount } from '../views/reservation.tsx';
+import { registerOnDemandRoutes } from './on-demand.tsx';
+import { ReservationPage } from '../views/reservation.tsx';
+import { taxedFor } from '../vat.ts';
+import { CancelPreviewPage, ExtendPreviewPage } from '../views/reservation-previews.tsx';
 import { ReservationsPage, type ReservationUsage } from '../views/reservations.tsx';
 
 const RESERVATIONS_PAGE_SIZE = 25;
@@ -145,14 +146,13 @@ export function registerReservationPages(app: App, services: Services, usage: Po
             catalog={await catalog.get()}
             reservation={r}
             extension={extension}
-            tax={await taxOf(db, who, extension.lines.map((l) => l.amount))}
+            tax={await taxedFor(db, orgOf(who), extension.lines.map((l) => l.amount))}
             endValue={toUtcInput(end.toISOString())}
           />,
         );
       } catch (error) {
         if (!(error instanceof DomainError)) throw error;
-        const alerts = error.errors?.length ? error.errors.map((e) => `${e.path === 'end' ? 'New end' : e.path}: ${e.message}`) : [error.message];
-        return renderReservation(c, services, who, usage, billing, id, { alerts, extendValue: raw, extendError: error.errors?.find((e) => e.path === 'end')?.message }, error.status);
+        return renderReservation(c, services, who, usage, billing, id, { ...explainChangeError(error), extendValue: raw }, error.status);
       }
     }),
   );
@@ -173,7 +173,7 @@ export function registerReservationPages(app: App, services: Services, usage: Po
             catalog={await catalog.get()}
             reservation={r}
             refund={refund}
-            refundTax={await taxOf(db, who, [refund.amount])}
+            refundTax={await taxedFor(db, orgOf(who), [refund.amount])}
             policy={CANCELLATION_POLICY}
           />,
         );
@@ -184,44 +184,7 @@ export function registerReservationPages(app: App, services: Services, usage: Po
     }),
   );
 
-  app.get(
-    '/on-demand',
-    signedIn(services, [...customer], 'Starting on demand', async (c, who) => {
-      const { catalog, clock, db } = services;
-      const pool = (c.req.query('pool') ?? '').slice(0, 100);
-      return page(c, <OnDemandPage viewer={who.viewer} catalog={await catalog.get()} now={clock()} values={{ pool, gpus: '8' }} errors={{}} alerts={[]} rateBps={(await taxOf(db, who, [])).rateBps} />);
-    }),
-  );
-
-  app.post(
-    '/on-demand',
-    formBodyLimit,
-    signedIn(services, [...customer], 'Starting on demand', async (c, who, form) => {
-      const { catalog: cache, clock, booking, db } = services;
-      const catalog = await cache.get();
-      const values = { pool: (form.pool ?? '').slice(0, 100), gpus: (form.gpus ?? '').slice(0, 10) };
-      const errors: Partial<Record<'pool' | 'gpus', string>> = {};
-      const pool = catalog.pools.find((p) => p.id === values.pool);
-      if (!pool) errors.pool = 'choose a pool';
-      const gpus = /^\d{1,6}$/.test(values.gpus.trim()) ? Number(values.gpus.trim()) : NaN;
-      if (!Number.isInteger(gpus) || gpus <= 0) errors.gpus = 'enter a whole number of GPUs, e.g. 8';
-      else if (pool && (gpus < pool.minGpus || gpus % pool.stepGpus !== 0)) errors.gpus = `whole nodes: a multiple of ${pool.stepGpus}, at least ${pool.minGpus}`;
-      const rateBps = (await taxOf(db, who, [])).rateBps;
-      const again = (alerts: string[], errs: typeof errors, status: number) =>
-        page(c, <OnDemandPage viewer={who.viewer} catalog={catalog} now={clock()} values={values} errors={errs} alerts={alerts} rateBps={rateBps} />, status);
-      if (!pool || errors.gpus) return again(Object.entries(errors).map(([f, m]) => `${f === 'pool' ? 'Pool' : 'GPUs'}: ${m}`), errors, 400);
-      try {
-        const r = await booking.startOnDemand(who.principal, { site: pool.site, gpuType: pool.gpuType, gpus });
-        return seeOther(c, `/reservations/${encodeURIComponent(r.id)}?done=started`);
-      } catch (error) {
-        if (!(error instanceof DomainError)) throw error;
-        const fieldErrors: typeof errors = {};
-        for (const e of error.errors ?? []) fieldErrors[e.path === 'gpus' ? 'gpus' : 'pool'] ??= e.message;
-        if (error.code === 'capacity_unavailable') fieldErrors.gpus ??= error.message;
-        return again([error.message], fieldErrors, error.status);
-      }
-    }),
-  );
+  registerOnDemandRoutes(app, services);
 
   app.get(
     '/reservations',
@@ -241,16 +204,14 @@ function parseExtendEnd(rawEnd: string): Date {
   return end;
 }
 
-export async function extend(booking: Services['booking'], who: Who, id: string, rawEnd: string): Promise<void> {
-  await booking.extend(who.principal, id, parseExtendEnd(rawEnd).toISOString());
+/** What a refused change of a reservation means for its page: alerts naming the field (the new end), and the new end's error. */
+export function explainChangeError(error: DomainError): { alerts: string[]; extendError: string | undefined } {
+  const alerts = error.errors?.length ? error.errors.map((e) => `${e.path === 'end' ? 'New end' : e.path}: ${e.message}`) : [error.message];
+  return { alerts, extendError: error.errors?.find((e) => e.path === 'end')?.message };
 }
 
-/** Amounts excluding VAT with this org's VAT, by the invoice's rule (shared/domain/vat.ts). */
-async function taxOf(db: Db, who: Who, amounts: Money[]): Promise<TaxedAmount> {
-  const org = await getOrg(db, orgOf(who));
-  const treatment = org ? taxTreatmentFor(org) : { rateBps: 0, legalMention: null };
-  const totals = invoiceTotals(amounts, treatment.rateBps);
-  return { rateBps: treatment.rateBps, ...totals, mention: treatment.legalMention };
+export async function extend(booking: Services['booking'], who: Who, id: string, rawEnd: string): Promise<void> {
+  await booking.extend(who.principal, id, parseExtendEnd(rawEnd).toISOString());
 }
 
 /** The invoices (with credit notes) of a reservation, from billing; none without billing. */
@@ -306,5 +267,3 @@ export async function renderReservation(
     status,
   );
 }
-
-/** `2026-11` shifted by `months`. */

@@ -1,29 +1,16 @@
+/** The Book page: the booking form, the availability beside it, then the quote and the reservation it becomes. */
 import type { FC } from 'hono/jsx';
-import type { Catalog } from '#domain/catalog.ts';
+import type { Catalog, Site } from '#domain/catalog.ts';
 import type { Reservation } from '#domain/reservation.ts';
 import type { Quote } from '#store/quotes.ts';
-import type { Pool, Site } from '#domain/catalog.ts';
 import { formatMoney, type Money } from '#domain/money.ts';
 import { DAY_MS, HOUR_MS } from '#domain/time.ts';
 import { FIELD_LABELS, poolOf, type BookingField, type BookingFormValues } from '../booking-form.ts';
-import { formatUtc, poolName, toUtcInput } from '../format.ts';
-import { WindowAvailabilityChart } from './charts.tsx';
-import { Alert, CsrfField, InputField, MoneyText, Notice, SelectField, StatusBadge, Time } from './components.tsx';
+import { poolName, toUtcInput } from '../format.ts';
+import { BookAvailability, type BookAvailabilityView } from './book-availability.tsx';
+import { Alert, BookingFacts, CsrfField, InputField, MoneyText, Notice, SelectField, StatusBadge, Time } from './components.tsx';
 import { Layout, type Viewer } from './layout.tsx';
 import { PriceLines, vatTotals } from './price-lines.tsx';
-
-export interface BookAvailabilityView {
-  /** The chosen pool, or null when Site and GPU type do not name one yet. */
-  pool: Pool | null;
-  /** The GPUs asked for, when readable. */
-  needed: number | null;
-  /** The window drawn (the chosen one, or the next 7 days). */
-  window: { start: string; end: string; chosen: boolean } | null;
-  slotHours: 1 | 24;
-  slots: { start: string; available: number }[];
-  /** Why nothing is drawn, or what was cut short. */
-  message: string | null;
-}
 
 export interface BookPageProps {
   viewer: Viewer;
@@ -46,33 +33,6 @@ const siteOption = (s: Site) => ({
   value: s.id,
   text: s.status === 'planned' ? `${s.name} (planned, opens ${s.opensAt.slice(0, 10)})` : s.status === 'maintenance' ? `${s.name} (maintenance)` : s.name,
 });
-
-/** The chosen pool's free GPUs over the chosen window; the page's script redraws it as the form changes. */
-export const BookAvailability: FC<{ catalog: Catalog; view: BookAvailabilityView }> = ({ catalog, view }) => {
-  const { pool, window } = view;
-  if (!pool) return <p>{view.message ?? 'Choose a site and a GPU type to see the pool’s free GPUs.'}</p>;
-  const name = poolName(catalog, pool);
-  return (
-    <>
-      <p>
-        {`${name}: ${pool.totalGpus.toLocaleString('en-US')} GPUs, booked in whole nodes of ${pool.stepGpus}.`}
-        {window ? ` ${window.chosen ? 'Your window' : 'Next 7 days'}: ${formatUtc(window.start)} to ${formatUtc(window.end)}.` : ''}
-      </p>
-      {view.message ? <p class="hint">{view.message}</p> : null}
-      <WindowAvailabilityChart
-        id="book-avail"
-        title={`Free capacity of ${name} per ${view.slotHours === 1 ? "hour" : "day"}`}
-        capacity={pool.totalGpus}
-        needed={view.needed}
-        slotHours={view.slotHours}
-        slots={view.slots}
-      />
-      <p>
-        <a href={`/sites?site=${encodeURIComponent(pool.site)}&gpuType=${encodeURIComponent(pool.gpuType)}`}>{`Availability of ${name} over 12 months`}</a>
-      </p>
-    </>
-  );
-};
 
 export const BookPage: FC<BookPageProps> = (p) => {
   const chosen = poolOf(p.catalog, p.values.site, p.values.gpuType);
@@ -192,17 +152,7 @@ const QuotePanel: FC<BookPageProps & { quote: Quote }> = ({ quote, catalog, now,
         </Notice>
       )}
       <dl class="facts">
-        <dt>Pool</dt>
-        <dd>{poolName(catalog, quote)}</dd>
-        <dt>GPUs</dt>
-        <dd>{String(quote.gpus)}</dd>
-        <dt>Window</dt>
-        <dd>
-          <Time iso={quote.start} />
-          {' to '}
-          <Time iso={quote.end} />
-          {` (${quote.gpuHours.toLocaleString('en-US')} GPU-hours)`}
-        </dd>
+        <BookingFacts catalog={catalog} booking={quote} after={` (${quote.gpuHours.toLocaleString('en-US')} GPU-hours)`} />
         <dt>Quote expires</dt>
         <dd>
           <Time iso={quote.expiresAt} />
@@ -254,16 +204,7 @@ const ReservationPanel: FC<BookPageProps & { reservation: Reservation }> = ({ re
         <dd>
           <StatusBadge status={r.status} />
         </dd>
-        <dt>Pool</dt>
-        <dd>{poolName(catalog, r)}</dd>
-        <dt>GPUs</dt>
-        <dd>{String(r.gpus)}</dd>
-        <dt>Window</dt>
-        <dd>
-          <Time iso={r.start} />
-          {' to '}
-          <Time iso={r.end} />
-        </dd>
+        <BookingFacts catalog={catalog} booking={r} />
         <dt>Price</dt>
         <dd>
           <MoneyText value={r.price} />

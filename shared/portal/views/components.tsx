@@ -1,8 +1,9 @@
 /** Small building blocks shared by the portal's pages. */
 import type { Child, FC } from 'hono/jsx';
+import type { Catalog } from '#domain/catalog.ts';
 import { formatMoney, type Money } from '#domain/money.ts';
 import { CSRF_FIELD } from '../session.ts';
-import { formatUtc } from '../format.ts';
+import { formatUtc, poolName } from '../format.ts';
 
 export const MoneyText: FC<{ value: Money | null | undefined }> = ({ value }) => <>{value ? formatMoney(value) : '—'}</>;
 
@@ -114,6 +115,31 @@ export const TableHead: FC<{ columns: (string | { num: string })[] }> = ({ colum
       )}
     </tr>
   </thead>
+);
+
+/**
+ * A quote's or reservation's pool, GPUs and window, as `<dt>`/`<dd>` pairs inside a `dl.facts`;
+ * `openEnd` is what a window without an end says, `after` follows the window.
+ */
+export const BookingFacts: FC<{
+  catalog: Catalog;
+  booking: { site: string; gpuType: string; gpus: number; start: string; end: string | null };
+  openEnd?: string;
+  after?: string;
+}> = ({ catalog, booking, openEnd, after }) => (
+  <>
+    <dt>Pool</dt>
+    <dd>{poolName(catalog, booking)}</dd>
+    <dt>GPUs</dt>
+    <dd>{String(booking.gpus)}</dd>
+    <dt>Window</dt>
+    <dd>
+      <Time iso={booking.start} />
+      {' to '}
+      {booking.end === null && openEnd !== undefined ? openEnd : <Time iso={booking.end} />}
+      {after}
+    </dd>
+  </>
 );
 
 export const StatusBadge: FC<{ status: string }> = ({ status }) => <span class="status">{status}</span>;

@@ -4,14 +4,13 @@
  */
 import type { FC } from 'hono/jsx';
 import type { Catalog, Pool } from '#domain/catalog.ts';
-import { formatMoney, type Money } from '#domain/money.ts';
-import type { Refund, Reservation } from '#domain/reservation.ts';
-import { formatUtc, poolName, toUtcInput } from '../format.ts';
+import { formatMoney } from '#domain/money.ts';
+import type { Reservation } from '#domain/reservation.ts';
+import { formatUtc, toUtcInput } from '../format.ts';
 import type { PortalInvoiceDetail } from '../invoices.ts';
 import { UsageChart } from './charts.tsx';
-import { Alert, CsrfField, InputField, MoneyText, Outcome, PostButton, StatusBadge, TableHead, Time } from './components.tsx';
+import { BookingFacts, InputField, MoneyText, Outcome, PostButton, StatusBadge, TableHead, Time } from './components.tsx';
 import { Layout, type Viewer } from './layout.tsx';
-import { PriceLines, vatTotals } from './price-lines.tsx';
 import { allowedActions } from '#domain/reservation-actions.ts';
 import type { ReservationUsage } from './reservations.tsx';
 
@@ -73,16 +72,7 @@ export const ReservationPage: FC<ReservationPageProps> = (p) => {
           <StatusBadge status={r.status} />
           {` (${kindText(r)})`}
         </dd>
-        <dt>Pool</dt>
-        <dd>{poolName(p.catalog, r)}</dd>
-        <dt>GPUs</dt>
-        <dd>{String(r.gpus)}</dd>
-        <dt>Window</dt>
-        <dd>
-          <Time iso={r.start} />
-          {' to '}
-          {r.end ? <Time iso={r.end} /> : 'running (no end)'}
-        </dd>
+        <BookingFacts catalog={p.catalog} booking={r} openEnd="running (no end)" />
         {r.kind === 'reserved' ? (
           <>
             <dt>Price</dt>
@@ -219,131 +209,6 @@ export const ReservationPage: FC<ReservationPageProps> = (p) => {
       <p>
         <a href="/reservations">All your reservations</a>
       </p>
-    </Layout>
-  );
-};
-
-export interface TaxedAmount {
-  rateBps: number;
-  subtotal: Money;
-  tax: Money;
-  total: Money;
-  mention: string | null;
-}
-
-/** Extend, step 2: the extra hours' price lines and VAT, and a button to confirm. */
-export const ExtendPreviewPage: FC<{
-  viewer: Viewer;
-  catalog: Catalog;
-  reservation: Reservation;
-  extension: { start: string; end: string; gpuHours: number; lines: { description: string; amount: Money }[]; price: Money };
-  tax: TaxedAmount;
-  endValue: string;
-}> = (p) => {
-  const r = p.reservation;
-  return (
-    <Layout title={`Extend ${r.id}`} viewer={p.viewer} current="reservations">
-      <section class="preview" aria-labelledby="preview-heading">
-        <h2 id="preview-heading">Price of the extension</h2>
-        <p>
-          {`${r.gpus} GPUs of ${poolName(p.catalog, r)} from `}
-          <Time iso={p.extension.start} />
-          {' to '}
-          <Time iso={p.extension.end} />
-          {` (${p.extension.gpuHours.toLocaleString('en-US')} GPU-hours).`}
-        </p>
-        <PriceLines caption="Extension price lines" lines={p.extension.lines} totals={vatTotals(p.tax)} mention={p.tax.mention} />
-        <p>{r.status === 'held' ? 'The hold is extended now; it is invoiced with the reservation on Confirm.' : `On confirmation an extension invoice of ${formatMoney(p.tax.total)} including VAT is issued.`}</p>
-        <div class="buttons">
-          <PostButton action={`/reservations/${encodeURIComponent(r.id)}/extend`} csrf={p.viewer.csrfToken} label="Confirm extension" hidden={{ end: p.endValue, from: 'detail' }} />
-          <a href={`/reservations/${encodeURIComponent(r.id)}`}>Back without extending</a>
-        </div>
-      </section>
-    </Layout>
-  );
-};
-
-/** Cancel, step 2: the refund by the policy (amount and rule), and a button to confirm. */
-export const CancelPreviewPage: FC<{ viewer: Viewer; catalog: Catalog; reservation: Reservation; refund: Refund; refundTax: TaxedAmount | null; policy: string }> = (p) => {
-  const r = p.reservation;
-  return (
-    <Layout title={`Cancel ${r.id}`} viewer={p.viewer} current="reservations">
-      <section class="preview" aria-labelledby="preview-heading">
-        <h2 id="preview-heading">What cancelling now refunds</h2>
-        <dl class="facts">
-          <dt>Reservation</dt>
-          <dd>{`${r.gpus} GPUs of ${poolName(p.catalog, r)}, ${formatUtc(r.start)} to ${r.end ? formatUtc(r.end) : '—'}`}</dd>
-          <dt>Paid</dt>
-          <dd>{r.status === 'held' ? 'nothing (held, not confirmed)' : `${r.price ? formatMoney(r.price) : '—'} excluding VAT`}</dd>
-          <dt>Refund</dt>
-          <dd>
-            <strong>{`${formatMoney(p.refund.amount)} excluding VAT (${p.refund.percent} %)`}</strong>
-            {p.refundTax && p.refund.amount.amount > 0 ? ` + VAT ${formatMoney(p.refundTax.tax)} = ${formatMoney(p.refundTax.total)}, issued as a credit note` : ''}
-          </dd>
-          <dt>Rule</dt>
-          <dd>{p.refund.rule}</dd>
-        </dl>
-        <p class="hint">{p.policy}</p>
-        <div class="buttons">
-          <PostButton action={`/reservations/${encodeURIComponent(r.id)}/cancel`} csrf={p.viewer.csrfToken} label="Confirm cancellation" className="danger" hidden={{ from: 'detail' }} />
-          <a href={`/reservations/${encodeURIComponent(r.id)}`}>Keep the reservation</a>
-        </div>
-      </section>
-    </Layout>
-  );
-};
-
-/** Start on demand: pool, GPUs, and the hourly rate shown before starting. */
-export const OnDemandPage: FC<{ viewer: Viewer; catalog: Catalog; now: Date; values: { pool: string; gpus: string }; errors: Partial<Record<'pool' | 'gpus', string>>; alerts: string[]; rateBps: number }> = (p) => {
-  const bookable = p.catalog.pools.filter((pool) => Date.parse(pool.bookableFrom) <= p.now.getTime());
-  const chosen = bookable.find((pool) => pool.id === p.values.pool) ?? null;
-  return (
-    <Layout title="Start on demand" viewer={p.viewer} current="reservations">
-      <Alert messages={p.alerts} />
-      <p>On-demand GPUs start now and run until you stop them; they are metered per GPU-second and invoiced after each month closes.</p>
-      <table>
-        <caption>On-demand rates (excluding VAT)</caption>
-        <TableHead columns={['Pool', { num: 'Per GPU-hour' }, { num: 'Per 8-GPU node-hour' }]} />
-        <tbody>
-          {bookable.map((pool) => (
-            <tr>
-              <th scope="row">{poolName(p.catalog, pool)}</th>
-              <td class="num">
-                <MoneyText value={pool.onDemandRate} />
-              </td>
-              <td class="num">
-                <MoneyText value={{ ...pool.onDemandRate, amount: pool.onDemandRate.amount * pool.gpusPerNode }} />
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      <form method="post" action="/on-demand" class="stack" novalidate>
-        <CsrfField token={p.viewer.csrfToken} />
-        <div class="field">
-          <label for="od-pool">Pool</label>
-          <select id="od-pool" name="pool" aria-describedby={p.errors.pool ? 'od-pool-error' : undefined} aria-invalid={p.errors.pool ? 'true' : undefined}>
-            <option value="" selected={!chosen}>
-              Choose a pool
-            </option>
-            {bookable.map((pool) => (
-              <option value={pool.id} selected={chosen?.id === pool.id}>
-                {`${poolName(p.catalog, pool)} — ${formatMoney(pool.onDemandRate)} per GPU-hour`}
-              </option>
-            ))}
-          </select>
-          {p.errors.pool ? (
-            <p class="field-error" id="od-pool-error">
-              {`Error: ${p.errors.pool}`}
-            </p>
-          ) : null}
-        </div>
-        <InputField id="od-gpus" name="gpus" label="GPUs" type="number" value={p.values.gpus} min="8" step="8" inputmode="numeric" hint="Whole nodes: a multiple of 8." error={p.errors.gpus} />
-        <p class="hint">{`VAT at ${p.rateBps / 100} % is added on the invoice.`}</p>
-        <div class="buttons">
-          <button type="submit">Start on demand</button>
-        </div>
-      </form>
     </Layout>
   );
 };
