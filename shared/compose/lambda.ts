@@ -1,12 +1,13 @@
 /**
- * What every Lambda entry point shares: the configuration parsed once from the environment, what the
- * entry composes from it built once per cold start (on the first invocation: nothing here does I/O at
- * import time), and the Stripe keys read once per cold start from Secrets Manager
+ * What every Lambda entry point shares: the configuration parsed once from the environment and what
+ * the entry composes from it, both on the first invocation (nothing here runs or loads more than it
+ * must at import time: the configuration's schema is zod, which the API's routes load on their first
+ * request anyway), and the Stripe keys read once per cold start from Secrets Manager
  * (`STRIPE_SECRET_ARN`, JSON `{ "secretKey": "...", "webhookSecret": "..." }`; empty strings mean
  * Stripe is not configured) by the entries that bill.
  */
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { parseConfig, type Config } from '../config.ts';
+import type { Config } from '../config.ts';
 
 export async function withStripeSecret(config: Config, client?: Pick<SecretsManagerClient, 'send'>): Promise<Config> {
   if (!config.STRIPE_SECRET_ARN || config.STRIPE_SECRET_KEY) return config;
@@ -23,15 +24,14 @@ export async function withStripeSecret(config: Config, client?: Pick<SecretsMana
 }
 
 /**
- * What `compose` builds from the configuration, memoised for this cold start: built on first use,
- * reused by every later invocation; a failed build (e.g. Secrets Manager unreachable) is retried by
- * the next invocation.
+ * What `compose` builds from the configuration, memoised for this cold start: the environment parsed
+ * and the parts built on first use, reused by every later invocation; a failed build (an invalid
+ * configuration, Secrets Manager unreachable) fails that invocation and is retried by the next.
  */
 export function perColdStart<T>(compose: (config: Config) => T | Promise<T>, env: Record<string, string | undefined> = process.env): () => Promise<T> {
-  const config = parseConfig(env);
   let built: Promise<T> | undefined;
   return () => {
-    built ??= Promise.resolve(config).then(compose);
+    built ??= import('../config.ts').then(({ parseConfig }) => compose(parseConfig(env)));
     built.catch(() => (built = undefined));
     return built;
   };

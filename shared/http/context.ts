@@ -93,10 +93,18 @@ export type AppEnv = {
 };
 export type App = OpenAPIHono<AppEnv>;
 
+/** Adds routes to an app, over the services the composition root built. */
+export type RegisterRoutes = (app: App, services: Services) => void;
+
 export interface AppModule {
   name: string;
-  /** Adds the module's routes to the app (API routes: they are part of the OpenAPI document). */
-  register?(app: App, services: Services): void;
+  /**
+   * The module's API routes (part of the OpenAPI document), loaded on the first request under one of
+   * the first path segments they live under (`v1/reservations` for /v1/reservations/{id}/extend,
+   * `healthz`): `load` imports the route code (its schemas, with zod) then, and returns how to
+   * register it. A route whose path lies outside `under` is refused when it is registered.
+   */
+  api?: { readonly under: readonly string[]; load(): Promise<RegisterRoutes> };
   /** Paths under /v1 that do not take an API key (e.g. Stripe's webhook, which is signed instead). */
   publicPaths?: string[];
   /**
@@ -105,7 +113,7 @@ export interface AppModule {
    * and returns how to register the pages, so their code (and everything only they import) is
    * loaded then, not when the API starts. At most one module of an app has pages.
    */
-  pages?: () => Promise<(app: App, services: Services) => void>;
+  pages?: () => Promise<RegisterRoutes>;
 }
 
 /** A service a route module needs, or a wiring error at start-up (never at request time). */

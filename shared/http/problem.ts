@@ -1,15 +1,8 @@
-/** RFC 9457 problem details, generated from the one error-code table in shared/domain/errors.ts. */
-import { z } from '@hono/zod-openapi';
-import { ERROR_CODES, type ErrorCode, type FieldError } from '#domain/errors.ts';
+/** The OpenAPI schema of RFC 9457 problem details (shared/http/problem-body.ts builds them), and each route's error responses. */
+import { z } from './zod.ts';
+import { ERROR_CODES, type ErrorCode } from '#domain/errors.ts';
+import { MAX_FIELD_ERRORS, PROBLEM_CONTENT_TYPE, problemType, type Problem } from './problem-body.ts';
 import { MAX, Period } from './schemas.ts';
-
-export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
-export const problemType = (code: ErrorCode): string => `https://gpu-market.example/problems/${code.replaceAll('_', '-')}`;
-
-/** At most this many field errors are listed; `detail` and each text are cut to the document's limits. */
-export const MAX_FIELD_ERRORS = 100;
-
-const clip = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
 
 export const ProblemSchema = z
   .object({
@@ -40,34 +33,10 @@ export const ProblemSchema = z
   })
   .openapi('Problem');
 
-export type Problem = z.infer<typeof ProblemSchema>;
-
-export function problemBody(
-  code: ErrorCode,
-  detail: string,
-  extra: { errors?: FieldError[] | undefined; instance?: string; requestId?: string; extensions?: Record<string, unknown> | undefined } = {},
-): Problem {
-  const { status, title } = ERROR_CODES[code];
-  return {
-    ...(extra.extensions ?? {}),
-    type: problemType(code),
-    title,
-    status,
-    detail: clip(detail, MAX.text),
-    ...(extra.instance ? { instance: extra.instance } : {}),
-    ...(extra.requestId ? { requestId: extra.requestId } : {}),
-    ...(extra.errors && extra.errors.length > 0
-      ? { errors: extra.errors.slice(0, MAX_FIELD_ERRORS).map((e) => ({ path: clip(e.path, MAX.name), message: clip(e.message, MAX.text) })) }
-      : {}),
-  };
-}
-
-export function problemResponse(problem: Problem, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(problem), {
-    status: problem.status,
-    headers: { 'content-type': PROBLEM_CONTENT_TYPE, ...headers },
-  });
-}
+/** The schema and the type problemBody builds describe the same object, in both directions. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const sameShape: Same<z.infer<typeof ProblemSchema>, Problem> = true;
+void sameShape;
 
 /** OpenAPI responses for the given error codes, to spread into a route's `responses`. */
 export function errorResponses(...codes: ErrorCode[]) {

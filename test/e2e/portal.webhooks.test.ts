@@ -6,7 +6,7 @@
  */
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { webhooksModule } from '../../shared/http/routes/webhooks.ts';
+import { webhooksModule } from '../../shared/http/modules.ts';
 import { generateApiKey, putApiKey } from '../../shared/store/orgs.ts';
 import { checkPage, freshPage, signIn, startPortal, type PortalHarness } from '../support/browser.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.ts';

@@ -9,8 +9,8 @@ import { createBillingService, type BillingService, type BillingServiceDeps } fr
 import { createStripeGateway, type StripeGatewayConfig } from '../../shared/billing/stripe-gateway.ts';
 import type { Org } from '../../shared/domain/principal.ts';
 import { silentLogger } from '../../shared/log.ts';
-import { billingModule } from '../../shared/http/routes/billing.ts';
-import { meteringModule } from '../../shared/http/routes/usage.ts';
+import { billingModule } from '../../shared/http/modules.ts';
+import { meteringModule } from '../../shared/http/modules.ts';
 import type { BillingEffect, ReservationBilling } from '../../shared/services/booking.ts';
 import { generateApiKey, putApiKey, putOrg } from '../../shared/store/orgs.ts';
 import { createTestContext, hoursFrom, type TestContext } from '../support/app.ts';

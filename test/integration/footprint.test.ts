@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { footprintOf } from '../../shared/domain/footprint.ts';
-import { meteringModule } from '../../shared/http/routes/usage.ts';
+import { meteringModule } from '../../shared/http/modules.ts';
 import { createTestContext, hoursFrom, type TestContext } from '../support/app.ts';
 
 const doc = readFileSync(resolve(import.meta.dirname, '../../docs/footprint.md'), 'utf8');

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { meteringModule } from '../../shared/http/routes/usage.ts';
+import { meteringModule } from '../../shared/http/modules.ts';
 import { createTestContext, hoursFrom, type TestContext } from '../support/app.ts';
 
 let t: TestContext;

@@ -4,7 +4,7 @@
  * back to the listing; a listing ends when its window starts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { meteringModule } from '../../shared/http/routes/usage.ts';
+import { meteringModule } from '../../shared/http/modules.ts';
 import { sweepDueReservations } from '../../shared/services/sweeper.ts';
 import { assertEventsExactlyOnce, assertNeverOverbooked } from '../support/invariants.ts';
 import { createTestContext, hoursFrom, type TestContext } from '../support/app.ts';

@@ -4,7 +4,7 @@
  * finding 5: 10 events with different ids for one minute of an 8-GPU reservation counted 4 800).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { meteringModule } from '../../shared/http/routes/usage.ts';
+import { meteringModule } from '../../shared/http/modules.ts';
 import { getClaim } from '../../shared/store/usage-claims.ts';
 import { usageByHour } from '../../shared/store/usage.ts';
 import { createTestContext, type TestContext } from '../support/app.ts';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { meteringModule } from '../../shared/http/routes/usage.ts';
+import { meteringModule } from '../../shared/http/modules.ts';
 import { createTestContext, type TestContext } from '../support/app.ts';
 import { at, event, minuteEvents, postUsage, reservationUsage, reserve, startOnDemand, sweep, uniqueId } from './usage.fixtures.ts';
 

@@ -4,7 +4,7 @@
  */
 import { PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { meteringModule } from '../../shared/http/routes/usage.ts';
+import { meteringModule } from '../../shared/http/modules.ts';
 import { DEFAULT_TRANSACTION_CONCURRENCY, createMeteringService } from '../../shared/services/metering.ts';
 import { DEMO_PRINCIPALS } from '../../shared/store/seed.ts';
 import type { RetryPolicy } from '../../shared/store/retry.ts';

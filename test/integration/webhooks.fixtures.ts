@@ -2,7 +2,7 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Webhook } from 'standardwebhooks';
 import { expect, vi } from 'vitest';
-import { webhooksModule } from '../../shared/http/routes/webhooks.ts';
+import { webhooksModule } from '../../shared/http/modules.ts';
 import { listEvents, type DomainEvent } from '../../shared/store/events.ts';
 import type { RetryPolicy } from '../../shared/store/retry.ts';
 import { generateApiKey, putApiKey } from '../../shared/store/orgs.ts';

@@ -16,8 +16,8 @@ import { createBillingService, type BillingService } from '../../shared/billing/
 import { portalInvoicesOf } from '../../shared/compose/portal.ts';
 import type { AppModule } from '../../shared/http/context.ts';
 import { silentLogger } from '../../shared/log.ts';
-import { billingModule } from '../../shared/http/routes/billing.ts';
-import { meteringModule } from '../../shared/http/routes/usage.ts';
+import { billingModule } from '../../shared/http/modules.ts';
+import { meteringModule } from '../../shared/http/modules.ts';
 import { createPortalModule } from '../../shared/portal/module.tsx';
 import { createWebhooks, type Webhooks } from '../../shared/compose/webhooks.ts';
 import type { ReservationBilling } from '../../shared/services/booking.ts';

@@ -4,11 +4,11 @@
  * finance's reports are in finance.ts, the invoice schemas in invoice-schemas.ts.
  */
 import { listScope } from '../cursor.ts';
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, z } from '../zod.ts';
 import { INVOICE_STATUSES } from '#domain/invoice.ts';
 import { toApiCreditNote, toApiInvoice } from '#billing/invoice-wire.ts';
 import { principalOf, requireRole } from '../auth.ts';
-import { required, type AppModule } from '../context.ts';
+import { required, type App, type Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { json, output, security } from '../route.ts';
 import { registerFinanceRoutes } from './finance.ts';
@@ -127,51 +127,47 @@ const stripeWebhook = createRoute({
   },
 });
 
-/** Invoices, the monthly close, finance reports and Stripe's webhook, over `services.billing`. */
-export const billingModule: AppModule = {
-  name: 'billing',
-  publicPaths: ['/v1/stripe/webhook'],
-  register(app, services) {
-    const service = required(services.billing, 'billing');
-    app.openapi(listInvoices, async (c) => {
-      const { limit, cursor: sealed, orgId, period, status } = c.req.valid('query');
-      const principal = principalOf(c);
-      const scope = listScope('invoices', principal, orgId, period, status);
-      const cursor = await services.cursors.open(scope, sealed);
-      const page = await service.invoicesFor(principal, { limit, cursor, orgId, period, status: status as (typeof INVOICE_STATUSES)[number] | undefined });
-      const audience = principal.role === 'finance' ? 'finance' : 'customer';
-      return c.json({ data: page.data.map((i) => InvoiceSchema.parse(toApiInvoice(i, audience))), nextCursor: await services.cursors.seal(scope, page.nextCursor) }, 200);
+/** Invoices, the monthly close, finance reports and Stripe's webhook (public: shared/http/modules.ts), over `services.billing`. */
+export function registerBillingRoutes(app: App, services: Services): void {
+  const service = required(services.billing, 'billing');
+  app.openapi(listInvoices, async (c) => {
+    const { limit, cursor: sealed, orgId, period, status } = c.req.valid('query');
+    const principal = principalOf(c);
+    const scope = listScope('invoices', principal, orgId, period, status);
+    const cursor = await services.cursors.open(scope, sealed);
+    const page = await service.invoicesFor(principal, { limit, cursor, orgId, period, status: status as (typeof INVOICE_STATUSES)[number] | undefined });
+    const audience = principal.role === 'finance' ? 'finance' : 'customer';
+    return c.json({ data: page.data.map((i) => InvoiceSchema.parse(toApiInvoice(i, audience))), nextCursor: await services.cursors.seal(scope, page.nextCursor) }, 200);
+  });
+  app.openapi(exportCsv, async (c) => {
+    const { period } = c.req.valid('query');
+    return c.body(service.exportCsv(period), 200, {
+      'content-type': 'text/csv; charset=utf-8',
+      'content-disposition': `attachment; filename="invoices-${period}.csv"`,
+      'cache-control': 'no-store',
     });
-    app.openapi(exportCsv, async (c) => {
-      const { period } = c.req.valid('query');
-      return c.body(service.exportCsv(period), 200, {
-        'content-type': 'text/csv; charset=utf-8',
-        'content-disposition': `attachment; filename="invoices-${period}.csv"`,
-        'cache-control': 'no-store',
-      });
+  });
+  app.openapi(getInvoice, async (c) => {
+    const principal = principalOf(c);
+    const audience = principal.role === 'finance' ? 'finance' : 'customer';
+    const { invoice, creditNotes } = await service.invoiceFor(principal, c.req.valid('param').id);
+    return c.json(
+      { ...InvoiceSchema.parse(toApiInvoice(invoice, audience)), creditNotes: creditNotes.map((n) => CreditNoteSchema.parse(toApiCreditNote(n, audience))) },
+      200,
+    );
+  });
+  app.openapi(issueCreditNote, async (c) => {
+    const body = c.req.valid('json');
+    const note = await service.issueCreditNote(principalOf(c), c.req.valid('param').id, {
+      subtotal: body.amount,
+      reason: body.reason,
+      idempotencyKey: c.req.valid('header')['idempotency-key'],
     });
-    app.openapi(getInvoice, async (c) => {
-      const principal = principalOf(c);
-      const audience = principal.role === 'finance' ? 'finance' : 'customer';
-      const { invoice, creditNotes } = await service.invoiceFor(principal, c.req.valid('param').id);
-      return c.json(
-        { ...InvoiceSchema.parse(toApiInvoice(invoice, audience)), creditNotes: creditNotes.map((n) => CreditNoteSchema.parse(toApiCreditNote(n, audience))) },
-        200,
-      );
-    });
-    app.openapi(issueCreditNote, async (c) => {
-      const body = c.req.valid('json');
-      const note = await service.issueCreditNote(principalOf(c), c.req.valid('param').id, {
-        subtotal: body.amount,
-        reason: body.reason,
-        idempotencyKey: c.req.valid('header')['idempotency-key'],
-      });
-      return c.json(CreditNoteSchema.parse(toApiCreditNote(note, 'finance')), 201);
-    });
-    registerFinanceRoutes(app, services, service);
-    app.openapi(stripeWebhook, async (c) => {
-      const receipt = await service.receiveStripeWebhook(await c.req.text(), c.req.header('stripe-signature'));
-      return c.json(output(stripeWebhook, 200, { received: true as const, ...receipt }), 200);
-    });
-  },
-};
+    return c.json(CreditNoteSchema.parse(toApiCreditNote(note, 'finance')), 201);
+  });
+  registerFinanceRoutes(app, services, service);
+  app.openapi(stripeWebhook, async (c) => {
+    const receipt = await service.receiveStripeWebhook(await c.req.text(), c.req.header('stripe-signature'));
+    return c.json(output(stripeWebhook, 200, { received: true as const, ...receipt }), 200);
+  });
+}

@@ -1,6 +1,6 @@
 /** The operator's catalog API: sites, GPU types and pools created and changed, and the audit log. */
 import { listScope } from '../cursor.ts';
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, z } from '../zod.ts';
 import { toPublicPool } from '#domain/catalog.ts';
 import { MAX_CAPACITY_CHANGES } from '#domain/capacity.ts';
 import { principalOf, requireRole } from '../auth.ts';

@@ -1,4 +1,4 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, z } from '../zod.ts';
 import { toPublicPool, type Pool } from '#domain/catalog.ts';
 import { notFound } from '#domain/errors.ts';
 import type { App, Services } from '../context.ts';

@@ -1,4 +1,4 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, z } from '../zod.ts';
 import { invalidField } from '#domain/errors.ts';
 import { listEvents, sequenceOfEvent } from '#store/events.ts';
 import { PLATFORM_STREAM } from '../../services/catalog-admin.ts';

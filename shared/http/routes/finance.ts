@@ -4,7 +4,7 @@
  * (billing.ts), in the document after the invoices.
  */
 import { listScope } from '../cursor.ts';
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, z } from '../zod.ts';
 import { eur } from '#domain/money.ts';
 import { invalidField, notFound } from '#domain/errors.ts';
 import { getOrg } from '#store/orgs.ts';

@@ -1,4 +1,4 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, z } from '../zod.ts';
 import { probeTable } from '#store/health.ts';
 import type { App, Services } from '../context.ts';
 import { output } from '../route.ts';

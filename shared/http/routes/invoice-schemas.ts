@@ -1,5 +1,5 @@
 /** The invoice and credit-note schemas of the billing and finance routes (the wire shapes of billing/invoice-wire.ts). */
-import { z } from '@hono/zod-openapi';
+import { z } from '../zod.ts';
 import { INVOICE_STATUSES } from '#domain/invoice.ts';
 import { FootprintSchema, MAX, MoneySchema, Period, Timestamp } from '../schemas.ts';
 

@@ -1,6 +1,6 @@
 /** `GET /v1/limits` (an org's limits and what it uses of them) and the operator's overrides per org and pool. */
 import { getCreditLimit, unpaidTotal } from '#store/credit-limits.ts';
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, z } from '../zod.ts';
 import { DomainError, notFound } from '#domain/errors.ts';
 import { peakCapacity } from '#domain/catalog.ts';
 import { DEFAULT_HOLD_LIMITS, heldGpusLimit, mergeLimits, type HoldLimits } from '#domain/limits.ts';

@@ -2,7 +2,7 @@
  * Resale listings: an org lists hours of its confirmed or active reserved booking; other orgs book
  * them through the normal quote → reservation path (shared/services/resale.ts, docs/resale.md).
  */
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, z } from '../zod.ts';
 import { toApiListing } from '#domain/resale.ts';
 import { principalOf, requireRole } from '../auth.ts';
 import type { App, Services } from '../context.ts';

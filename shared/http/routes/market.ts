@@ -1,5 +1,5 @@
 /** Market data: price history and volumes per pool (shared/services/market.ts). Any authenticated role. */
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, z } from '../zod.ts';
 import type { App, Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { security } from '../route.ts';

@@ -1,4 +1,4 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, z } from '../zod.ts';
 import { taxTreatmentFor } from '#domain/vat.ts';
 import { getOrg } from '#store/orgs.ts';
 import { principalOf } from '../auth.ts';

@@ -1,4 +1,4 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, z } from '../zod.ts';
 import { MAX_RESERVED_HOURS } from '#domain/capacity.ts';
 import { DEFAULT_OFFERS, MAX_OFFERS } from '../../services/offers.ts';
 import type { App, Services } from '../context.ts';

@@ -1,5 +1,5 @@
 import { listScope } from '../cursor.ts';
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, z } from '../zod.ts';
 import { DomainError, notFound } from '#domain/errors.ts';
 import { toApiReservation, type Reservation } from '#domain/reservation.ts';
 import { getReservation, listReservations } from '#store/reservations.ts';

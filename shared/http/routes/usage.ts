@@ -1,4 +1,4 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, z } from '../zod.ts';
 import {
   MAX_BUCKETS,
   MAX_EVENTS_PER_REQUEST,
@@ -7,7 +7,7 @@ import {
   type UsageRejectionReason,
 } from '../../services/metering.ts';
 import { principalOf, requireRole } from '../auth.ts';
-import type { App, AppModule } from '../context.ts';
+import type { App } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { json, security } from '../route.ts';
 import { IdempotencyHeader, MAX, Timestamp } from '../schemas.ts';
@@ -121,9 +121,3 @@ export function registerUsageRoutes(app: App, metering: MeteringService) {
   });
   app.openapi(read, async (c) => c.json(UsageReportSchema.parse(await metering.usage(principalOf(c), c.req.valid('query'))), 200));
 }
-
-/** Usage ingestion and reads, over the metering service the composition root built. */
-export const meteringModule: AppModule = {
-  name: 'metering',
-  register: (app, services) => registerUsageRoutes(app, services.metering),
-};

@@ -1,9 +1,9 @@
 import { listScope } from '../cursor.ts';
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, z } from '../zod.ts';
 import { MAX_LOGGED_ATTEMPTS } from '#webhooks/deliveries.ts';
 import { EVENT_TYPES, MAX_ENDPOINTS_PER_ORG } from '#webhooks/endpoints.ts';
 import { principalOf, requireRole } from '../auth.ts';
-import { required, type AppModule } from '../context.ts';
+import { required, type App, type Services } from '../context.ts';
 import { COMMON_ERRORS, errorResponses } from '../problem.ts';
 import { json, output, security } from '../route.ts';
 import { IdempotencyHeader, MAX, PageQuery, Timestamp, pageOf } from '../schemas.ts';
@@ -188,42 +188,39 @@ const retry = createRoute({
 });
 
 /** The webhook endpoints API, over `services.webhooks` (the endpoint service). */
-export const webhooksModule: AppModule = {
-  name: 'webhooks',
-  register(app, services) {
-    const service = required(services.webhooks, 'webhooks');
-    app.openapi(create, async (c) => {
-      const { endpoint, secret } = await service.create(principalOf(c), c.req.valid('json'));
-      return c.json(output(create, 201, { ...endpoint, secret }), 201);
-    });
-    app.openapi(list, async (c) => {
-      const { limit, cursor } = c.req.valid('query');
-      const principal = principalOf(c);
-      const scope = listScope('webhook-endpoints', principal);
-      const page = await service.list(principal, { limit, cursor: await services.cursors.open(scope, cursor) });
-      return c.json(output(list, 200, { ...page, nextCursor: await services.cursors.seal(scope, page.nextCursor) }), 200);
-    });
-    app.openapi(get, async (c) => c.json(output(get, 200, await service.get(principalOf(c), c.req.valid('param').id)), 200));
-    app.openapi(remove, async (c) => {
-      await service.remove(principalOf(c), c.req.valid('param').id);
-      return c.body(null, 204);
-    });
-    app.openapi(rotate, async (c) => {
-      const { endpoint, secret, previousSecretExpiresAt } = await service.rotateSecret(principalOf(c), c.req.valid('param').id);
-      return c.json(output(rotate, 200, { ...endpoint, secret, previousSecretExpiresAt }), 200);
-    });
-    app.openapi(test, async (c) => c.json(output(test, 202, await service.sendTest(principalOf(c), c.req.valid('param').id)), 202));
-    app.openapi(deliveries, async (c) => {
-      const { limit, cursor } = c.req.valid('query');
-      const principal = principalOf(c);
-      const { id } = c.req.valid('param');
-      const scope = listScope('deliveries', principal, id);
-      const page = await service.listDeliveries(principal, id, { limit, cursor: await services.cursors.open(scope, cursor) });
-      return c.json(output(deliveries, 200, { ...page, nextCursor: await services.cursors.seal(scope, page.nextCursor) }), 200);
-    });
-    app.openapi(retry, async (c) => {
-      const { id, deliveryId } = c.req.valid('param');
-      return c.json(output(retry, 202, await service.retryDelivery(principalOf(c), id, deliveryId)), 202);
-    });
-  },
-};
+export function registerWebhookRoutes(app: App, services: Services): void {
+  const service = required(services.webhooks, 'webhooks');
+  app.openapi(create, async (c) => {
+    const { endpoint, secret } = await service.create(principalOf(c), c.req.valid('json'));
+    return c.json(output(create, 201, { ...endpoint, secret }), 201);
+  });
+  app.openapi(list, async (c) => {
+    const { limit, cursor } = c.req.valid('query');
+    const principal = principalOf(c);
+    const scope = listScope('webhook-endpoints', principal);
+    const page = await service.list(principal, { limit, cursor: await services.cursors.open(scope, cursor) });
+    return c.json(output(list, 200, { ...page, nextCursor: await services.cursors.seal(scope, page.nextCursor) }), 200);
+  });
+  app.openapi(get, async (c) => c.json(output(get, 200, await service.get(principalOf(c), c.req.valid('param').id)), 200));
+  app.openapi(remove, async (c) => {
+    await service.remove(principalOf(c), c.req.valid('param').id);
+    return c.body(null, 204);
+  });
+  app.openapi(rotate, async (c) => {
+    const { endpoint, secret, previousSecretExpiresAt } = await service.rotateSecret(principalOf(c), c.req.valid('param').id);
+    return c.json(output(rotate, 200, { ...endpoint, secret, previousSecretExpiresAt }), 200);
+  });
+  app.openapi(test, async (c) => c.json(output(test, 202, await service.sendTest(principalOf(c), c.req.valid('param').id)), 202));
+  app.openapi(deliveries, async (c) => {
+    const { limit, cursor } = c.req.valid('query');
+    const principal = principalOf(c);
+    const { id } = c.req.valid('param');
+    const scope = listScope('deliveries', principal, id);
+    const page = await service.listDeliveries(principal, id, { limit, cursor: await services.cursors.open(scope, cursor) });
+    return c.json(output(deliveries, 200, { ...page, nextCursor: await services.cursors.seal(scope, page.nextCursor) }), 200);
+  });
+  app.openapi(retry, async (c) => {
+    const { id, deliveryId } = c.req.valid('param');
+    return c.json(output(retry, 202, await service.retryDelivery(principalOf(c), id, deliveryId)), 202);
+  });
+}
