@@ -4,7 +4,8 @@
  */
 import { STATUS_EVENT, canMoveTo, type CreditNote, type Invoice, type InvoiceStatus } from '#domain/invoice.ts';
 import { outboxWrites, type EventDraft } from '#store/events.ts';
-import { creditNoteReplace, getCreditNote, getInvoice, invoiceReplace, receivableDelete, receivablePut, stripeInvoiceLink, syncMarkerDelete } from '#store/invoices.ts';
+import { receivableDelete, receivablePut, stripeInvoiceLink, syncMarkerDelete } from '#store/billing-records.ts';
+import { creditNoteReplace, getCreditNote, getInvoice, invoiceReplace } from '#store/invoices.ts';
 import { financeAlertPut, type FinanceAlert } from '#store/finance-alerts.ts';
 import { withOptimisticRetry } from '#store/retry.ts';
 import { transact, type TransactItem } from '#store/transact.ts';

@@ -11,20 +11,16 @@ import { eur, mulRound, sumMoney, type Money } from '#domain/money.ts';
 import { onDemandCharge } from '#domain/pricing.ts';
 import type { Principal } from '#domain/principal.ts';
 import { DAY_MS, nextPeriod, periodStart, shiftPeriod } from '#domain/time.ts';
+import { allOrgIds, ledgerRows, openInvoiceRefs, orgEventsOfPeriod, type UsageLedgerRow } from '#store/billing-records.ts';
 import {
-  allOrgIds,
   creditNotesOfPeriod,
   findInvoice,
   getCreditNotes,
   getInvoice,
   getInvoices,
   invoicesOfPeriod,
-  ledgerRows,
   listInvoices,
-  openInvoiceRefs,
-  orgEventsOfPeriod,
   type InvoiceListQuery,
-  type UsageLedgerRow,
 } from '#store/invoices.ts';
 import { heldGpuSecondsByPool } from '#domain/on-demand.ts';
 import { listOnDemandHeldBetween } from '#store/reservations.ts';

@@ -6,7 +6,8 @@
 import type { CreditNote, Invoice } from '#domain/invoice.ts';
 import { taxTreatmentFor } from '#domain/vat.ts';
 import type { FinanceAlert } from '#store/finance-alerts.ts';
-import { getCreditNote, getInvoice, listSyncMarkers } from '#store/invoices.ts';
+import { listSyncMarkers } from '#store/billing-records.ts';
+import { getCreditNote, getInvoice } from '#store/invoices.ts';
 import { setStripeCustomerId } from '#store/orgs.ts';
 import { describeError, orgOrFail, type BillingContext } from './context.ts';
 import type { Ledger } from './ledger.ts';

@@ -12,24 +12,12 @@ import type { CatalogCache } from '#store/catalog.ts';
 import type { Db } from '#store/db.ts';
 import { reservationUsageTotals, usageByHour } from '#store/usage.ts';
 import type { Clock } from '../ids.ts';
+import { mapLimited } from './map-limited.ts';
 
 /** States whose GPUs were (or are) set aside for the customer. A hold that expired or was cancelled never ran. */
 const RAN_OR_WILL_RUN: ReadonlySet<Reservation['status']> = new Set(['held', 'confirmed', 'active', 'completed', 'stopped']);
 /** States in which a meter may have reported usage. */
 const METERABLE: ReadonlySet<Reservation['status']> = new Set(['confirmed', 'active', 'completed', 'stopped']);
-
-async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
 
 /** GPU-hours a reservation holds: its window × GPUs (an on-demand one up to its stop, or now while it runs). */
 export function reservedGpuHours(r: Reservation, now: Date): number {

@@ -5,7 +5,8 @@
  */
 import { finalizedReleasableBy } from '#domain/unpaid.ts';
 import type { Db } from '#store/db.ts';
-import { getInvoices, openInvoiceRefsFinalizedBefore } from '#store/invoices.ts';
+import { openInvoiceRefsFinalizedBefore } from '#store/billing-records.ts';
+import { getInvoices } from '#store/invoices.ts';
 import { getReservation } from '#store/reservations.ts';
 import type { Clock } from '../ids.ts';
 import type { BookingService } from './booking.ts';

@@ -2,15 +2,15 @@
  * Usage metering storage (docs/metering.md): one claim item per event id and write-sharded
  * GPU-second aggregates. This module owns the key shapes of usage items (`usageKeys`), as keys.ts
  * does for the rest of the table; the metering service only asks for items by intent. The claims
- * (one per counted event id) are written and read by usage-claims.ts.
+ * (one per counted event id) are written and read by usage-claims.ts; what an event adds to the
+ * aggregates is built by usage-increments.ts.
  */
 import { BatchGetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import type { NativeAttributeValue } from '@aws-sdk/lib-dynamodb';
 import type { Reservation } from '#domain/reservation.ts';
 import { HOUR_MS } from '#domain/time.ts';
 import type { Db } from './db.ts';
 import { keys } from './keys.ts';
-import type { TransactItem } from './transact.ts';
+import { queryAll } from './query.ts';
 
 /** Every org and pool aggregate is split over this many items; an event's shard is a hash of its id. */
 export const USAGE_SHARDS = 8;
@@ -64,132 +64,6 @@ export function shardOf(eventId: string, shards = USAGE_SHARDS): number {
   return h % shards;
 }
 
-/** What one accepted event contributes to one hour. */
-export interface UsagePiece {
-  reservationId: string;
-  orgId: string;
-  poolId: string;
-  onDemand: boolean;
-  epochHour: number;
-  gpuSeconds: number;
-  /** Of those GPU-seconds, the ones whose event carried a measured energy, and that energy's share of this hour (Wh). */
-  measured?: { gpuSeconds: number; energyWh: number } | undefined;
-  /**
-   * The same GPU-seconds per minute of the hour, and the most a minute of this reservation may hold
-   * (its GPUs × 60): the reservation-hour increment then refuses to take any minute past that cap.
-   */
-  capped?: { perMinute: number; minutes: readonly (readonly [minute: number, gpuSeconds: number])[] } | undefined;
-}
-
-/** Attribute of a reservation-hour item counting minute `minute` (0–59) of the hour. */
-export const minuteCounter = (minute: number): string => `m${String(minute).padStart(2, '0')}`;
-
-/**
- * The current values of the named counters of an item returned in a cancellation reason (raw
- * attribute values: `{ N: "480" }`). A counter the item does not have is 0.
- */
-export function countersInReason(item: Record<string, unknown> | undefined, names: Iterable<string>): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const name of names) {
-    const value = item?.[name];
-    const n = typeof value === 'number' ? value : Number((value as { N?: unknown } | undefined)?.N ?? 0);
-    out.set(name, Number.isFinite(n) ? n : 0);
-  }
-  return out;
-}
-
-/** One counter increment: the item it lands on (opaque to callers) and the GPU-seconds added. */
-export interface AggregateIncrement {
-  /** `pk|sk`: increments with the same id land on the same item and must be merged in a transaction. */
-  id: string;
-  key: { pk: string; sk: string };
-  gpuSeconds: number;
-  attributes: Record<string, string | number>;
-  /** Further counters added alongside gpuSeconds (e.g. measured energy, per-minute counts). */
-  adds?: Record<string, number>;
-  /** Counters (among `adds`) that must not exceed these values after the increment: a conditional update. */
-  limits?: Record<string, number>;
-}
-
-/** The items a piece increments in a shard: reservation, org and pool hour, and the on-demand period total. */
-export function incrementsOf(piece: UsagePiece, shard: number): AggregateIncrement[] {
-  const hour = hourLabel(piece.epochHour);
-  const hourly = (scope: UsageScope, inShard = shard): AggregateIncrement => {
-    const key = usageKeys.hourly(scope, inShard, piece.epochHour);
-    return {
-      id: `${key.pk}|${key.sk}`,
-      key,
-      gpuSeconds: piece.gpuSeconds,
-      attributes: { entity: 'usageHour', scope: scope.kind, scopeId: scope.id, hour, epochHour: piece.epochHour, shard: inShard },
-    };
-  };
-  const reservationHour = hourly({ kind: 'reservation', id: piece.reservationId }, piece.capped ? RESERVATION_SHARD : shard);
-  const adds: Record<string, number> = {};
-  if (piece.measured) Object.assign(adds, { measuredGpuSeconds: piece.measured.gpuSeconds, energyWh: piece.measured.energyWh });
-  if (piece.capped) {
-    const limits: Record<string, number> = {};
-    for (const [minute, gpuSeconds] of piece.capped.minutes) {
-      adds[minuteCounter(minute)] = gpuSeconds;
-      limits[minuteCounter(minute)] = piece.capped.perMinute;
-    }
-    reservationHour.limits = limits;
-  }
-  if (Object.keys(adds).length > 0) reservationHour.adds = adds;
-  const out = [
-    reservationHour,
-    hourly({ kind: 'org', id: piece.orgId }),
-    hourly({ kind: 'pool', id: piece.poolId }),
-  ];
-  if (piece.onDemand) {
-    const period = hour.slice(0, 7);
-    const key = usageKeys.onDemand(piece.orgId, shard, period, piece.poolId);
-    out.push({
-      id: `${key.pk}|${key.sk}`,
-      key,
-      gpuSeconds: piece.gpuSeconds,
-      attributes: { entity: 'onDemandUsage', orgId: piece.orgId, period, poolId: piece.poolId, shard },
-    });
-  }
-  return out;
-}
-
-/**
- * Adds GPU-seconds to an aggregate, creating it on first use (counts commute). With `limits`, the
- * update is conditional: every limited counter must stay at or under its limit after the increment
- * (it fails with ConditionalCheckFailed, returning the item's current counters, otherwise).
- */
-export function incrementItem(db: Db, inc: AggregateIncrement): TransactItem {
-  const names: Record<string, string> = {};
-  const values: Record<string, NativeAttributeValue> = { ':gpuSeconds': inc.gpuSeconds };
-  const conditions: string[] = [];
-  const adds = Object.entries(inc.adds ?? {}).map(([name, value], i) => {
-    names[`#n${i}`] = name;
-    values[`:n${i}`] = value;
-    const limit = inc.limits?.[name];
-    if (limit !== undefined) {
-      values[`:l${i}`] = limit - value;
-      // An increment larger than the limit itself fails even on a fresh item (a missing attribute compares false).
-      conditions.push(limit >= value ? `(attribute_not_exists(#n${i}) OR #n${i} <= :l${i})` : `#n${i} <= :l${i}`);
-    }
-    return `, #n${i} :n${i}`;
-  });
-  const sets = Object.entries(inc.attributes).map(([name, value], i) => {
-    names[`#a${i}`] = name;
-    values[`:a${i}`] = value;
-    return `#a${i} = :a${i}`;
-  });
-  return {
-    Update: {
-      TableName: db.table,
-      Key: inc.key,
-      UpdateExpression: `SET ${sets.join(', ')} ADD gpuSeconds :gpuSeconds${adds.join('')}`,
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: values,
-      ...(conditions.length > 0 ? { ConditionExpression: conditions.join(' AND '), ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const } : {}),
-    },
-  };
-}
-
 /**
  * The org of a reservation, from the reservation index (eventually consistent; the org of a
  * reservation never changes, so metering caches it). null when no such reservation exists.
@@ -231,45 +105,40 @@ export async function readReservations(db: Db, refs: { orgId: string; id: string
   return out;
 }
 
-async function queryAll(db: Db, input: { pk: string; from: string; to: string; projection: string[] }): Promise<Record<string, unknown>[]> {
+/** Every item of partition `pk` with a sort key in [from, to], with the named attributes (consistent reads). */
+async function rangeItems(db: Db, input: { pk: string; from: string; to: string; projection: string[] }): Promise<Record<string, unknown>[]> {
   const out: Record<string, unknown>[] = [];
-  let cursor: Record<string, unknown> | undefined;
   const names = Object.fromEntries(input.projection.map((p, i) => [`#p${i}`, p]));
-  do {
-    const page = await db.doc.send(
-      new QueryCommand({
-        TableName: db.table,
-        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-        ExpressionAttributeValues: { ':pk': input.pk, ':from': input.from, ':to': input.to },
-        ExpressionAttributeNames: names,
-        ProjectionExpression: Object.keys(names).join(', '),
-        ConsistentRead: true,
-        ExclusiveStartKey: cursor,
-      }),
-    );
-    out.push(...(page.Items ?? []));
-    cursor = page.LastEvaluatedKey;
-  } while (cursor);
+  for await (const items of queryAll(db, {
+    TableName: db.table,
+    KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+    ExpressionAttributeValues: { ':pk': input.pk, ':from': input.from, ':to': input.to },
+    ExpressionAttributeNames: names,
+    ProjectionExpression: Object.keys(names).join(', '),
+    ConsistentRead: true,
+  })) {
+    out.push(...items);
+  }
   return out;
 }
 
 const shardList = (shards: number) => Array.from({ length: shards }, (_, i) => i);
 
+/** The hourly aggregates of `scope` in epoch hours [fromHour, toHour), every shard's, with the named attributes. */
+async function hourlyItems(db: Db, scope: UsageScope, fromHour: number, toHour: number, shards: number, projection: string[]): Promise<Record<string, unknown>[]> {
+  const pages = await Promise.all(
+    shardList(shards).map((shard) =>
+      rangeItems(db, { pk: usageKeys.hourlyPartition(scope, shard).pk, from: usageKeys.hourly(scope, shard, fromHour).sk, to: usageKeys.hourly(scope, shard, toHour - 1).sk, projection }),
+    ),
+  );
+  return pages.flat();
+}
+
 /** GPU-seconds per epoch hour in [fromHour, toHour) of a reservation, org or pool, summed over shards. */
 export async function usageByHour(db: Db, scope: UsageScope, fromHour: number, toHour: number, shards = USAGE_SHARDS): Promise<Map<number, number>> {
   const byHour = new Map<number, number>();
   if (toHour <= fromHour) return byHour;
-  const pages = await Promise.all(
-    shardList(shards).map((shard) =>
-      queryAll(db, {
-        pk: usageKeys.hourlyPartition(scope, shard).pk,
-        from: usageKeys.hourly(scope, shard, fromHour).sk,
-        to: usageKeys.hourly(scope, shard, toHour - 1).sk,
-        projection: ['epochHour', 'gpuSeconds'],
-      }),
-    ),
-  );
-  for (const item of pages.flat()) {
+  for (const item of await hourlyItems(db, scope, fromHour, toHour, shards, ['epochHour', 'gpuSeconds'])) {
     const hour = Number(item.epochHour);
     byHour.set(hour, (byHour.get(hour) ?? 0) + Number(item.gpuSeconds ?? 0));
   }
@@ -285,7 +154,7 @@ export async function onDemandUsageByPool(db: Db, orgId: string, period: string,
   const prefix = usageKeys.onDemandPeriodPrefix(period);
   const pages = await Promise.all(
     shardList(shards).map((shard) =>
-      queryAll(db, { pk: usageKeys.onDemandPartition(orgId, shard).pk, from: prefix, to: `${prefix}\uffff`, projection: ['poolId', 'gpuSeconds'] }),
+      rangeItems(db, { pk: usageKeys.onDemandPartition(orgId, shard).pk, from: prefix, to: `${prefix}\uffff`, projection: ['poolId', 'gpuSeconds'] }),
     ),
   );
   const byPool = new Map<string, number>();
@@ -323,17 +192,7 @@ export async function reservationUsageTotals(db: Db, reservationId: string, from
   const totals: ReservationUsageTotals = { gpuSeconds: 0, measuredGpuSeconds: 0, measuredEnergyWh: 0 };
   if (toHour <= fromHour) return totals;
   const scope: UsageScope = { kind: 'reservation', id: reservationId };
-  const pages = await Promise.all(
-    shardList(shards).map((shard) =>
-      queryAll(db, {
-        pk: usageKeys.hourlyPartition(scope, shard).pk,
-        from: usageKeys.hourly(scope, shard, fromHour).sk,
-        to: usageKeys.hourly(scope, shard, toHour - 1).sk,
-        projection: ['gpuSeconds', 'measuredGpuSeconds', 'energyWh'],
-      }),
-    ),
-  );
-  for (const item of pages.flat()) {
+  for (const item of await hourlyItems(db, scope, fromHour, toHour, shards, ['gpuSeconds', 'measuredGpuSeconds', 'energyWh'])) {
     totals.gpuSeconds += Number(item.gpuSeconds ?? 0);
     totals.measuredGpuSeconds += Number(item.measuredGpuSeconds ?? 0);
     totals.measuredEnergyWh += Number(item.energyWh ?? 0);

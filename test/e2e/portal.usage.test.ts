@@ -2,7 +2,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { portalModule } from '../../shared/portal/module.tsx';
 import { transact } from '../../shared/store/transact.ts';
-import { incrementItem, incrementsOf, shardOf } from '../../shared/store/usage.ts';
+import { shardOf } from '../../shared/store/usage.ts';
+import { incrementItem, incrementsOf } from '../../shared/store/usage-increments.ts';
 import { createTestContext, type TestContext } from '../support/app.ts';
 
 let t: TestContext;

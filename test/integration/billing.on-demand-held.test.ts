@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { heldGpuSecondsByPool, heldGpuSecondsIn } from '../../shared/domain/on-demand.ts';
 import { onDemandCharge } from '../../shared/domain/pricing.ts';
-import { ledgerWrite } from '../../shared/store/invoices.ts';
+import { ledgerWrite } from '../../shared/store/billing-records.ts';
 import { transact } from '../../shared/store/transact.ts';
 import { createBillingTest, type BillingTest } from './billing.fixtures.ts';
 

@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MAX_EVENT_DURATION_MS, fitUnderCaps, splitByHour, splitByMinute, takeTransaction, type CapUse } from '../../shared/services/metering.ts';
 import { MAX_TRANSACTION_ITEMS } from '../../shared/store/transact.ts';
-import { incrementsOf, shardOf, USAGE_SHARDS } from '../../shared/store/usage.ts';
+import { shardOf, USAGE_SHARDS } from '../../shared/store/usage.ts';
+import { incrementsOf } from '../../shared/store/usage-increments.ts';
 
 const MAX_SECONDS = MAX_EVENT_DURATION_MS / 1000;
 

@@ -5,7 +5,7 @@
 import { remainingGpusAt } from '#domain/resale.ts';
 import type { Reservation } from '#domain/reservation.ts';
 import { MAX_TRANSACTION_ITEMS } from '#store/transact.ts';
-import { incrementsOf, type AggregateIncrement, type UsagePiece } from '#store/usage.ts';
+import { incrementsOf, type AggregateIncrement, type UsagePiece } from '#store/usage-increments.ts';
 import { splitByHour, splitByMinute, type MeteredEvent } from './rules.ts';
 
 /** A capped aggregate item an event increments: the capped counters it adds to and the most each may hold. */
