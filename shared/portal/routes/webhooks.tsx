@@ -127,6 +127,18 @@ export function registerWebhookRoutes(app: App, services: Services) {
     return refusedOn(c, who, service, new DomainError('rate_limited', refused.detail, { retryAfterSeconds: refused.retryAfterSeconds }));
   };
 
+  /** A test event or a retry: charged like the API call at `apiPath`, then the endpoint's page naming the delivery. */
+  const deliver = async (c: PortalContext, who: Who, service: EndpointService, apiPath: string, shown: 'tested' | 'retried', send: () => Promise<ApiDelivery>) => {
+    const refused = await limited(c, who, service, apiPath);
+    if (refused) return refused;
+    try {
+      const delivery = await send();
+      return seeOther(c, `/webhooks/${encodeURIComponent(idParam(c))}?${shown}=${encodeURIComponent(delivery.id)}`);
+    } catch (error) {
+      return refusedOn(c, who, service, error);
+    }
+  };
+
   app.get(
     '/webhooks',
     forAdmins(services, 'The Webhooks page', async (c, who, _form, service) =>
@@ -164,14 +176,7 @@ export function registerWebhookRoutes(app: App, services: Services) {
     formBodyLimit,
     forAdmins(services, 'Sending a test event', async (c, who, _form, service) => {
       const id = idParam(c);
-      const refused = await limited(c, who, service, `/v1/webhook-endpoints/${encodeURIComponent(id)}/test`);
-      if (refused) return refused;
-      try {
-        const delivery = await service.sendTest(who.principal, id);
-        return seeOther(c, `/webhooks/${encodeURIComponent(id)}?tested=${encodeURIComponent(delivery.id)}`);
-      } catch (error) {
-        return refusedOn(c, who, service, error);
-      }
+      return deliver(c, who, service, `/v1/webhook-endpoints/${encodeURIComponent(id)}/test`, 'tested', () => service.sendTest(who.principal, id));
     }),
   );
 
@@ -205,14 +210,8 @@ export function registerWebhookRoutes(app: App, services: Services) {
     forAdmins(services, 'Retrying a delivery', async (c, who, _form, service) => {
       const id = idParam(c);
       const deliveryId = idParam(c, 'deliveryId');
-      const refused = await limited(c, who, service, `/v1/webhook-endpoints/${encodeURIComponent(id)}/deliveries/${encodeURIComponent(deliveryId)}/retry`);
-      if (refused) return refused;
-      try {
-        const delivery = await service.retryDelivery(who.principal, id, deliveryId);
-        return seeOther(c, `/webhooks/${encodeURIComponent(id)}?retried=${encodeURIComponent(delivery.id)}`);
-      } catch (error) {
-        return refusedOn(c, who, service, error);
-      }
+      const apiPath = `/v1/webhook-endpoints/${encodeURIComponent(id)}/deliveries/${encodeURIComponent(deliveryId)}/retry`;
+      return deliver(c, who, service, apiPath, 'retried', () => service.retryDelivery(who.principal, id, deliveryId));
     }),
   );
 }
