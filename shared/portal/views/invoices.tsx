@@ -32,6 +32,22 @@ const InvoiceLink: FC<{ i: PortalInvoice }> = ({ i }) => <a href={`/invoices/${e
 
 const forWhat = (i: PortalInvoice) => (i.reservationId ? `Reservation ${i.reservationId}` : i.period ? `Usage ${i.period}` : '—');
 
+/** How many invoices, their total, what was credited on them and the net, as a row's cells; `strong` marks the net as the table's total. */
+const SumCells: FC<{ invoices: PortalInvoice[]; strong?: boolean }> = ({ invoices, strong }) => (
+  <>
+    <td class="num">{String(invoices.length)}</td>
+    <td class="num">
+      <MoneyText value={sumMoney(invoices.map((i) => i.total))} />
+    </td>
+    <td class="num">
+      <MoneyText value={sumMoney(invoices.map(credited))} />
+    </td>
+    <td class={strong ? 'num total' : 'num'}>
+      <MoneyText value={sumMoney(invoices.map(net))} />
+    </td>
+  </>
+);
+
 /** One invoice in a list: a customer's list shows when it was issued; finance's shows the note where Stripe has no page. */
 const InvoiceRow: FC<{ i: PortalInvoice; finance?: boolean }> = ({ i, finance }) => (
   <tr>
@@ -152,20 +168,10 @@ export const FinanceInvoicesPage: FC<{
         <TableHead columns={['Status', { num: 'Invoices' }, { num: 'Total incl. VAT' }, { num: 'Credited' }, { num: 'Net' }]} />
         <tbody>
           {INVOICE_STATUSES.filter((s) => all.some((i) => i.status === s)).map((s) => {
-            const of = all.filter((i) => i.status === s);
             return (
               <tr>
                 <th scope="row">{s}</th>
-                <td class="num">{String(of.length)}</td>
-                <td class="num">
-                  <MoneyText value={sumMoney(of.map((i) => i.total))} />
-                </td>
-                <td class="num">
-                  <MoneyText value={sumMoney(of.map(credited))} />
-                </td>
-                <td class="num">
-                  <MoneyText value={sumMoney(of.map(net))} />
-                </td>
+                <SumCells invoices={all.filter((i) => i.status === s)} />
               </tr>
             );
           })}
@@ -173,16 +179,7 @@ export const FinanceInvoicesPage: FC<{
         <tfoot>
           <tr>
             <th scope="row">All</th>
-            <td class="num">{String(all.length)}</td>
-            <td class="num">
-              <MoneyText value={sumMoney(all.map((i) => i.total))} />
-            </td>
-            <td class="num">
-              <MoneyText value={sumMoney(all.map(credited))} />
-            </td>
-            <td class="num total">
-              <MoneyText value={sumMoney(all.map(net))} />
-            </td>
+            <SumCells invoices={all} strong />
           </tr>
         </tfoot>
       </table>
