@@ -64,9 +64,6 @@ export interface Services {
   sessionPrincipal(cookieHeader: string | undefined, now: Date, https: boolean): Promise<Principal | null>;
 }
 
-/** @deprecated name kept for the route modules' `c.get('deps')`: the services. */
-export type AppDeps = Services;
-
 export interface AppOptions {
   /** Rate limits; DEFAULT_RATE_LIMITS unless the composition raises them (test suites that hammer the API). */
   rateLimits?: RateLimitConfig | undefined;
@@ -84,6 +81,7 @@ export type AppEnv = {
     requestId: string;
     /** When the request reached the app (performance.now()): a rush on one pool is decided in this order. */
     receivedAt: number;
+    /** The services, for the middleware that runs before any route (authentication, idempotency, rate limits); route modules get them as `register(app, services)`. */
     deps: Services;
     /** Counts an action outside /v1 (a portal button) as the API write at `apiPath` is counted (RateLimiter.chargeWrite). */
     chargeWrite: (principal: Principal, apiPath: string) => Promise<WriteRefusal | null>;
