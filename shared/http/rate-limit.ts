@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
-import { countInWindow, readWindow, type WindowCounter } from '#store/rate-limits.ts';
+import { countInWindow, rateScope, readWindow, type WindowCounter } from '#store/rate-limits.ts';
 import type { Principal } from '#domain/principal.ts';
 import type { AppEnv } from './context.ts';
 import { problemBody, problemResponse } from './problem-body.ts';
@@ -199,7 +199,7 @@ export function createRateLimiter(limits: RateLimitConfig, options: { exempt?: (
       // Portal forms: sign-in is the stricter of the two (it is where keys would be guessed).
       const counters = [{ name: 'p', limit: limits.addressWrites, policy: 'address-writes' }];
       if (SIGN_IN.test(c.req.path)) counters.push({ name: 's', limit: limits.signIns, policy: 'sign-in' });
-      const r = await shared(c, `ADDR#${address}`, counters);
+      const r = await shared(c, rateScope.address(address), counters);
       if (r.exhausted) return refuse(c, r.applied, r.exhausted);
       applied = r.applied;
     }
@@ -246,7 +246,7 @@ export function createRateLimiter(limits: RateLimitConfig, options: { exempt?: (
     }
     return counters;
   }
-  const writeScope = (principal: Principal) => (principal.orgId ? `ORG#${principal.orgId}` : `KEY#${principal.keyId}`);
+  const writeScope = (principal: Principal) => (principal.orgId ? rateScope.org(principal.orgId) : rateScope.key(principal.keyId));
 
   async function chargeWrite(c: Context<AppEnv>, principal: Principal, apiPath: string): Promise<WriteRefusal | null> {
     const r = await shared(c, writeScope(principal), writeCounters(principal, apiPath));
@@ -265,7 +265,7 @@ export async function rateUsage(
   principal: { keyId: string; orgId: string | null },
   now: Date,
 ): Promise<{ name: string; limit: number; used: number; resetsAt: string }[]> {
-  const scope = principal.orgId ? `ORG#${principal.orgId}` : `KEY#${principal.keyId}`;
+  const scope = principal.orgId ? rateScope.org(principal.orgId) : rateScope.key(principal.keyId);
   const win = windowOf(scope, now.getTime(), limits.windowSeconds);
   const counts = await readWindow(db, scope, win.start, [`k#${principal.keyId}`, 'org', 'quotes', 'tests']);
   const resetsAt = new Date((win.start + limits.windowSeconds) * 1000).toISOString();

@@ -4,6 +4,16 @@ import type { Db } from './db.ts';
 import { keys } from './keys.ts';
 import { createCoalescer, perDb } from './coalesce.ts';
 
+/**
+ * Whose requests a window item counts: a client address (before authentication), an org (its keys'
+ * writes together) or a key without an org. Part of the item's key: only the store spells it.
+ */
+export const rateScope = {
+  address: (address: string) => `ADDR#${address}`,
+  org: (orgId: string) => `ORG#${orgId}`,
+  key: (keyId: string) => `KEY#${keyId}`,
+} as const;
+
 /** One counter of a window item: its attribute name (letters, digits, `_`) and the most it may reach. */
 export interface WindowCounter {
   name: string;
