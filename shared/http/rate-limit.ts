@@ -13,12 +13,11 @@
  * Every response the limiter saw carries `RateLimit-Policy` and `RateLimit` (IETF httpapi draft,
  * structured-field lists); a refusal is `429 …/rate-limited` with `Retry-After`.
  */
-import { createHash } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { countInWindow, rateScope, readWindow, type WindowCounter } from '#store/rate-limits.ts';
 import type { Principal } from '#domain/principal.ts';
 import type { AppEnv } from './context.ts';
-import { problemBody, problemResponse } from './problem-body.ts';
+import { MemoryWindows, clientAddress, refuse, setHeaders, windowOf, type Applied } from './rate-windows.ts';
 
 export interface RateLimitConfig {
   /** Length of every window, in seconds. */
@@ -63,93 +62,13 @@ export function scaledRateLimits(factor: number, base: RateLimitConfig = DEFAULT
   for (const k of Object.keys(out) as (keyof RateLimitConfig)[]) if (k !== 'windowSeconds') out[k] = Math.max(1, Math.round(base[k] * factor));
   return out;
 }
-
-/** One policy as it applied to this request: what the headers report. */
-interface Applied {
-  name: string;
-  limit: number;
-  windowSeconds: number;
-  remaining: number;
-  resetSeconds: number;
-}
-
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const QUOTE = /^\/v1\/quotes\/?$/;
 const WEBHOOK_TEST = /^\/v1\/webhook-endpoints\/[^/]+\/(test|deliveries\/[^/]+\/retry)\/?$/;
 const SIGN_IN = /^\/sign-in\/?$/;
 
-/** Seconds into its window a scope's windows start: spreads resets over the window. */
-function offsetOf(scope: string, windowSeconds: number): number {
-  return createHash('sha256').update(scope).digest().readUInt32BE(0) % windowSeconds;
-}
-
-function windowOf(scope: string, nowMs: number, windowSeconds: number): { start: number; resetSeconds: number } {
-  const now = Math.floor(nowMs / 1000);
-  const offset = offsetOf(scope, windowSeconds);
-  const start = Math.floor((now - offset) / windowSeconds) * windowSeconds + offset;
-  return { start, resetSeconds: Math.max(1, start + windowSeconds - now) };
-}
-
-/** Per-instance fixed-window counters (reads). Bounded: expired windows are dropped as it grows. */
-export class MemoryWindows {
-  private readonly counts = new Map<string, { start: number; n: number }>();
-  constructor(private readonly maxEntries = 50_000) {}
-
-  /** The count of this window so far (0 if none). */
-  peek(scope: string, start: number): number {
-    const e = this.counts.get(scope);
-    return e && e.start === start ? e.n : 0;
-  }
-
-  add(scope: string, start: number): number {
-    const e = this.counts.get(scope);
-    if (e && e.start === start) return ++e.n;
-    if (this.counts.size >= this.maxEntries) this.prune(start);
-    this.counts.set(scope, { start, n: 1 });
-    return 1;
-  }
-
-  private prune(now: number): void {
-    for (const [k, v] of this.counts) if (v.start < now - 3600) this.counts.delete(k);
-    if (this.counts.size >= this.maxEntries) this.counts.clear();
-  }
-}
-
-/**
- * The client's address as the platform saw it: API Gateway's `sourceIp` in Lambda, the socket's
- * peer under `npm start`. Never a client-sent header (`x-forwarded-for` is whatever the client says).
- */
-export function clientAddress(c: Context<AppEnv>): string {
-  const env = c.env as
-    | { requestContext?: { http?: { sourceIp?: string }; identity?: { sourceIp?: string } }; incoming?: { socket?: { remoteAddress?: string } } }
-    | undefined;
-  return env?.requestContext?.http?.sourceIp ?? env?.requestContext?.identity?.sourceIp ?? env?.incoming?.socket?.remoteAddress ?? 'unknown';
-}
-
-/** `RateLimit-Policy` and `RateLimit` field values (structured-field lists). */
-export function rateLimitHeaders(applied: Applied[]): { policy: string; state: string } {
-  return {
-    policy: applied.map((a) => `"${a.name}";q=${a.limit};w=${a.windowSeconds}`).join(', '),
-    state: applied.map((a) => `"${a.name}";r=${Math.max(0, a.remaining)};t=${a.resetSeconds}`).join(', '),
-  };
-}
-
-function refuse(c: Context<AppEnv>, applied: Applied[], exhausted: Applied): Response {
-  const { policy, state } = rateLimitHeaders(applied);
-  const detail = `Rate limit "${exhausted.name}" reached: ${exhausted.limit} requests per ${exhausted.windowSeconds} s; retry in ${exhausted.resetSeconds} s`;
-  return problemResponse(problemBody('rate_limited', detail, { requestId: c.get('requestId') }), {
-    'retry-after': String(exhausted.resetSeconds),
-    'ratelimit-policy': policy,
-    ratelimit: state,
-  });
-}
-
-function setHeaders(c: Context<AppEnv>, applied: Applied[]): void {
-  if (applied.length === 0) return;
-  const { policy, state } = rateLimitHeaders(applied);
-  c.res.headers.set('ratelimit-policy', policy);
-  c.res.headers.set('ratelimit', state);
-}
+/** The window a principal's writes count in: its org's (all the org's keys), or a key without an org its own. */
+const writeScope = (principal: { keyId: string; orgId: string | null }) => (principal.orgId ? rateScope.org(principal.orgId) : rateScope.key(principal.keyId));
 
 export interface RateLimiter {
   /** Mounted on every path before authentication: per-address limits for what ends unauthenticated. */
@@ -246,7 +165,6 @@ export function createRateLimiter(limits: RateLimitConfig, options: { exempt?: (
     }
     return counters;
   }
-  const writeScope = (principal: Principal) => (principal.orgId ? rateScope.org(principal.orgId) : rateScope.key(principal.keyId));
 
   async function chargeWrite(c: Context<AppEnv>, principal: Principal, apiPath: string): Promise<WriteRefusal | null> {
     const r = await shared(c, writeScope(principal), writeCounters(principal, apiPath));
@@ -265,7 +183,7 @@ export async function rateUsage(
   principal: { keyId: string; orgId: string | null },
   now: Date,
 ): Promise<{ name: string; limit: number; used: number; resetsAt: string }[]> {
-  const scope = principal.orgId ? rateScope.org(principal.orgId) : rateScope.key(principal.keyId);
+  const scope = writeScope(principal);
   const win = windowOf(scope, now.getTime(), limits.windowSeconds);
   const counts = await readWindow(db, scope, win.start, [`k#${principal.keyId}`, 'org', 'quotes', 'tests']);
   const resetsAt = new Date((win.start + limits.windowSeconds) * 1000).toISOString();
