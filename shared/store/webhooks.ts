@@ -14,11 +14,12 @@
  * Deliveries expire (TTL) 30 days after they were created.
  */
 import { createHash } from 'node:crypto';
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { conditionally } from './conditional.ts';
 import type { Db } from './db.ts';
 import { prefixPage } from './cursor.ts';
 import { keys } from './keys.ts';
+import { queryAll } from './query.ts';
 import type { TransactItem } from './transact.ts';
 
 /** Webhook key shapes, next to the others' in spirit: `keys.org` gives the org partition. */
@@ -221,23 +222,12 @@ export async function listDueEndpoints(db: Db): Promise<DueEndpoint[]> {
   const shards = await Promise.all(
     Array.from({ length: DUE_SHARDS }, async (_, shard) => {
       const found: DueEndpoint[] = [];
-      let start: Record<string, unknown> | undefined;
-      do {
-        const res = await db.doc.send(
-          new QueryCommand({
-            TableName: db.table,
-            IndexName: 'gsi2',
-            KeyConditionExpression: 'gsi2pk = :pk',
-            ExpressionAttributeValues: { ':pk': webhookKeys.dueShard(shard) },
-            ExclusiveStartKey: start,
-          }),
-        );
-        for (const item of res.Items ?? []) {
+      for await (const items of queryAll(db, { TableName: db.table, IndexName: 'gsi2', KeyConditionExpression: 'gsi2pk = :pk', ExpressionAttributeValues: { ':pk': webhookKeys.dueShard(shard) } })) {
+        for (const item of items) {
           const e = item.endpoint as WebhookEndpoint | undefined;
           if (e && typeof item.dueMarkedAt === 'string') found.push({ orgId: e.orgId, endpointId: e.id, markedAt: item.dueMarkedAt });
         }
-        start = res.LastEvaluatedKey;
-      } while (start);
+      }
       return found;
     }),
   );
