@@ -3,8 +3,7 @@
  * written in the same transaction as the change it records, so the log has an entry for every change
  * that committed and none for one that did not.
  */
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { decodeCursor, encodeCursor } from './cursor.ts';
+import { prefixPage } from './cursor.ts';
 import type { Db } from './db.ts';
 import { keys } from './keys.ts';
 import type { TransactItem } from './transact.ts';
@@ -28,20 +27,6 @@ export const auditWrite = (db: Db, entry: AuditEntry): TransactItem => ({
 
 /** Newest first. */
 export async function listAudit(db: Db, limit: number, cursor: string | undefined): Promise<{ data: AuditEntry[]; nextCursor: string | null }> {
-  const pk = keys.audit('', '').pk;
-  const start = decodeCursor(cursor, { pk, sk: /^AT#/ });
-  const res = await db.doc.send(
-    new QueryCommand({
-      TableName: db.table,
-      KeyConditionExpression: 'pk = :pk',
-      ExpressionAttributeValues: { ':pk': pk },
-      ScanIndexForward: false,
-      Limit: limit,
-      ExclusiveStartKey: start,
-    }),
-  );
-  return {
-    data: (res.Items ?? []).map((i) => i.entry as AuditEntry),
-    nextCursor: encodeCursor(res.LastEvaluatedKey as Record<string, unknown> | undefined),
-  };
+  const page = await prefixPage(db, { pk: keys.audit('', '').pk, prefix: 'AT#', sk: /^AT#/, newestFirst: true }, { limit, cursor });
+  return { data: page.items.map((i) => i.entry as AuditEntry), nextCursor: page.nextCursor };
 }

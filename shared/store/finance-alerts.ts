@@ -3,8 +3,7 @@
  * invoice that did not add up to ours and was deleted or voided). Written in the same transaction as
  * the invoice change it reports, read by finance through `GET /v1/billing/alerts`.
  */
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { decodeCursor, encodeCursor } from './cursor.ts';
+import { prefixPage } from './cursor.ts';
 import type { Db } from './db.ts';
 import { keys } from './keys.ts';
 import type { TransactItem } from './transact.ts';
@@ -31,16 +30,6 @@ export const financeAlertPut = (db: Db, alert: FinanceAlert): TransactItem => ({
 
 /** Newest first. */
 export async function listFinanceAlerts(db: Db, limit: number, cursor: string | undefined): Promise<{ data: FinanceAlert[]; nextCursor: string | null }> {
-  const pk = keys.financeAlert('', '').pk;
-  const res = await db.doc.send(
-    new QueryCommand({
-      TableName: db.table,
-      KeyConditionExpression: 'pk = :pk',
-      ExpressionAttributeValues: { ':pk': pk },
-      ScanIndexForward: false,
-      Limit: limit,
-      ExclusiveStartKey: decodeCursor(cursor, { pk, sk: /^AT#/ }),
-    }),
-  );
-  return { data: (res.Items ?? []).map((i) => i.alert as FinanceAlert), nextCursor: encodeCursor(res.LastEvaluatedKey as Record<string, unknown> | undefined) };
+  const page = await prefixPage(db, { pk: keys.financeAlert('', '').pk, prefix: 'AT#', sk: /^AT#/, newestFirst: true }, { limit, cursor });
+  return { data: page.items.map((i) => i.alert as FinanceAlert), nextCursor: page.nextCursor };
 }

@@ -11,6 +11,7 @@ import { batchGetConsistent } from './batched-get.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import type { Db } from './db.ts';
 import { keys, prefixes } from './keys.ts';
+import { queryAll } from './query.ts';
 import type { TransactItem } from './transact.ts';
 
 function toItem(l: Listing): Record<string, unknown> {
@@ -106,20 +107,13 @@ const listedInFlight = new WeakMap<Db, Map<string, Promise<Listing[]>>>();
 
 async function queryListedBefore(db: Db, poolId: string, endHour: number): Promise<Listing[]> {
   const found: Listing[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const res = await db.doc.send(
-      new QueryCommand({
-        TableName: db.table,
-        IndexName: 'gsi2',
-        KeyConditionExpression: 'gsi2pk = :pk AND gsi2sk < :before',
-        ExpressionAttributeValues: { ':pk': `LISTINGS#${poolId}`, ':before': fromEpochHour(endHour).toISOString() },
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const i of res.Items ?? []) found.push(i.listing as Listing);
-    start = res.LastEvaluatedKey;
-  } while (start);
+  const query = {
+    TableName: db.table,
+    IndexName: 'gsi2',
+    KeyConditionExpression: 'gsi2pk = :pk AND gsi2sk < :before',
+    ExpressionAttributeValues: { ':pk': `LISTINGS#${poolId}`, ':before': fromEpochHour(endHour).toISOString() },
+  };
+  for await (const items of queryAll(db, query)) for (const i of items) found.push(i.listing as Listing);
   return found;
 }
 

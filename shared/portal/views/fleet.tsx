@@ -4,6 +4,7 @@ import type { PublicPool, Site } from '#domain/catalog.ts';
 import { formatMoney } from '#domain/money.ts';
 import { Layout, type Viewer } from './layout.tsx';
 import { CsrfField, TableHead, Time } from './components.tsx';
+import type { AuditEntry } from '#store/audit.ts';
 
 export interface FleetPool extends PublicPool {
   maintenance: { id: string; start: string; end: string; gpus: number; reason: string }[];
@@ -97,14 +98,8 @@ export const FleetPage: FC<{ viewer: Viewer; sites: Site[]; pools: FleetPool[]; 
   </Layout>
 );
 
-export interface AuditRow {
-  at: string;
-  actor: string;
-  action: string;
-  target: string;
-  before: Record<string, unknown> | null;
-  after: Record<string, unknown> | null;
-}
+/** An audit entry as the page lists it (the store's, without its id). */
+export type AuditRow = Omit<AuditEntry, 'id'>;
 
 /** The fields that differ between before and after, as "field: old → new". */
 const changes = (before: Record<string, unknown> | null, after: Record<string, unknown> | null): string => {
