@@ -5,10 +5,11 @@
  * confirmation's own transaction; quoted ones by one update per quote. Reading a range is one Query
  * per granularity and pool. No org identity is stored.
  */
-import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Db } from './db.ts';
 import { keys } from './keys.ts';
 import { createCoalescer, perDb } from './coalesce.ts';
+import { queryAll } from './query.ts';
 import type { TransactItem } from './transact.ts';
 
 export type MarketGranularity = 'hour' | 'day';
@@ -78,18 +79,14 @@ const addLater = perDb((db: Db) =>
 /** The rollups of a pool in [from, to) at one granularity: one Query (paged by DynamoDB only past 1 MB). */
 export async function readMarket(db: Db, poolId: string, from: Date, to: Date, granularity: MarketGranularity): Promise<MarketRow[]> {
   const rows: MarketRow[] = [];
-  let start: Record<string, unknown> | undefined;
   const lastMs = to.getTime() - 1;
-  do {
-    const res = await db.doc.send(
-      new QueryCommand({
-        TableName: db.table,
-        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-        ExpressionAttributeValues: { ':pk': keys.market(poolId, '').pk, ':from': marketBucket(from, granularity), ':to': marketBucket(new Date(lastMs), granularity) },
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const item of res.Items ?? []) {
+  const query = {
+    TableName: db.table,
+    KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+    ExpressionAttributeValues: { ':pk': keys.market(poolId, '').pk, ':from': marketBucket(from, granularity), ':to': marketBucket(new Date(lastMs), granularity) },
+  };
+  for await (const items of queryAll(db, query)) {
+    for (const item of items) {
       const quoted = new Map<number, number>();
       const booked = new Map<number, number>();
       for (const [k, v] of Object.entries(item)) {
@@ -98,7 +95,6 @@ export async function readMarket(db: Db, poolId: string, from: Date, to: Date, g
       }
       rows.push({ bucket: String(item.sk), quoted, booked, bookedGpuHours: Number(item.bookedGpuHours ?? 0), resoldGpuHours: Number(item.resoldGpuHours ?? 0) });
     }
-    start = res.LastEvaluatedKey;
-  } while (start);
+  }
   return rows;
 }

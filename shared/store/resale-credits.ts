@@ -8,6 +8,7 @@ import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Money } from '#domain/money.ts';
 import type { Db } from './db.ts';
 import { keys, prefixes } from './keys.ts';
+import { queryAll } from './query.ts';
 import type { TransactItem } from './transact.ts';
 
 export interface ResaleCredit {
@@ -37,34 +38,21 @@ export const resaleCreditWrite = (db: Db, c: ResaleCredit): TransactItem => ({
 /** One org's credits of a period. */
 export async function resaleCreditsOfOrg(db: Db, orgId: string, period: string): Promise<ResaleCredit[]> {
   const out: ResaleCredit[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const res = await db.doc.send(
-      new QueryCommand({
-        TableName: db.table,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
-        ExpressionAttributeValues: { ':pk': keys.org(orgId).pk, ':p': `${prefixes.resaleCredit}${period}#` },
-        ConsistentRead: true,
-        ExclusiveStartKey: start,
-      }),
-    );
-    out.push(...(res.Items ?? []).map((i) => i.credit as ResaleCredit));
-    start = res.LastEvaluatedKey;
-  } while (start);
+  const query = {
+    TableName: db.table,
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+    ExpressionAttributeValues: { ':pk': keys.org(orgId).pk, ':p': `${prefixes.resaleCredit}${period}#` },
+    ConsistentRead: true,
+  };
+  for await (const items of queryAll(db, query)) out.push(...items.map((i) => i.credit as ResaleCredit));
   return out;
 }
 
 /** Every org's credits of a period (finance's reconciliation). */
 export async function resaleCreditsOfPeriod(db: Db, period: string): Promise<ResaleCredit[]> {
   const out: ResaleCredit[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const res = await db.doc.send(
-      new QueryCommand({ TableName: db.table, IndexName: 'gsi1', KeyConditionExpression: 'gsi1pk = :pk', ExpressionAttributeValues: { ':pk': `RESALE#${period}` }, ExclusiveStartKey: start }),
-    );
-    out.push(...(res.Items ?? []).map((i) => i.credit as ResaleCredit));
-    start = res.LastEvaluatedKey;
-  } while (start);
+  const query = { TableName: db.table, IndexName: 'gsi1', KeyConditionExpression: 'gsi1pk = :pk', ExpressionAttributeValues: { ':pk': `RESALE#${period}` } };
+  for await (const items of queryAll(db, query)) out.push(...items.map((i) => i.credit as ResaleCredit));
   return out;
 }
 

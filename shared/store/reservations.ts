@@ -5,6 +5,7 @@ import { prefixPage } from './cursor.ts';
 import { keys, prefixes, ttlAfter } from './keys.ts';
 import type { TransactItem } from './transact.ts';
 import { getConsistent } from './batched-get.ts';
+import { queryAll } from './query.ts';
 
 const ENTITY = 'reservation';
 
@@ -106,20 +107,13 @@ export async function listDue(db: Db, now: Date, limit: number): Promise<Reserva
  */
 export async function listOnDemandHeldBetween(db: Db, orgId: string, from: Date, to: Date): Promise<Reservation[]> {
   const out: Reservation[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const res = await db.doc.send(
-      new QueryCommand({
-        TableName: db.table,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        FilterExpression: 'reservation.kind = :od AND reservation.#start < :to AND (attribute_type(reservation.stoppedAt, :null) OR reservation.stoppedAt >= :from)',
-        ExpressionAttributeNames: { '#start': 'start' },
-        ExpressionAttributeValues: { ':pk': keys.org(orgId).pk, ':prefix': prefixes.reservation, ':od': 'on_demand', ':to': to.toISOString(), ':from': from.toISOString(), ':null': 'NULL' },
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const item of res.Items ?? []) out.push(fromItem(item)!);
-    start = res.LastEvaluatedKey;
-  } while (start);
+  const query = {
+    TableName: db.table,
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+    FilterExpression: 'reservation.kind = :od AND reservation.#start < :to AND (attribute_type(reservation.stoppedAt, :null) OR reservation.stoppedAt >= :from)',
+    ExpressionAttributeNames: { '#start': 'start' },
+    ExpressionAttributeValues: { ':pk': keys.org(orgId).pk, ':prefix': prefixes.reservation, ':od': 'on_demand', ':to': to.toISOString(), ':from': from.toISOString(), ':null': 'NULL' },
+  };
+  for await (const items of queryAll(db, query)) for (const item of items) out.push(fromItem(item)!);
   return out;
 }
