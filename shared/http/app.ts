@@ -124,10 +124,11 @@ export function createApp(services: Services, options: AppOptions = {}): Hono<Ap
   const pageModules = modules.filter((m) => m.pages !== undefined);
   if (pageModules.length > 1) throw new Error(`only one module may serve pages; got ${pageModules.map((m) => m.name).join(', ')}`);
   const pages = pageModules[0]?.pages;
-  const servePages = pages === undefined ? undefined : delegate(async () => [await pages()], withLimits, notFound, (error) => {
-          // The pages' errors are answered by this app's onError, outside the pages' own middleware.
-          throw error;
-        });
+  // The pages' errors are answered by this app's onError, outside the pages' own middleware.
+  const rethrow = (error: Error): never => {
+    throw error;
+  };
+  const servePages = pages === undefined ? undefined : delegate(async () => [await pages()], withLimits, notFound, rethrow);
   // What no route of the API matched: outside /v1, the pages' (which may still answer 404).
   const unmatched = (c: Context<AppEnv>) => (servePages !== undefined && !c.req.path.startsWith('/v1/') ? servePages(c) : notFound(c));
 
@@ -166,7 +167,7 @@ function delegate(
   load: () => Promise<readonly RegisterRoutes[]>,
   services: Services,
   notFound: (c: Context<AppEnv>) => Response | Promise<Response>,
-  onError: (error: Error, c: Context<AppEnv>) => Response | never,
+  onError: (error: Error, c: Context<AppEnv>) => Response,
 ): (c: Context<AppEnv>) => Promise<Response> {
   let built: Promise<{ fetch(request: Request, env: unknown): Response | Promise<Response> }> | undefined;
   const build = async () => {
